@@ -1,0 +1,110 @@
+//! Assembling and running the server: `Application::build` binds the listener (port 0 in
+//! tests), opens the store and the keys; `run_until_stopped` serves until `shutdown`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::crypto::Keyring;
+use crate::domain::TokenService;
+use crate::http::{ApiContext, router};
+use crate::store::{self, Store};
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    local_addr: SocketAddr,
+    service: Arc<TokenService>,
+    settings: Settings,
+}
+
+/// Where the master key lives for `database` when no key file is configured.
+pub fn default_key_file(database: &str) -> Option<PathBuf> {
+    store::sqlite_path(database).map(|p| {
+        let mut s = p.into_os_string();
+        s.push(".key");
+        PathBuf::from(s)
+    })
+}
+
+/// Opens the store and the keyring that belongs to it (shared by `serve` and the CLI).
+pub async fn open(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, Keyring)> {
+    let master = settings.master_key.as_ref().map(|k| k.expose_secret().to_owned());
+    let key_file = settings.key_file.clone().or_else(|| default_key_file(&settings.database));
+    let keyring = match (&master, &key_file) {
+        (Some(_), _) | (None, Some(_)) => Keyring::load_or_create(
+            key_file.as_deref().unwrap_or(std::path::Path::new("")),
+            master.as_deref(),
+        )?,
+        (None, None) => anyhow::bail!(
+            "no master key: set TOKENSMITH_MASTER_KEY or --key-file for database {}",
+            store::redact_url(&settings.database)
+        ),
+    };
+    let store = store::connect(&settings.database).await?;
+    Ok((store, keyring))
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        settings.validate().map_err(anyhow::Error::msg)?;
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let local_addr = listener.local_addr()?;
+        let (store, keyring) = open(&settings).await?;
+        let config = settings.service_config(settings.issuer_for(local_addr));
+        let service = Arc::new(TokenService::new(store, keyring, clock, config).await?);
+        Ok(Application { listener, local_addr, service, settings })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.service.config().issuer
+    }
+
+    pub fn service(&self) -> &Arc<TokenService> {
+        &self.service
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let ctx = ApiContext { service: self.service.clone(), body_limit: self.settings.body_limit_bytes };
+        let cleanup = tokio::spawn(cleanup_loop(self.service.clone(), self.settings.cleanup_interval_secs));
+        let app = router(ctx).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        cleanup.abort();
+        served.context("server error")
+    }
+}
+
+/// Deletes expired rows periodically; each pass works in small batches.
+async fn cleanup_loop(service: Arc<TokenService>, every_secs: u64) {
+    let mut tick = tokio::time::interval(Duration::from_secs(every_secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match service.purge_expired().await {
+            Ok(p) if p != Default::default() => tracing::info!(?p, "purged expired rows"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cleanup failed; will retry"),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Server settings: defaults from the contract, then a TOML file, then `TOKENSMITH_*`
+//! environment variables and flags (clap merges those two), each layer overriding the last.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::domain::ServiceConfig;
+use crate::signer::SigningAlg;
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: String,
+    /// `None`: `http://<listen address>`.
+    pub issuer: Option<String>,
+    /// `None`: `<database file>.key` beside a SQLite database.
+    pub key_file: Option<PathBuf>,
+    /// The master key itself (base64), from `TOKENSMITH_MASTER_KEY`; wins over `key_file`.
+    pub master_key: Option<SecretString>,
+    pub signing_alg: SigningAlg,
+    /// `None`: the issuer.
+    pub default_audience: Option<String>,
+    pub long_ttl_default_days: u32,
+    pub long_ttl_max_days: u32,
+    pub short_ttl_max_secs: u32,
+    pub failures_per_client: u32,
+    pub failures_per_address: u32,
+    pub failure_window_secs: u32,
+    pub issuance_per_client_per_minute: u32,
+    pub body_limit_bytes: usize,
+    pub cleanup_interval_secs: u64,
+    pub expired_retention_days: u32,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE: &str = "sqlite://tokensmith.db";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: DEFAULT_DATABASE.to_owned(),
+            issuer: None,
+            key_file: None,
+            master_key: None,
+            signing_alg: SigningAlg::EdDSA,
+            default_audience: None,
+            long_ttl_default_days: 30,
+            long_ttl_max_days: 90,
+            short_ttl_max_secs: 900,
+            failures_per_client: 10,
+            failures_per_address: 100,
+            failure_window_secs: 60,
+            issuance_per_client_per_minute: 0,
+            body_limit_bytes: 64 * 1024,
+            cleanup_interval_secs: 60,
+            expired_retention_days: 7,
+        }
+    }
+}
+
+/// The TOML file: every key optional, unknown keys refused (with their name).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub database: Option<String>,
+    pub issuer: Option<String>,
+    pub key_file: Option<PathBuf>,
+    pub signing_alg: Option<String>,
+    pub default_audience: Option<String>,
+    pub long_ttl_default_days: Option<u32>,
+    pub long_ttl_max_days: Option<u32>,
+    pub short_ttl_max_secs: Option<u32>,
+    pub failures_per_client: Option<u32>,
+    pub failures_per_address: Option<u32>,
+    pub failure_window_secs: Option<u32>,
+    pub issuance_per_client_per_minute: Option<u32>,
+    pub body_limit_bytes: Option<usize>,
+    pub cleanup_interval_secs: Option<u64>,
+    pub expired_retention_days: Option<u32>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("config file {}: {}", path.display(), e.message()))
+    }
+
+    /// Overlays `self` (the file) on `s` (the defaults).
+    pub fn apply(self, s: &mut Settings) -> Result<(), String> {
+        if let Some(v) = self.listen {
+            s.listen = parse_listen(&v)?;
+        }
+        if let Some(v) = self.signing_alg {
+            s.signing_alg = parse_alg(&v)?;
+        }
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { s.$f = v; } )* };
+        }
+        macro_rules! set_opt {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { s.$f = Some(v); } )* };
+        }
+        set!(
+            database,
+            long_ttl_default_days,
+            long_ttl_max_days,
+            short_ttl_max_secs,
+            failures_per_client,
+            failures_per_address,
+            failure_window_secs,
+            issuance_per_client_per_minute,
+            body_limit_bytes,
+            cleanup_interval_secs,
+            expired_retention_days
+        );
+        set_opt!(issuer, key_file, default_audience);
+        Ok(())
+    }
+}
+
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| format!("listen address {s:?} is not HOST:PORT with an IP host (e.g. 127.0.0.1:8080)"))
+}
+
+pub fn parse_alg(s: &str) -> Result<SigningAlg, String> {
+    SigningAlg::parse(s).ok_or_else(|| format!("signing algorithm {s:?} is not supported; use EdDSA or ES256"))
+}
+
+impl Settings {
+    /// Checks the ranges the contract sets.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=90).contains(&self.long_ttl_max_days) {
+            return Err("long_ttl_max_days must be between 1 and 90".into());
+        }
+        if !(1..=self.long_ttl_max_days).contains(&self.long_ttl_default_days) {
+            return Err("long_ttl_default_days must be between 1 and long_ttl_max_days".into());
+        }
+        if !(60..=900).contains(&self.short_ttl_max_secs) {
+            return Err("short_ttl_max_secs must be between 60 and 900".into());
+        }
+        if self.failure_window_secs == 0 {
+            return Err("failure_window_secs must be at least 1".into());
+        }
+        if !(1024..=1024 * 1024).contains(&self.body_limit_bytes) {
+            return Err("body_limit_bytes must be between 1024 and 1048576".into());
+        }
+        if self.cleanup_interval_secs == 0 {
+            return Err("cleanup_interval_secs must be at least 1".into());
+        }
+        if let Some(i) = &self.issuer
+            && !(i.starts_with("http://") || i.starts_with("https://"))
+        {
+            return Err(format!("issuer {i:?} must be an http:// or https:// URL"));
+        }
+        Ok(())
+    }
+
+    /// The issuer for a server bound to `local`.
+    pub fn issuer_for(&self, local: SocketAddr) -> String {
+        self.issuer.clone().unwrap_or_else(|| format!("http://{local}")).trim_end_matches('/').to_owned()
+    }
+
+    /// The domain's view of these settings.
+    pub fn service_config(&self, issuer: String) -> ServiceConfig {
+        let mut c = ServiceConfig::with_issuer(issuer);
+        if let Some(a) = &self.default_audience {
+            c.default_audience = a.clone();
+        }
+        c.long_ttl_default_days = self.long_ttl_default_days;
+        c.long_ttl_max_days = self.long_ttl_max_days;
+        c.short_ttl_max_secs = self.short_ttl_max_secs;
+        c.short_ttl_default_secs = self.short_ttl_max_secs.min(900);
+        c.failures_per_client = self.failures_per_client;
+        c.failures_per_address = self.failures_per_address;
+        c.failure_window_secs = self.failure_window_secs;
+        c.issuance_per_client_per_minute = self.issuance_per_client_per_minute;
+        c.expired_retention_secs = i64::from(self.expired_retention_days) * 86_400;
+        c.signing_alg = self.signing_alg;
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_file_keys_are_refused_by_name() {
+        let err = toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"\nlisten_addr = 1\n").unwrap_err();
+        assert!(err.message().contains("listen_addr"), "{}", err.message());
+    }
+
+    #[test]
+    fn file_values_override_defaults_and_are_validated() {
+        let f: FileConfig = toml::from_str("listen = \"0.0.0.0:9000\"\nshort_ttl_max_secs = 300\n").unwrap();
+        let mut s = Settings::default();
+        f.apply(&mut s).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.short_ttl_max_secs, 300);
+        assert!(s.validate().is_ok());
+        s.short_ttl_max_secs = 10;
+        assert!(s.validate().is_err());
+        let bad: FileConfig = toml::from_str("signing_alg = \"HS256\"").unwrap();
+        assert!(bad.apply(&mut Settings::default()).is_err());
+    }
+
+    #[test]
+    fn default_issuer_follows_the_bound_address() {
+        let s = Settings::default();
+        assert_eq!(s.issuer_for("127.0.0.1:4000".parse().unwrap()), "http://127.0.0.1:4000");
+    }
+}

@@ -1,0 +1,161 @@
+//! Client public keys and the verification of their JWT assertions (RFC 7523).
+//!
+//! A client registers one public key: a PEM SubjectPublicKeyInfo or a JWK, Ed25519, P-256
+//! or RSA. The key's type pins the one algorithm accepted from that client (EdDSA, ES256,
+//! RS256); `none`, HMAC and every other algorithm are refused, whatever the header says.
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+/// A parsed, usable client public key.
+#[derive(Clone)]
+pub struct ClientPublicKey {
+    pub alg: Algorithm,
+    key: DecodingKey,
+}
+
+impl std::fmt::Debug for ClientPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientPublicKey({:?})", self.alg)
+    }
+}
+
+/// The registered form: the text as given and the algorithm it implies.
+pub fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::EdDSA => "EdDSA",
+        Algorithm::ES256 => "ES256",
+        Algorithm::RS256 => "RS256",
+        _ => "unsupported",
+    }
+}
+
+impl ClientPublicKey {
+    /// Parses a PEM SubjectPublicKeyInfo or a JWK. The error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        if t.starts_with("-----BEGIN") {
+            Self::parse_pem(t)
+        } else if t.starts_with('{') {
+            Self::parse_jwk(t)
+        } else {
+            Err("expected a PEM public key (-----BEGIN PUBLIC KEY-----) or a JWK (JSON object)".into())
+        }
+    }
+
+    fn parse_pem(t: &str) -> Result<Self, String> {
+        if t.contains("PRIVATE KEY") {
+            return Err("this is a private key; register the public key only".into());
+        }
+        if let Ok(key) = DecodingKey::from_ed_pem(t.as_bytes()) {
+            return Ok(ClientPublicKey { alg: Algorithm::EdDSA, key });
+        }
+        if let Ok(key) = DecodingKey::from_ec_pem(t.as_bytes()) {
+            // An uncompressed P-256 point is 65 bytes; other curves are not accepted.
+            let len = key.try_get_as_bytes().map(<[u8]>::len).unwrap_or(0);
+            if len != 65 {
+                return Err("only P-256 elliptic-curve keys are supported (ES256)".into());
+            }
+            return Ok(ClientPublicKey { alg: Algorithm::ES256, key });
+        }
+        if let Ok(key) = DecodingKey::from_rsa_pem(t.as_bytes()) {
+            let len = key.try_get_as_bytes().map(<[u8]>::len).unwrap_or(0);
+            // A PKCS#1 RSAPublicKey of a 2048-bit modulus is about 270 bytes.
+            if len < 260 {
+                return Err("RSA keys must be at least 2048 bits".into());
+            }
+            return Ok(ClientPublicKey { alg: Algorithm::RS256, key });
+        }
+        Err("the PEM is not an Ed25519, P-256 or RSA public key".into())
+    }
+
+    fn parse_jwk(t: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Private {
+            d: Option<serde_json::Value>,
+        }
+        if serde_json::from_str::<Private>(t).ok().and_then(|p| p.d).is_some() {
+            return Err("this JWK holds a private key; register the public key only".into());
+        }
+        let jwk: Jwk = serde_json::from_str(t).map_err(|e| format!("not a valid JWK: {e}"))?;
+        let alg = match &jwk.algorithm {
+            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => Algorithm::EdDSA,
+            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
+            AlgorithmParameters::RSA(p) => {
+                if p.n.len() < 342 {
+                    return Err("RSA keys must be at least 2048 bits".into());
+                }
+                Algorithm::RS256
+            }
+            AlgorithmParameters::OctetKey(_) => {
+                return Err("symmetric (oct) keys are not accepted; register a public key".into());
+            }
+            _ => return Err("only Ed25519 (OKP), P-256 (EC) and RSA JWKs are supported".into()),
+        };
+        if let Some(declared) = jwk.common.key_algorithm {
+            let matches = matches!(
+                (declared, alg),
+                (jsonwebtoken::jwk::KeyAlgorithm::EdDSA, Algorithm::EdDSA)
+                    | (jsonwebtoken::jwk::KeyAlgorithm::ES256, Algorithm::ES256)
+                    | (jsonwebtoken::jwk::KeyAlgorithm::RS256, Algorithm::RS256)
+            );
+            if !matches {
+                return Err(format!("the JWK's alg does not match its key type (expected {})", alg_name(alg)));
+            }
+        }
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("not a usable JWK: {e}"))?;
+        Ok(ClientPublicKey { alg, key })
+    }
+}
+
+/// The claims of an assertion this service reads.
+#[derive(Debug, Deserialize)]
+pub struct AssertionClaims {
+    pub iss: Option<String>,
+    pub sub: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub aud: Vec<String>,
+    pub exp: Option<i64>,
+    pub iat: Option<i64>,
+    pub nbf: Option<i64>,
+    pub jti: Option<String>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Reads the claimed client (`iss`, else `sub`) without verifying anything, only to choose
+/// which registered key to verify with. Nothing else is trusted before verification.
+pub fn claimed_client(assertion: &str) -> Option<String> {
+    let claims: AssertionClaims = jsonwebtoken::dangerous::insecure_decode_claims(assertion).ok()?;
+    claims.iss.or(claims.sub)
+}
+
+/// Verifies the signature with the client's key and its pinned algorithm. Time, audience
+/// and identity claims are checked by the caller against its injected clock.
+pub fn verify_signature(assertion: &str, key: &ClientPublicKey) -> Result<AssertionClaims, String> {
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| "assertion header is not valid".to_owned())?;
+    if header.alg != key.alg {
+        return Err(format!("assertion must be signed with {}", alg_name(key.alg)));
+    }
+    let mut v = Validation::new(key.alg);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    v.leeway = 0;
+    jsonwebtoken::decode::<AssertionClaims>(assertion, &key.key, &v)
+        .map(|d| d.claims)
+        .map_err(|_| "assertion signature is not valid".to_owned())
+}

@@ -1,0 +1,22 @@
+//! The service's rules: grants, token lifetimes, revocation, introspection and limits.
+//!
+//! Architecture invariant: nothing here knows HTTP (no status codes, no JSON wire types) or
+//! SQL. Time comes from the injected [`crate::clock::Clock`].
+
+pub mod admin;
+pub mod client_key;
+pub mod error;
+pub mod otp;
+pub mod ratelimit;
+pub mod service;
+pub mod types;
+
+pub use error::{DomainError, DomainResult};
+pub use service::{
+    Caller, Credential, IssuedLong, IssuedShort, LongTokenParams, ServiceConfig, ShortTokenParams, TokenInfo,
+    TokenKind, TokenService,
+};
+pub use types::{
+    CLIENT_SECRET_PREFIX, ClientId, LONG_TOKEN_PREFIX, LongTokenId, OpaqueSecret, Scope, Scopes, ShortTokenId,
+    TOKENS_INTROSPECT, TOKENS_WRITE, TokenId,
+};

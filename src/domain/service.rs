@@ -1,0 +1,730 @@
+//! `TokenService`: the three operations of the seed, introspection, and key loading.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, RwLock};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::client_key::{self, ClientPublicKey};
+use super::error::{DomainError, DomainResult};
+use super::otp;
+use super::ratelimit::{FailureLimiter, IssuanceLimiter, RetryAfter};
+use super::types::*;
+use crate::clock::Clock;
+use crate::crypto::Keyring;
+use crate::signer::{self, KeyMaterial, KeySet, ShortClaims, SigningAlg};
+use crate::store::{InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store, StoreError};
+
+/// The service's rules that operators may tune.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The `iss` of every JWT and the `issuer` of the metadata.
+    pub issuer: String,
+    /// `aud` of short-term tokens when the request names none.
+    pub default_audience: String,
+    pub long_ttl_default_days: u32,
+    pub long_ttl_max_days: u32,
+    pub short_ttl_default_secs: u32,
+    pub short_ttl_max_secs: u32,
+    /// Failed authentications allowed per client id per window (0: no limit).
+    pub failures_per_client: u32,
+    /// Failed authentications allowed per source address per window (0: no limit).
+    pub failures_per_address: u32,
+    pub failure_window_secs: u32,
+    /// Issuances (long or short) per client per minute; 0 turns the limit off.
+    pub issuance_per_client_per_minute: u32,
+    /// How long expired long-term tokens are kept (so revoking one still answers 204).
+    pub expired_retention_secs: i64,
+    pub signing_alg: SigningAlg,
+}
+
+impl ServiceConfig {
+    /// The contract's defaults for `issuer`.
+    pub fn with_issuer(issuer: String) -> Self {
+        ServiceConfig {
+            default_audience: issuer.clone(),
+            issuer,
+            long_ttl_default_days: 30,
+            long_ttl_max_days: 90,
+            short_ttl_default_secs: 900,
+            short_ttl_max_secs: 900,
+            failures_per_client: 10,
+            failures_per_address: 100,
+            failure_window_secs: 60,
+            issuance_per_client_per_minute: 0,
+            expired_retention_secs: 7 * 86_400,
+            signing_alg: SigningAlg::EdDSA,
+        }
+    }
+
+    pub fn long_token_endpoint(&self) -> String {
+        format!("{}/v1/auth/tokens/long", self.issuer.trim_end_matches('/'))
+    }
+}
+
+/// How a caller asks for a long-term token: exactly one mechanism.
+pub enum Credential {
+    ClientSecret { client_id: ClientId, secret: SecretString },
+    Otp { client_id: ClientId, code: SecretString },
+    /// `client_key` is the `X-Client-Key` header, which must name the assertion's client.
+    Assertion { assertion: SecretString, client_key: Option<ClientId> },
+    ShortToken { token: SecretString, client_key: Option<ClientId> },
+}
+
+/// The options of a long-term token request, as received (validated here).
+#[derive(Debug, Default, Clone)]
+pub struct LongTokenParams {
+    pub scopes: Option<Scopes>,
+    pub ttl_days: Option<i64>,
+    pub name: Option<String>,
+    /// The raw `rotate_token_id`, and `grace_seconds`.
+    pub rotate_token_id: Option<String>,
+    pub grace_seconds: Option<i64>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ShortTokenParams {
+    pub scopes: Option<Scopes>,
+    pub audience: Option<String>,
+    pub ttl_seconds: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct IssuedLong {
+    pub id: LongTokenId,
+    pub token: OpaqueSecret,
+    pub client_id: ClientId,
+    pub scopes: Scopes,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub rotated: Option<LongTokenId>,
+}
+
+#[derive(Debug)]
+pub struct IssuedShort {
+    pub id: ShortTokenId,
+    pub jwt: String,
+    pub client_id: ClientId,
+    pub scopes: Scopes,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// An authenticated bearer.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Long(LongTokenRecord),
+    Short { id: ShortTokenId, client_id: ClientId, scopes: Scopes, claims: ShortClaims },
+}
+
+impl Caller {
+    pub fn client_id(&self) -> &ClientId {
+        match self {
+            Caller::Long(t) => &t.client_id,
+            Caller::Short { client_id, .. } => client_id,
+        }
+    }
+
+    pub fn scopes(&self) -> &Scopes {
+        match self {
+            Caller::Long(t) => &t.scopes,
+            Caller::Short { scopes, .. } => scopes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Long,
+    Short,
+}
+
+/// What introspection reports about an active token.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub token_id: String,
+    pub kind: TokenKind,
+    pub client_id: ClientId,
+    pub scopes: Scopes,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// A failed authentication, with the client it concerned when known (for the limits).
+struct AuthFail {
+    err: DomainError,
+    client: Option<ClientId>,
+}
+
+impl From<DomainError> for AuthFail {
+    fn from(err: DomainError) -> Self {
+        AuthFail { err, client: None }
+    }
+}
+
+impl From<StoreError> for AuthFail {
+    fn from(e: StoreError) -> Self {
+        AuthFail { err: DomainError::Store(e), client: None }
+    }
+}
+
+fn rate_limited(r: RetryAfter) -> DomainError {
+    DomainError::RateLimited { retry_after_secs: r.0 }
+}
+
+/// How far `iat`/`nbf` may be in the future, and `exp` beyond its maximum, for clock skew.
+const SKEW_SECS: i64 = 30;
+/// The furthest ahead an assertion's `exp` may be (RFC 7523 §3: short-lived).
+const ASSERTION_MAX_LIFETIME_SECS: i64 = 300;
+const MAX_NAME_CHARS: usize = 100;
+const MAX_GRACE_SECS: i64 = 86_400;
+const MIN_SHORT_TTL_SECS: i64 = 60;
+
+pub struct TokenService {
+    store: Arc<dyn Store>,
+    keyring: Keyring,
+    /// Swapped whole when keys change; readers clone the `Arc` and never wait on signing.
+    keys: RwLock<Arc<KeySet>>,
+    clock: Arc<dyn Clock>,
+    failures: FailureLimiter,
+    issuance: Option<IssuanceLimiter>,
+    /// A keyed hash that no secret matches: unknown clients are checked against it, so they
+    /// take the same path and time as wrong secrets.
+    dummy_hash: [u8; 32],
+    config: ServiceConfig,
+}
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl TokenService {
+    /// Loads (or, on first start, creates) the signing keys and builds the service.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        keyring: Keyring,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+    ) -> anyhow::Result<Self> {
+        let keys = load_key_set(store.as_ref(), &keyring, clock.as_ref(), config.signing_alg).await?;
+        let failures =
+            FailureLimiter::new(config.failures_per_client, config.failures_per_address, config.failure_window_secs);
+        let issuance = NonZeroU32::new(config.issuance_per_client_per_minute).map(IssuanceLimiter::per_minute);
+        let dummy_hash = keyring.keyed_hash(b"tokensmith/dummy-secret-that-nothing-matches");
+        Ok(TokenService { store, keyring, keys: RwLock::new(Arc::new(keys)), clock, failures, issuance, dummy_hash, config })
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn key_set(&self) -> Arc<KeySet> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The JWK Set to publish.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.key_set().jwks().clone()
+    }
+
+    // ----- issueLongTermToken -------------------------------------------------------------
+
+    /// Authenticates `credential` and issues a long-term token.
+    pub async fn issue_long(&self, credential: Credential, params: LongTokenParams, addr: IpAddr) -> DomainResult<IssuedLong> {
+        let now_ms = self.clock.now_millis();
+        let now = now_ms.div_euclid(1000);
+        // Everything that needs no secret is checked first, so a bad option never burns a
+        // one-time code or an assertion id.
+        let ttl_days = self.long_ttl_days(params.ttl_days)?;
+        let name = validate_name(params.name)?;
+        let rotation = self.rotation(params.rotate_token_id.as_deref(), params.grace_seconds, now)?;
+
+        let claimed = match &credential {
+            Credential::ClientSecret { client_id, .. } | Credential::Otp { client_id, .. } => Some(client_id.clone()),
+            Credential::Assertion { assertion, client_key } => {
+                let claimed = client_key::claimed_client(assertion.expose_secret()).and_then(|c| ClientId::parse(&c));
+                if let (Some(header), Some(claimed)) = (client_key, &claimed)
+                    && header != claimed
+                {
+                    return Err(DomainError::InvalidRequest(
+                        "X-Client-Key does not name the assertion's client".into(),
+                    ));
+                }
+                claimed.or_else(|| client_key.clone())
+            }
+            Credential::ShortToken { .. } => None,
+        };
+        self.failures.check(claimed.as_ref(), addr, now_ms).map_err(rate_limited)?;
+
+        let (client_id, grantable) = match self.authenticate_grant(credential, now).await {
+            Ok(ok) => ok,
+            Err(fail) => return Err(self.on_failure(fail, claimed, addr, now_ms)),
+        };
+        self.failures.check(Some(&client_id), addr, now_ms).map_err(rate_limited)?;
+        if let Some(l) = &self.issuance {
+            l.check(&client_id).map_err(rate_limited)?;
+        }
+
+        let scopes = match params.scopes {
+            Some(requested) if !requested.is_subset(&grantable) => {
+                return Err(DomainError::InsufficientScope(format!(
+                    "requested scopes exceed what this caller may grant ({})",
+                    grantable.to_space_separated()
+                )));
+            }
+            Some(requested) => requested,
+            None => grantable,
+        };
+
+        let token = OpaqueSecret::generate(LONG_TOKEN_PREFIX);
+        let id = LongTokenId::generate();
+        let expires_at = now + i64::from(ttl_days) * 86_400;
+        let new = NewLongToken {
+            id,
+            client_id: client_id.clone(),
+            token_hash: self.keyring.keyed_hash(token.expose().as_bytes()),
+            scopes: scopes.clone(),
+            name,
+            issued_at: now,
+            expires_at,
+        };
+        match self.store.insert_long_token(&new, rotation, now).await {
+            Ok(()) => {}
+            Err(InsertError::RotationTargetNotLive) => {
+                return Err(DomainError::InvalidRequest(
+                    "rotate_token_id is not a live long-term token of this client".into(),
+                ));
+            }
+            Err(InsertError::Store(e)) => return Err(e.into()),
+        }
+        tracing::info!(client_id = %client_id, token_id = %id, rotated = ?rotation.map(|r| r.old.to_string()), "long-term token issued");
+        Ok(IssuedLong { id, token, client_id, scopes, issued_at: now, expires_at, rotated: rotation.map(|r| r.old) })
+    }
+
+    fn long_ttl_days(&self, requested: Option<i64>) -> DomainResult<u32> {
+        let max = self.config.long_ttl_max_days;
+        match requested {
+            None => Ok(self.config.long_ttl_default_days.min(max)),
+            Some(d) if d >= 1 && d <= i64::from(max) => Ok(d as u32),
+            Some(_) => Err(DomainError::InvalidRequest(format!("ttl_days must be between 1 and {max}"))),
+        }
+    }
+
+    fn rotation(&self, rotate: Option<&str>, grace: Option<i64>, now: i64) -> DomainResult<Option<Rotation>> {
+        match (rotate, grace) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(DomainError::InvalidRequest("grace_seconds is only allowed with rotate_token_id".into())),
+            (Some(raw), grace) => {
+                let grace = grace.unwrap_or(0);
+                if !(0..=MAX_GRACE_SECS).contains(&grace) {
+                    return Err(DomainError::InvalidRequest(format!(
+                        "grace_seconds must be between 0 and {MAX_GRACE_SECS}"
+                    )));
+                }
+                let old = match TokenId::parse(&self.keyring, raw) {
+                    Some(TokenId::Long(id)) => id,
+                    _ => {
+                        return Err(DomainError::InvalidRequest(
+                            "rotate_token_id is not a live long-term token of this client".into(),
+                        ));
+                    }
+                };
+                Ok(Some(Rotation { old, revoke_at: now + grace }))
+            }
+        }
+    }
+
+    /// Records a failed authentication and chooses the answer: the failure itself, or 429
+    /// when the limit was already reached.
+    fn on_failure(&self, fail: AuthFail, claimed: Option<ClientId>, addr: IpAddr, now_ms: i64) -> DomainError {
+        if !fail.err.is_auth_failure() {
+            return fail.err;
+        }
+        let client = fail.client.or(claimed);
+        tracing::info!(client_id = ?client.as_ref().map(ClientId::as_str), %addr, reason = %fail.err, "authentication failed");
+        match self.failures.fail(client.as_ref(), addr, now_ms) {
+            Ok(()) => fail.err,
+            Err(r) => rate_limited(r),
+        }
+    }
+
+    /// Checks a credential; on success, the client and the scopes the caller may grant.
+    async fn authenticate_grant(&self, credential: Credential, now: i64) -> Result<(ClientId, Scopes), AuthFail> {
+        match credential {
+            Credential::ClientSecret { client_id, secret } => {
+                let client = self.store.get_client(&client_id).await?;
+                // Same work whether or not the client exists, and one answer for both.
+                let expected = client.as_ref().map_or(&self.dummy_hash[..], |c| &c.secret_hash[..]);
+                let matches = self.keyring.verify_hash(secret.expose_secret().as_bytes(), expected);
+                match client {
+                    Some(c) if matches && !c.disabled => Ok((c.id, c.scopes)),
+                    _ => Err(AuthFail { err: DomainError::InvalidClient, client: Some(client_id) }),
+                }
+            }
+            Credential::Otp { client_id, code } => {
+                let bad = |msg: &str| AuthFail { err: DomainError::InvalidGrant(msg.into()), client: Some(client_id.clone()) };
+                let client = self.store.get_client(&client_id).await?;
+                let Some(client) = client.filter(|c| !c.disabled) else {
+                    return Err(bad("one-time code is not valid"));
+                };
+                let seed = client
+                    .otp_seed_sealed
+                    .as_deref()
+                    .and_then(|sealed| self.keyring.open(client.id.as_str().as_bytes(), sealed));
+                let Some(seed) = seed else {
+                    return Err(bad("one-time code is not valid"));
+                };
+                let Some(step) = otp::matching_step(&seed, code.expose_secret(), now) else {
+                    return Err(bad("one-time code is not valid"));
+                };
+                if !self.store.consume_otp_step(&client.id, step).await? {
+                    return Err(bad("one-time code was already used"));
+                }
+                Ok((client.id, client.scopes))
+            }
+            Credential::Assertion { assertion, .. } => self.authenticate_assertion(assertion.expose_secret(), now).await,
+            Credential::ShortToken { token, client_key } => {
+                let caller = self.verify_short(token.expose_secret(), now).await?;
+                let Caller::Short { client_id, scopes, .. } = caller else {
+                    return Err(AuthFail::from(DomainError::InvalidToken("a short-term token is required".into())));
+                };
+                if client_key.is_some_and(|k| k != client_id) {
+                    return Err(DomainError::InvalidRequest("X-Client-Key does not name the token's client".into()).into());
+                }
+                if !scopes.contains(TOKENS_WRITE) {
+                    return Err(DomainError::InsufficientScope(format!(
+                        "the short-term token must hold {TOKENS_WRITE} to mint long-term tokens"
+                    ))
+                    .into());
+                }
+                let client = self.store.get_client(&client_id).await?;
+                let Some(client) = client.filter(|c| !c.disabled) else {
+                    return Err(AuthFail { err: DomainError::InvalidToken("token is not valid".into()), client: Some(client_id) });
+                };
+                Ok((client.id, scopes.intersection(&client.scopes)))
+            }
+        }
+    }
+
+    /// RFC 7523 §3 checks, with the signature first so no unauthenticated request can burn
+    /// an assertion id.
+    async fn authenticate_assertion(&self, assertion: &str, now: i64) -> Result<(ClientId, Scopes), AuthFail> {
+        let invalid = |msg: &str, client: Option<ClientId>| AuthFail { err: DomainError::InvalidGrant(msg.into()), client };
+        if assertion.len() > 8192 {
+            return Err(invalid("assertion is too large", None));
+        }
+        let Some(client_id) = client_key::claimed_client(assertion).and_then(|c| ClientId::parse(&c)) else {
+            return Err(invalid("assertion is not a JWT with an iss claim", None));
+        };
+        let client = self.store.get_client(&client_id).await?;
+        let key = client
+            .as_ref()
+            .filter(|c| !c.disabled)
+            .and_then(|c| c.public_key.as_deref())
+            .and_then(|pem| ClientPublicKey::parse(pem).ok());
+        let (Some(client), Some(key)) = (client, key) else {
+            return Err(invalid("assertion is not valid for this client", Some(client_id)));
+        };
+        let fail = |msg: String| AuthFail { err: DomainError::InvalidGrant(msg), client: Some(client.id.clone()) };
+        let claims = client_key::verify_signature(assertion, &key).map_err(fail)?;
+        if claims.iss.as_deref() != Some(client.id.as_str()) || claims.sub.as_deref() != Some(client.id.as_str()) {
+            return Err(fail("assertion iss and sub must both be the client id".into()));
+        }
+        let endpoint = self.config.long_token_endpoint();
+        let issuer = self.config.issuer.trim_end_matches('/');
+        if !claims.aud.iter().any(|a| a.trim_end_matches('/') == issuer || *a == endpoint) {
+            return Err(fail(format!("assertion aud must be {issuer} or {endpoint}")));
+        }
+        let Some(exp) = claims.exp else {
+            return Err(fail("assertion has no exp".into()));
+        };
+        if exp <= now {
+            return Err(fail("assertion has expired".into()));
+        }
+        if exp > now + ASSERTION_MAX_LIFETIME_SECS + SKEW_SECS {
+            return Err(fail(format!("assertion exp must be at most {ASSERTION_MAX_LIFETIME_SECS} seconds ahead")));
+        }
+        if claims.iat.is_some_and(|iat| iat > now + SKEW_SECS) || claims.nbf.is_some_and(|nbf| nbf > now + SKEW_SECS) {
+            return Err(fail("assertion is not valid yet (iat or nbf in the future)".into()));
+        }
+        let jti = claims.jti.filter(|j| !j.is_empty() && j.len() <= 256);
+        let Some(jti) = jti else {
+            return Err(fail("assertion needs a jti of 1 to 256 characters".into()));
+        };
+        if !self.store.consume_assertion_jti(&client.id, &jti, exp).await? {
+            return Err(fail("assertion was already used (jti replay)".into()));
+        }
+        Ok((client.id, client.scopes))
+    }
+
+    // ----- issueShortTermToken ------------------------------------------------------------
+
+    /// Exchanges a long-term bearer token for a short-term JWT.
+    pub async fn issue_short(&self, bearer: &str, params: ShortTokenParams, addr: IpAddr) -> DomainResult<IssuedShort> {
+        let now_ms = self.clock.now_millis();
+        let now = now_ms.div_euclid(1000);
+        let max = i64::from(self.config.short_ttl_max_secs);
+        let ttl = match params.ttl_seconds {
+            None => i64::from(self.config.short_ttl_default_secs).min(max),
+            Some(t) if (MIN_SHORT_TTL_SECS..=max).contains(&t) => t,
+            Some(_) => {
+                return Err(DomainError::InvalidRequest(format!(
+                    "ttl_seconds must be between {MIN_SHORT_TTL_SECS} and {max}"
+                )));
+            }
+        };
+        let audience = match params.audience {
+            None => self.config.default_audience.clone(),
+            Some(a) if !a.is_empty() && a.len() <= 256 && !a.chars().any(char::is_control) => a,
+            Some(_) => return Err(DomainError::InvalidRequest("audience must be 1 to 256 printable characters".into())),
+        };
+        self.failures.check(None, addr, now_ms).map_err(rate_limited)?;
+        let parent = match self.verify_long(bearer, now).await {
+            Ok(p) => p,
+            Err(fail) => return Err(self.on_failure(fail, None, addr, now_ms)),
+        };
+        self.failures.check(Some(&parent.client_id), addr, now_ms).map_err(rate_limited)?;
+        if let Some(l) = &self.issuance {
+            l.check(&parent.client_id).map_err(rate_limited)?;
+        }
+        let scopes = match params.scopes {
+            Some(s) if !s.is_subset(&parent.scopes) => {
+                return Err(DomainError::InvalidScope(format!(
+                    "scopes must be a subset of the long-term token's scopes ({})",
+                    parent.scopes.to_space_separated()
+                )));
+            }
+            Some(s) => s,
+            None => parent.scopes.clone(),
+        };
+        // Never outlive the parent: a short-term token ends when its long-term token does.
+        let expires_at = (now + ttl).min(parent.valid_until());
+        let id = ShortTokenId::generate(&self.keyring, parent.id, expires_at);
+        let claims = ShortClaims {
+            iss: self.config.issuer.clone(),
+            sub: parent.client_id.to_string(),
+            client_id: parent.client_id.to_string(),
+            aud: audience,
+            iat: now,
+            exp: id.expires_at,
+            jti: id.to_string(),
+            scope: scopes.to_space_separated(),
+            ltid: parent.id.to_string(),
+        };
+        let jwt = self.key_set().sign(&claims).ok_or_else(|| DomainError::Internal("signing failed".into()))?;
+        Ok(IssuedShort { expires_at: id.expires_at, id, jwt, client_id: parent.client_id, scopes, issued_at: now })
+    }
+
+    // ----- bearer authentication ----------------------------------------------------------
+
+    /// Authenticates a bearer token of either kind (for revocation and introspection).
+    pub async fn authenticate(&self, bearer: &str) -> DomainResult<Caller> {
+        let now = self.clock.now();
+        let r = if bearer.starts_with(LONG_TOKEN_PREFIX) {
+            self.verify_long(bearer, now).await.map(Caller::Long)
+        } else {
+            self.verify_short(bearer, now).await
+        };
+        r.map_err(|f| f.err)
+    }
+
+    async fn verify_long(&self, bearer: &str, now: i64) -> Result<LongTokenRecord, AuthFail> {
+        if !bearer.starts_with(LONG_TOKEN_PREFIX) {
+            return Err(DomainError::InvalidToken("a long-term token is required".into()).into());
+        }
+        // The checksum rejects a mistyped or forged token before any lookup.
+        let Some(token) = OpaqueSecret::parse(LONG_TOKEN_PREFIX, bearer) else {
+            return Err(DomainError::InvalidToken("token is malformed (checksum mismatch)".into()).into());
+        };
+        let hash = self.keyring.keyed_hash(token.expose().as_bytes());
+        match self.store.find_long_token_by_hash(&hash).await? {
+            Some(t) if t.is_live(now) => Ok(t),
+            Some(t) => Err(AuthFail {
+                err: DomainError::InvalidToken("token has expired or been revoked".into()),
+                client: Some(t.client_id),
+            }),
+            None => Err(DomainError::InvalidToken("token is not valid".into()).into()),
+        }
+    }
+
+    async fn verify_short(&self, jwt: &str, now: i64) -> Result<Caller, AuthFail> {
+        let invalid = |msg: &str| AuthFail::from(DomainError::InvalidToken(msg.into()));
+        let claims = self.key_set().verify(jwt).map_err(|e| invalid(&e.to_string()))?;
+        if claims.iss != self.config.issuer {
+            return Err(invalid("token was issued by another issuer"));
+        }
+        let client_id = ClientId::parse(&claims.client_id).ok_or_else(|| invalid("token is not valid"))?;
+        let revoked = || AuthFail {
+            err: DomainError::InvalidToken("token has expired or been revoked".into()),
+            client: Some(client_id.clone()),
+        };
+        if claims.exp <= now {
+            return Err(revoked());
+        }
+        let id = ShortTokenId::parse(&self.keyring, &claims.jti).ok_or_else(|| invalid("token is not valid"))?;
+        if id.parent.to_string() != claims.ltid || id.expires_at != claims.exp {
+            return Err(invalid("token is not valid"));
+        }
+        let scopes = Scopes::from_space_separated(&claims.scope).map_err(|_| invalid("token is not valid"))?;
+        if self.store.is_short_token_revoked(&id).await? {
+            return Err(revoked());
+        }
+        // Revocation cascades: a short-term token is valid only while its parent is.
+        match self.store.get_long_token(&id.parent).await? {
+            Some(p) if p.is_live(now) && p.client_id == client_id => {}
+            _ => return Err(revoked()),
+        }
+        Ok(Caller::Short { id, client_id, scopes, claims })
+    }
+
+    // ----- revokeToken --------------------------------------------------------------------
+
+    /// Revokes `target` on behalf of `caller`. Idempotent; `NotFound` for ids the caller may
+    /// not revoke, so existence is never revealed.
+    pub async fn revoke(&self, caller: &Caller, target: &str) -> DomainResult<()> {
+        let now = self.clock.now();
+        let may_write = caller.scopes().contains(TOKENS_WRITE);
+        match TokenId::parse(&self.keyring, target).ok_or(DomainError::NotFound)? {
+            TokenId::Long(id) => {
+                let is_self = matches!(caller, Caller::Long(t) if t.id == id);
+                let record = self.store.get_long_token(&id).await?.ok_or(DomainError::NotFound)?;
+                if !(is_self || (may_write && record.client_id == *caller.client_id())) {
+                    return Err(DomainError::NotFound);
+                }
+                if record.revoked_at.is_some_and(|r| r <= now) || record.expires_at <= now {
+                    return Ok(());
+                }
+                self.store.revoke_long_token(&id, now).await?;
+                tracing::info!(client_id = %record.client_id, token_id = %id, "long-term token revoked");
+            }
+            TokenId::Short(id) => {
+                let allowed = match caller {
+                    Caller::Short { id: own, .. } if *own == id => true,
+                    Caller::Long(t) if t.id == id.parent => true,
+                    _ if may_write => self
+                        .store
+                        .get_long_token(&id.parent)
+                        .await?
+                        .is_some_and(|p| p.client_id == *caller.client_id()),
+                    _ => false,
+                };
+                if !allowed {
+                    return Err(DomainError::NotFound);
+                }
+                if id.expires_at <= now {
+                    return Ok(());
+                }
+                self.store.revoke_short_token(&id).await?;
+                tracing::info!(client_id = %caller.client_id(), token_id = %id, "short-term token revoked");
+            }
+        }
+        Ok(())
+    }
+
+    // ----- introspection (RFC 7662) -------------------------------------------------------
+
+    /// Reports whether `token` is active; the caller must hold `tokens:introspect`.
+    pub async fn introspect(&self, caller: &Caller, token: &str) -> DomainResult<Option<TokenInfo>> {
+        if !caller.scopes().contains(TOKENS_INTROSPECT) {
+            return Err(DomainError::InsufficientScope(format!("introspection requires the {TOKENS_INTROSPECT} scope")));
+        }
+        match self.authenticate(token).await {
+            Ok(Caller::Long(t)) => Ok(Some(TokenInfo {
+                token_id: t.id.to_string(),
+                kind: TokenKind::Long,
+                client_id: t.client_id,
+                scopes: t.scopes,
+                issued_at: t.issued_at,
+                expires_at: t.expires_at,
+            })),
+            Ok(Caller::Short { id, client_id, scopes, claims }) => Ok(Some(TokenInfo {
+                token_id: id.to_string(),
+                kind: TokenKind::Short,
+                client_id,
+                scopes,
+                issued_at: claims.iat,
+                expires_at: claims.exp,
+            })),
+            Err(DomainError::Store(e)) => Err(DomainError::Store(e)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    // ----- housekeeping -------------------------------------------------------------------
+
+    /// Deletes what has expired, in bounded batches, and forgets stale limiter entries.
+    pub async fn purge_expired(&self) -> Result<Purged, StoreError> {
+        const BATCH: u32 = 1000;
+        let now = self.clock.now();
+        let mut total = Purged::default();
+        loop {
+            let p = self.store.purge_expired(now, now - self.config.expired_retention_secs, BATCH).await?;
+            total.long_tokens += p.long_tokens;
+            total.revoked_short_tokens += p.revoked_short_tokens;
+            total.used_assertions += p.used_assertions;
+            if p.long_tokens < u64::from(BATCH)
+                && p.revoked_short_tokens < u64::from(BATCH)
+                && p.used_assertions < u64::from(BATCH)
+            {
+                break;
+            }
+            // Let requests in between batches.
+            tokio::task::yield_now().await;
+        }
+        self.failures.prune(self.clock.now_millis());
+        if let Some(l) = &self.issuance {
+            l.prune();
+        }
+        Ok(total)
+    }
+}
+
+fn validate_name(name: Option<String>) -> DomainResult<Option<String>> {
+    match name {
+        Some(n) if n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control) => Err(
+            DomainError::InvalidRequest(format!("name must be at most {MAX_NAME_CHARS} characters, without control characters")),
+        ),
+        n => Ok(n),
+    }
+}
+
+/// Reads the signing keys, creating one of `alg` if none may sign, and builds the key set.
+/// The newest unretired key of `alg` signs; every key stays published for verification.
+async fn load_key_set(store: &dyn Store, keyring: &Keyring, clock: &dyn Clock, alg: SigningAlg) -> anyhow::Result<KeySet> {
+    let mut records = store.list_signing_keys().await?;
+    if !records.iter().any(|r| r.retired_at.is_none() && r.alg == alg.as_str()) {
+        let k = signer::generate(alg)?;
+        let record = SigningKeyRecord {
+            kid: k.kid.clone(),
+            alg: alg.as_str().to_owned(),
+            key_sealed: keyring.seal(k.kid.as_bytes(), &k.pkcs8),
+            created_at: clock.now(),
+            retired_at: None,
+        };
+        store.insert_signing_key(&record).await?;
+        tracing::info!(kid = %k.kid, %alg, "created a signing key");
+        records = store.list_signing_keys().await?;
+    }
+    let mut material = Vec::with_capacity(records.len());
+    for r in &records {
+        let alg = SigningAlg::parse(&r.alg).ok_or_else(|| anyhow::anyhow!("signing key {} has unknown alg {}", r.kid, r.alg))?;
+        let pkcs8 = keyring.open(r.kid.as_bytes(), &r.key_sealed).ok_or_else(|| {
+            anyhow::anyhow!("signing key {} cannot be decrypted: the master key does not match this database", r.kid)
+        })?;
+        material.push(KeyMaterial { kid: r.kid.clone(), alg, pkcs8 });
+    }
+    let active = records
+        .iter()
+        .filter(|r| r.retired_at.is_none() && r.alg == alg.as_str())
+        .max_by_key(|r| (r.created_at, r.kid.clone()))
+        .map(|r| r.kid.clone())
+        .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+    Ok(KeySet::new(&material, &active)?)
+}

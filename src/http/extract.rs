@@ -1,0 +1,102 @@
+//! Request parts, read defensively: bodies with a size limit and a content-type check,
+//! bearer tokens, the client key header and the peer address.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+
+use super::ApiContext;
+use super::error::ApiError;
+
+/// A request body of at most the configured size. Oversize and non-JSON bodies are 400s
+/// (the seed's operations document no 413 or 415).
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<ApiContext> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &ApiContext) -> Result<Self, ApiError> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+            let essence = ct.split(';').next().unwrap_or("").trim();
+            if !(essence == "application/json" || essence.ends_with("+json")) {
+                return Err(ApiError::invalid_request("Content-Type must be application/json"));
+            }
+        }
+        let limit = state.body_limit;
+        axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map(RawBody)
+            .map_err(|_| ApiError::invalid_request(format!("request body must be at most {limit} bytes")))
+    }
+}
+
+impl RawBody {
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(u8::is_ascii_whitespace)
+    }
+
+    /// Parses the body as `T`; the error names what is wrong (serde's message, which points
+    /// at the field and position).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if self.is_empty() {
+            return Err(ApiError::invalid_request("a JSON request body is required"));
+        }
+        serde_json::from_slice(&self.0).map_err(|e| ApiError::invalid_request(format!("invalid request body: {e}")))
+    }
+
+    /// Like [`RawBody::json`], but an empty body is `None`.
+    pub fn optional_json<T: DeserializeOwned>(&self) -> Result<Option<T>, ApiError> {
+        if self.is_empty() { Ok(None) } else { self.json().map(Some) }
+    }
+}
+
+/// The `Authorization: Bearer` credential, if any.
+pub enum Bearer {
+    Absent,
+    /// The header is present but is not a bearer credential.
+    Malformed,
+    Token(SecretString),
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(Bearer::Absent);
+        };
+        let Ok(value) = value.to_str() else {
+            return Ok(Bearer::Malformed);
+        };
+        // RFC 6750 §2.1: the scheme is case-insensitive; one space; then the token.
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Ok(Bearer::Malformed),
+        };
+        if token.is_empty() || token.len() > 8192 {
+            return Ok(Bearer::Malformed);
+        }
+        Ok(Bearer::Token(SecretString::from(token.to_owned())))
+    }
+}
+
+/// The `X-Client-Key` header (the ClientKey security scheme), if any.
+pub struct ClientKeyHeader(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientKeyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match parts.headers.get("x-client-key") {
+            None => Ok(ClientKeyHeader(None)),
+            Some(v) => v
+                .to_str()
+                .map(|s| ClientKeyHeader(Some(s.trim().to_owned())))
+                .map_err(|_| ApiError::invalid_request("X-Client-Key must be visible ASCII")),
+        }
+    }
+}

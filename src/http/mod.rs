@@ -1,0 +1,58 @@
+//! HTTP: routes, extractors, wire types and the error mapping.
+//!
+//! Architecture invariant: only this module knows status codes, headers and JSON wire
+//! shapes; it calls `TokenService` and never the store directly (health checks excepted).
+
+pub mod error;
+pub mod extract;
+pub mod tokens;
+pub mod wellknown;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::domain::TokenService;
+use error::ApiError;
+
+/// What every handler gets: the service, and the limits of the wire.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub service: Arc<TokenService>,
+    /// Largest request body accepted, in bytes; larger ones are refused unread.
+    pub body_limit: usize,
+}
+
+/// The whole HTTP surface.
+pub fn router(ctx: ApiContext) -> Router {
+    Router::new()
+        .route("/v1/auth/tokens/long", post(tokens::issue_long))
+        .route("/v1/auth/tokens/short", post(tokens::issue_short))
+        .route("/v1/auth/tokens/introspect", post(tokens::introspect))
+        .route("/v1/auth/tokens/{token_id}/revoke", post(tokens::revoke))
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route("/.well-known/oauth-authorization-server", get(wellknown::metadata))
+        .route("/healthz", get(wellknown::healthz))
+        .route("/readyz", get(wellknown::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(ctx)
+        .layer(TraceLayer::new_for_http())
+        // Keep credentials out of any header logging.
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+            axum::http::HeaderName::from_static("x-client-key"),
+        ]))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "method not allowed on this path")
+}

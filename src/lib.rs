@@ -1,0 +1,28 @@
+//! tokensmith: a token service.
+//!
+//! Clients authenticate with step-up credentials (a secret, a TOTP code, a signed JWT
+//! assertion, or a short-term token holding `tokens:write`) to get **long-term tokens**;
+//! those are exchanged for **short-term JWTs** that anyone can verify with the JWKS; either
+//! kind is **revoked** by id, with a cascade from a long-term token to its short-term ones.
+//!
+//! # Layout
+//! - [`http`]: axum routes, extractors, wire types, and the one error mapping (`ApiError`).
+//! - [`domain`]: the rules: grants, scopes, lifetimes, revocation, introspection, limits.
+//! - [`store`]: the `Store` trait and its SQLite implementation; the only code with SQL.
+//! - [`signer`]: signing keys, short-term JWTs and the JWKS; pure, no storage.
+//! - [`crypto`]: the master key, keyed hashes and sealing; nothing here is ever printed.
+//! - [`app`] builds and runs the server; [`cli`] and `main` only parse and call.
+//! - [`config`]: settings from defaults, a TOML file, the environment and flags.
+//! - [`clock`]: time, injected, so tests move it instead of sleeping.
+//!
+//! See ARCHITECTURE.md for the invariants.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod signer;
+pub mod store;

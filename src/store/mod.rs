@@ -1,0 +1,225 @@
+//! Storage: one trait, one implementation per database.
+//!
+//! Architecture invariant: the domain reaches storage only through [`Store`]. No SQL, no
+//! backend name and no connection type appears outside this module, so a backend is added by
+//! implementing the trait, not by branching in the domain.
+//!
+//! Every method is one atomic step. The methods that enforce single use (`consume_*`) and the
+//! rotation in `insert_long_token` are conditional writes, so they stay correct when several
+//! processes share the database.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
+
+/// A failure of the database itself (never of the caller's input).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is busy beyond the timeout; retrying may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or a corrupt database.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// A registered client.
+#[derive(Clone)]
+pub struct ClientRecord {
+    pub id: ClientId,
+    pub name: String,
+    pub scopes: Scopes,
+    /// Keyed hash of the client secret.
+    pub secret_hash: Vec<u8>,
+    /// The TOTP seed, sealed.
+    pub otp_seed_sealed: Option<Vec<u8>>,
+    pub otp_last_step: i64,
+    pub public_key: Option<String>,
+    pub public_key_alg: Option<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for ClientRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("otp", &self.otp_seed_sealed.is_some())
+            .field("public_key_alg", &self.public_key_alg)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A long-term token as stored (without its hash).
+#[derive(Debug, Clone)]
+pub struct LongTokenRecord {
+    pub id: LongTokenId,
+    pub client_id: ClientId,
+    pub scopes: Scopes,
+    pub name: Option<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    /// Whether the owning client is disabled (read with the token, to save a query).
+    pub client_disabled: bool,
+}
+
+impl LongTokenRecord {
+    /// Valid at `now`: not expired, not revoked (a future `revoked_at` is a rotation's grace).
+    pub fn is_live(&self, now: i64) -> bool {
+        now < self.expires_at && self.revoked_at.is_none_or(|r| now < r) && !self.client_disabled
+    }
+
+    /// When the token stops being valid, whichever comes first.
+    pub fn valid_until(&self) -> i64 {
+        self.revoked_at.map_or(self.expires_at, |r| r.min(self.expires_at))
+    }
+}
+
+/// A long-term token to insert.
+#[derive(Debug, Clone)]
+pub struct NewLongToken {
+    pub id: LongTokenId,
+    pub client_id: ClientId,
+    pub token_hash: [u8; 32],
+    pub scopes: Scopes,
+    pub name: Option<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// An existing token that a new one replaces, revoked at `revoke_at`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation {
+    pub old: LongTokenId,
+    pub revoke_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    #[error("the token to rotate is not a live long-term token of this client")]
+    RotationTargetNotLive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A signing key as stored: the PKCS#8 document sealed under the keyring.
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub key_sealed: Vec<u8>,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+/// How many rows a cleanup pass removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    pub long_tokens: u64,
+    pub revoked_short_tokens: u64,
+    pub used_assertions: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
+    async fn get_client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError>;
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+
+    /// Marks TOTP `step` used for `client`; `false` if that step or a later one already was.
+    async fn consume_otp_step(&self, client: &ClientId, step: i64) -> Result<bool, StoreError>;
+    /// Remembers an assertion id until `expires_at`; `false` if it was already seen.
+    async fn consume_assertion_jti(&self, client: &ClientId, jti: &str, expires_at: i64) -> Result<bool, StoreError>;
+
+    /// Inserts a long-term token and, atomically with it, schedules the revocation of the
+    /// token it rotates (which must be live at `now` and belong to the same client).
+    async fn insert_long_token(&self, token: &NewLongToken, rotation: Option<Rotation>, now: i64) -> Result<(), InsertError>;
+    async fn find_long_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<LongTokenRecord>, StoreError>;
+    async fn get_long_token(&self, id: &LongTokenId) -> Result<Option<LongTokenRecord>, StoreError>;
+    async fn list_long_tokens(&self, client: Option<&ClientId>) -> Result<Vec<LongTokenRecord>, StoreError>;
+    /// Revokes at `at` unless already revoked at or before `at`.
+    async fn revoke_long_token(&self, id: &LongTokenId, at: i64) -> Result<(), StoreError>;
+
+    async fn revoke_short_token(&self, id: &ShortTokenId) -> Result<(), StoreError>;
+    async fn is_short_token_revoked(&self, id: &ShortTokenId) -> Result<bool, StoreError>;
+
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+
+    /// Deletes long-term tokens that expired before `long_before`, and revoked short-term
+    /// tokens and assertion ids that expired before `now`, at most `batch` rows per table.
+    async fn purge_expired(&self, now: i64, long_before: i64, batch: u32) -> Result<Purged, StoreError>;
+}
+
+/// Opens the store named by a database URL, applying its migrations.
+pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, ConnectError> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Err(ConnectError::Unsupported(
+            "PostgreSQL support is not built yet; use a sqlite:// URL".into(),
+        ))
+    } else {
+        Err(ConnectError::Unsupported(format!(
+            "unsupported database URL scheme in {:?}; expected sqlite://PATH",
+            redact_url(url)
+        )))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("cannot open database: {0}")]
+    Open(String),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(String),
+}
+
+/// A URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}://{}:***{}", &url[..s], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The file path of a SQLite URL (`sqlite://tokensmith.db` → `tokensmith.db`), if any.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted_and_paths_found() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
+        assert_eq!(sqlite_path("sqlite://tokensmith.db"), Some("tokensmith.db".into()));
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db?mode=rwc"), Some("/tmp/x.db".into()));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+}
