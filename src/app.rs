@@ -35,13 +35,13 @@ pub fn default_key_file(database: &str) -> Option<PathBuf> {
 
 /// Opens the store and the keyring that belongs to it (shared by `serve` and the CLI).
 pub async fn open(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, Keyring)> {
+    store::check_url(&settings.database)?;
     let master = settings.master_key.as_ref().map(|k| k.expose_secret().to_owned());
     let key_file = settings.key_file.clone().or_else(|| default_key_file(&settings.database));
     let keyring = match (&master, &key_file) {
-        (Some(_), _) | (None, Some(_)) => Keyring::load_or_create(
-            key_file.as_deref().unwrap_or(std::path::Path::new("")),
-            master.as_deref(),
-        )?,
+        (Some(_), _) | (None, Some(_)) => {
+            Keyring::load_or_create(key_file.as_deref().unwrap_or(std::path::Path::new("")), master.as_deref())?
+        }
         (None, None) => anyhow::bail!(
             "no master key: set TOKENSMITH_MASTER_KEY or --key-file for database {}",
             store::redact_url(&settings.database)

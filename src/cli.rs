@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -255,13 +254,15 @@ async fn client(cmd: ClientCommand) -> anyhow::Result<()> {
             };
             // Check the key before touching the database, so a bad file changes nothing.
             if let Some(k) = &public_key {
-                crate::domain::client_key::ClientPublicKey::parse(k).map_err(|e| anyhow::anyhow!("--public-key: {e}"))?;
+                crate::domain::client_key::ClientPublicKey::parse(k)
+                    .map_err(|e| anyhow::anyhow!("--public-key: {e}"))?;
             }
             let (store, keyring) = app::open(&db.settings()).await?;
             let now = SystemClock.now();
-            let created = admin::create_client(store.as_ref(), &keyring, now, NewClient { name, scopes, otp, public_key })
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let created =
+                admin::create_client(store.as_ref(), &keyring, now, NewClient { name, scopes, otp, public_key })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut out = std::io::stdout().lock();
             if json {
                 let mut v = serde_json::json!({
@@ -318,7 +319,11 @@ async fn client(cmd: ClientCommand) -> anyhow::Result<()> {
             } else if clients.is_empty() {
                 writeln!(out, "no clients")?;
             } else {
-                writeln!(out, "{:<26} {:<24} {:<4} {:<6} {:<9} {:<21} SCOPES", "CLIENT_ID", "NAME", "OTP", "KEY", "DISABLED", "CREATED")?;
+                writeln!(
+                    out,
+                    "{:<26} {:<24} {:<4} {:<6} {:<9} {:<21} SCOPES",
+                    "CLIENT_ID", "NAME", "OTP", "KEY", "DISABLED", "CREATED"
+                )?;
                 for c in &clients {
                     writeln!(
                         out,
@@ -339,16 +344,14 @@ async fn client(cmd: ClientCommand) -> anyhow::Result<()> {
 }
 
 /// Installs the log subscriber on stderr (`RUST_LOG` filters; default `info`).
-pub fn init_tracing(format: LogFormat) {
+/// Admin commands default to warnings only: their output is the result, not a log.
+pub fn init_tracing(format: LogFormat, serving: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let default = if serving { "info,sqlx=warn" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
 }
-
-/// Keeps the compiler honest that `Arc<dyn Clock>` stays usable here.
-#[allow(dead_code)]
-fn _clock_is_object_safe(_: Arc<dyn Clock>) {}

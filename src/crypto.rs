@@ -128,8 +128,7 @@ impl Keyring {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 check_permissions(path)?;
-                let master = decode_master(text.trim())
-                    .ok_or_else(|| KeyError::Malformed { path: path.to_owned() })?;
+                let master = decode_master(text.trim()).ok_or_else(|| KeyError::Malformed { path: path.to_owned() })?;
                 Ok(Self::from_master(&master))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(path),
@@ -139,8 +138,8 @@ impl Keyring {
 
     /// HMAC-SHA-256 of `secret` under the hash key.
     pub fn keyed_hash(&self, secret: &[u8]) -> [u8; 32] {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(self.hash_key.as_slice())
-            .unwrap_or_else(|_| unreachable!());
+        let mut mac =
+            <HmacSha256 as KeyInit>::new_from_slice(self.hash_key.as_slice()).unwrap_or_else(|_| unreachable!());
         mac.update(secret);
         mac.finalize().into_bytes().into()
     }
@@ -152,8 +151,8 @@ impl Keyring {
 
     /// HMAC-SHA-256 of `data` under the id key, truncated to `N` bytes.
     pub fn id_mac<const N: usize>(&self, data: &[u8]) -> [u8; N] {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(self.id_key.as_slice())
-            .unwrap_or_else(|_| unreachable!());
+        let mut mac =
+            <HmacSha256 as KeyInit>::new_from_slice(self.id_key.as_slice()).unwrap_or_else(|_| unreachable!());
         mac.update(data);
         let full = mac.finalize().into_bytes();
         let mut out = [0u8; N];

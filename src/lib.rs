@@ -17,6 +17,8 @@
 //!
 //! See ARCHITECTURE.md for the invariants.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::await_holding_lock))]
+
 pub mod app;
 pub mod cli;
 pub mod clock;

@@ -1,19 +1,47 @@
 //! The `tokensmith` binary: parse the command line, run it, and turn errors into a
 //! one-line message and a non-zero exit code. Everything else lives in the library.
 
+use std::process::ExitCode;
+
 use clap::Parser;
-use tokensmith::cli::{Cli, init_tracing, run};
+use clap::error::ErrorKind;
+use tokensmith::cli::{Cli, Command, init_tracing, run};
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    init_tracing(cli.log_format);
-    match run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
         Err(e) => {
-            // One line, lowercase, with the chain of causes.
+            // clap's message is several lines (usage, tips); keep the one that says what is wrong.
+            let rendered = e.render().to_string();
+            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut message = lines.next().unwrap_or("invalid arguments").to_owned();
+            // "the following required arguments were not provided:" names them on the next line.
+            if message.ends_with(':') {
+                message = format!("{message} {}", lines.next().unwrap_or_default());
+            }
+            eprintln!("{message} (see tokensmith --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_tracing(cli.log_format, serving);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, with the chain of causes.
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }

@@ -39,7 +39,12 @@ pub enum AdminError {
 pub const MAX_CLIENT_NAME_CHARS: usize = 100;
 
 /// Registers a client: its secret is stored as a keyed hash and its TOTP seed sealed.
-pub async fn create_client(store: &dyn Store, keyring: &Keyring, now: i64, spec: NewClient) -> Result<CreatedClient, AdminError> {
+pub async fn create_client(
+    store: &dyn Store,
+    keyring: &Keyring,
+    now: i64,
+    spec: NewClient,
+) -> Result<CreatedClient, AdminError> {
     let name = spec.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > MAX_CLIENT_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(AdminError::Invalid(format!(
@@ -57,11 +62,7 @@ pub async fn create_client(store: &dyn Store, keyring: &Keyring, now: i64, spec:
         let uri = otp::otp_uri(&seed, &format!("{name} ({id})"))
             .or_else(|| otp::otp_uri(&seed, id.as_str()))
             .ok_or_else(|| AdminError::Invalid("cannot build the otpauth URI".into()))?;
-        (
-            Some(keyring.seal(id.as_str().as_bytes(), &seed)),
-            Some(otp::secret_base32(&seed).into()),
-            Some(uri.into()),
-        )
+        (Some(keyring.seal(id.as_str().as_bytes(), &seed)), Some(otp::secret_base32(&seed).into()), Some(uri.into()))
     } else {
         (None, None, None)
     };

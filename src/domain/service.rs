@@ -65,11 +65,23 @@ impl ServiceConfig {
 
 /// How a caller asks for a long-term token: exactly one mechanism.
 pub enum Credential {
-    ClientSecret { client_id: ClientId, secret: SecretString },
-    Otp { client_id: ClientId, code: SecretString },
+    ClientSecret {
+        client_id: ClientId,
+        secret: SecretString,
+    },
+    Otp {
+        client_id: ClientId,
+        code: SecretString,
+    },
     /// `client_key` is the `X-Client-Key` header, which must name the assertion's client.
-    Assertion { assertion: SecretString, client_key: Option<ClientId> },
-    ShortToken { token: SecretString, client_key: Option<ClientId> },
+    Assertion {
+        assertion: SecretString,
+        client_key: Option<ClientId>,
+    },
+    ShortToken {
+        token: SecretString,
+        client_key: Option<ClientId>,
+    },
 }
 
 /// The options of a long-term token request, as received (validated here).
@@ -214,7 +226,16 @@ impl TokenService {
             FailureLimiter::new(config.failures_per_client, config.failures_per_address, config.failure_window_secs);
         let issuance = NonZeroU32::new(config.issuance_per_client_per_minute).map(IssuanceLimiter::per_minute);
         let dummy_hash = keyring.keyed_hash(b"tokensmith/dummy-secret-that-nothing-matches");
-        Ok(TokenService { store, keyring, keys: RwLock::new(Arc::new(keys)), clock, failures, issuance, dummy_hash, config })
+        Ok(TokenService {
+            store,
+            keyring,
+            keys: RwLock::new(Arc::new(keys)),
+            clock,
+            failures,
+            issuance,
+            dummy_hash,
+            config,
+        })
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -237,7 +258,12 @@ impl TokenService {
     // ----- issueLongTermToken -------------------------------------------------------------
 
     /// Authenticates `credential` and issues a long-term token.
-    pub async fn issue_long(&self, credential: Credential, params: LongTokenParams, addr: IpAddr) -> DomainResult<IssuedLong> {
+    pub async fn issue_long(
+        &self,
+        credential: Credential,
+        params: LongTokenParams,
+        addr: IpAddr,
+    ) -> DomainResult<IssuedLong> {
         let now_ms = self.clock.now_millis();
         let now = now_ms.div_euclid(1000);
         // Everything that needs no secret is checked first, so a bad option never burns a
@@ -320,7 +346,9 @@ impl TokenService {
     fn rotation(&self, rotate: Option<&str>, grace: Option<i64>, now: i64) -> DomainResult<Option<Rotation>> {
         match (rotate, grace) {
             (None, None) => Ok(None),
-            (None, Some(_)) => Err(DomainError::InvalidRequest("grace_seconds is only allowed with rotate_token_id".into())),
+            (None, Some(_)) => {
+                Err(DomainError::InvalidRequest("grace_seconds is only allowed with rotate_token_id".into()))
+            }
             (Some(raw), grace) => {
                 let grace = grace.unwrap_or(0);
                 if !(0..=MAX_GRACE_SECS).contains(&grace) {
@@ -369,7 +397,10 @@ impl TokenService {
                 }
             }
             Credential::Otp { client_id, code } => {
-                let bad = |msg: &str| AuthFail { err: DomainError::InvalidGrant(msg.into()), client: Some(client_id.clone()) };
+                let bad = |msg: &str| AuthFail {
+                    err: DomainError::InvalidGrant(msg.into()),
+                    client: Some(client_id.clone()),
+                };
                 let client = self.store.get_client(&client_id).await?;
                 let Some(client) = client.filter(|c| !c.disabled) else {
                     return Err(bad("one-time code is not valid"));
@@ -389,14 +420,18 @@ impl TokenService {
                 }
                 Ok((client.id, client.scopes))
             }
-            Credential::Assertion { assertion, .. } => self.authenticate_assertion(assertion.expose_secret(), now).await,
+            Credential::Assertion { assertion, .. } => {
+                self.authenticate_assertion(assertion.expose_secret(), now).await
+            }
             Credential::ShortToken { token, client_key } => {
                 let caller = self.verify_short(token.expose_secret(), now).await?;
                 let Caller::Short { client_id, scopes, .. } = caller else {
                     return Err(AuthFail::from(DomainError::InvalidToken("a short-term token is required".into())));
                 };
                 if client_key.is_some_and(|k| k != client_id) {
-                    return Err(DomainError::InvalidRequest("X-Client-Key does not name the token's client".into()).into());
+                    return Err(
+                        DomainError::InvalidRequest("X-Client-Key does not name the token's client".into()).into()
+                    );
                 }
                 if !scopes.contains(TOKENS_WRITE) {
                     return Err(DomainError::InsufficientScope(format!(
@@ -406,7 +441,10 @@ impl TokenService {
                 }
                 let client = self.store.get_client(&client_id).await?;
                 let Some(client) = client.filter(|c| !c.disabled) else {
-                    return Err(AuthFail { err: DomainError::InvalidToken("token is not valid".into()), client: Some(client_id) });
+                    return Err(AuthFail {
+                        err: DomainError::InvalidToken("token is not valid".into()),
+                        client: Some(client_id),
+                    });
                 };
                 Ok((client.id, scopes.intersection(&client.scopes)))
             }
@@ -416,7 +454,8 @@ impl TokenService {
     /// RFC 7523 §3 checks, with the signature first so no unauthenticated request can burn
     /// an assertion id.
     async fn authenticate_assertion(&self, assertion: &str, now: i64) -> Result<(ClientId, Scopes), AuthFail> {
-        let invalid = |msg: &str, client: Option<ClientId>| AuthFail { err: DomainError::InvalidGrant(msg.into()), client };
+        let invalid =
+            |msg: &str, client: Option<ClientId>| AuthFail { err: DomainError::InvalidGrant(msg.into()), client };
         if assertion.len() > 8192 {
             return Err(invalid("assertion is too large", None));
         }
@@ -483,7 +522,9 @@ impl TokenService {
         let audience = match params.audience {
             None => self.config.default_audience.clone(),
             Some(a) if !a.is_empty() && a.len() <= 256 && !a.chars().any(char::is_control) => a,
-            Some(_) => return Err(DomainError::InvalidRequest("audience must be 1 to 256 printable characters".into())),
+            Some(_) => {
+                return Err(DomainError::InvalidRequest("audience must be 1 to 256 printable characters".into()));
+            }
         };
         self.failures.check(None, addr, now_ms).map_err(rate_limited)?;
         let parent = match self.verify_long(bearer, now).await {
@@ -608,11 +649,9 @@ impl TokenService {
                 let allowed = match caller {
                     Caller::Short { id: own, .. } if *own == id => true,
                     Caller::Long(t) if t.id == id.parent => true,
-                    _ if may_write => self
-                        .store
-                        .get_long_token(&id.parent)
-                        .await?
-                        .is_some_and(|p| p.client_id == *caller.client_id()),
+                    _ if may_write => {
+                        self.store.get_long_token(&id.parent).await?.is_some_and(|p| p.client_id == *caller.client_id())
+                    }
                     _ => false,
                 };
                 if !allowed {
@@ -633,7 +672,9 @@ impl TokenService {
     /// Reports whether `token` is active; the caller must hold `tokens:introspect`.
     pub async fn introspect(&self, caller: &Caller, token: &str) -> DomainResult<Option<TokenInfo>> {
         if !caller.scopes().contains(TOKENS_INTROSPECT) {
-            return Err(DomainError::InsufficientScope(format!("introspection requires the {TOKENS_INTROSPECT} scope")));
+            return Err(DomainError::InsufficientScope(format!(
+                "introspection requires the {TOKENS_INTROSPECT} scope"
+            )));
         }
         match self.authenticate(token).await {
             Ok(Caller::Long(t)) => Ok(Some(TokenInfo {
@@ -688,16 +729,23 @@ impl TokenService {
 
 fn validate_name(name: Option<String>) -> DomainResult<Option<String>> {
     match name {
-        Some(n) if n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control) => Err(
-            DomainError::InvalidRequest(format!("name must be at most {MAX_NAME_CHARS} characters, without control characters")),
-        ),
+        Some(n) if n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control) => {
+            Err(DomainError::InvalidRequest(format!(
+                "name must be at most {MAX_NAME_CHARS} characters, without control characters"
+            )))
+        }
         n => Ok(n),
     }
 }
 
 /// Reads the signing keys, creating one of `alg` if none may sign, and builds the key set.
 /// The newest unretired key of `alg` signs; every key stays published for verification.
-async fn load_key_set(store: &dyn Store, keyring: &Keyring, clock: &dyn Clock, alg: SigningAlg) -> anyhow::Result<KeySet> {
+async fn load_key_set(
+    store: &dyn Store,
+    keyring: &Keyring,
+    clock: &dyn Clock,
+    alg: SigningAlg,
+) -> anyhow::Result<KeySet> {
     let mut records = store.list_signing_keys().await?;
     if !records.iter().any(|r| r.retired_at.is_none() && r.alg == alg.as_str()) {
         let k = signer::generate(alg)?;
@@ -714,7 +762,8 @@ async fn load_key_set(store: &dyn Store, keyring: &Keyring, clock: &dyn Clock, a
     }
     let mut material = Vec::with_capacity(records.len());
     for r in &records {
-        let alg = SigningAlg::parse(&r.alg).ok_or_else(|| anyhow::anyhow!("signing key {} has unknown alg {}", r.kid, r.alg))?;
+        let alg = SigningAlg::parse(&r.alg)
+            .ok_or_else(|| anyhow::anyhow!("signing key {} has unknown alg {}", r.kid, r.alg))?;
         let pkcs8 = keyring.open(r.kid.as_bytes(), &r.key_sealed).ok_or_else(|| {
             anyhow::anyhow!("signing key {} cannot be decrypted: the master key does not match this database", r.kid)
         })?;

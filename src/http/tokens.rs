@@ -104,10 +104,7 @@ fn no_store(mut res: Response) -> Response {
 }
 
 fn parse_scopes(scopes: Option<Vec<String>>) -> Result<Option<Scopes>, ApiError> {
-    scopes
-        .map(|s| Scopes::from_list(&s))
-        .transpose()
-        .map_err(|e| ApiError::from(DomainError::InvalidScope(e)))
+    scopes.map(|s| Scopes::from_list(&s)).transpose().map_err(|e| ApiError::from(DomainError::InvalidScope(e)))
 }
 
 fn parse_client_id(s: &str, what: &str) -> Result<ClientId, ApiError> {
@@ -118,7 +115,9 @@ fn parse_client_id(s: &str, what: &str) -> Result<ClientId, ApiError> {
 fn credential(req: &mut LongTokenRequest, bearer: Bearer, client_key: Option<String>) -> Result<Credential, ApiError> {
     let bearer = match bearer {
         Bearer::Absent => None,
-        Bearer::Malformed => return Err(DomainError::InvalidToken("Authorization must be Bearer <token>".into()).into()),
+        Bearer::Malformed => {
+            return Err(DomainError::InvalidToken("Authorization must be Bearer <token>".into()).into());
+        }
         Bearer::Token(t) => Some(t),
     };
     let reject = |field: &str, grant: &str| {
@@ -153,9 +152,9 @@ fn credential(req: &mut LongTokenRequest, bearer: Bearer, client_key: Option<Str
             match (req.client_secret.take(), req.otp_code.take()) {
                 (Some(secret), None) => Ok(Credential::ClientSecret { client_id, secret }),
                 (None, Some(code)) => Ok(Credential::Otp { client_id, code }),
-                (Some(_), Some(_)) => Err(ApiError::invalid_request(
-                    "send exactly one of client_secret and otp_code, not both",
-                )),
+                (Some(_), Some(_)) => {
+                    Err(ApiError::invalid_request("send exactly one of client_secret and otp_code, not both"))
+                }
                 (None, None) => Err(ApiError::invalid_request("client_credentials needs client_secret or otp_code")),
             }
         }

@@ -142,7 +142,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts a long-term token and, atomically with it, schedules the revocation of the
     /// token it rotates (which must be live at `now` and belong to the same client).
-    async fn insert_long_token(&self, token: &NewLongToken, rotation: Option<Rotation>, now: i64) -> Result<(), InsertError>;
+    async fn insert_long_token(
+        &self,
+        token: &NewLongToken,
+        rotation: Option<Rotation>,
+        now: i64,
+    ) -> Result<(), InsertError>;
     async fn find_long_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<LongTokenRecord>, StoreError>;
     async fn get_long_token(&self, id: &LongTokenId) -> Result<Option<LongTokenRecord>, StoreError>;
     async fn list_long_tokens(&self, client: Option<&ClientId>) -> Result<Vec<LongTokenRecord>, StoreError>;
@@ -160,20 +165,21 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired(&self, now: i64, long_before: i64, batch: u32) -> Result<Purged, StoreError>;
 }
 
+/// Checks that a database URL names a backend this build supports, before anything is opened.
+pub fn check_url(url: &str) -> Result<(), ConnectError> {
+    if url.starts_with("sqlite:") {
+        Ok(())
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Err(ConnectError::Unsupported("PostgreSQL support is not built yet; use a sqlite:// URL".into()))
+    } else {
+        Err(ConnectError::Unsupported(format!("unsupported database URL {:?}; expected sqlite://PATH", redact_url(url))))
+    }
+}
+
 /// Opens the store named by a database URL, applying its migrations.
 pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, ConnectError> {
-    if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(sqlite::SqliteStore::connect(url).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(ConnectError::Unsupported(
-            "PostgreSQL support is not built yet; use a sqlite:// URL".into(),
-        ))
-    } else {
-        Err(ConnectError::Unsupported(format!(
-            "unsupported database URL scheme in {:?}; expected sqlite://PATH",
-            redact_url(url)
-        )))
-    }
+    check_url(url)?;
+    Ok(std::sync::Arc::new(sqlite::SqliteStore::connect(url).await?))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -81,7 +81,8 @@ impl TryFrom<ClientRow> for ClientRecord {
     type Error = StoreError;
     fn try_from(r: ClientRow) -> Result<Self, StoreError> {
         Ok(ClientRecord {
-            id: ClientId::parse(&r.id).ok_or_else(|| StoreError::Backend(format!("bad client id in database: {:?}", r.id)))?,
+            id: ClientId::parse(&r.id)
+                .ok_or_else(|| StoreError::Backend(format!("bad client id in database: {:?}", r.id)))?,
             name: r.name,
             scopes: Scopes::from_space_separated(&r.scopes).map_err(StoreError::Backend)?,
             secret_hash: r.secret_hash,
@@ -174,8 +175,10 @@ impl Store for SqliteStore {
     }
 
     async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        let rows: Vec<ClientRow> =
-            sqlx::query_as("SELECT * FROM clients ORDER BY created_at, id").fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows: Vec<ClientRow> = sqlx::query_as("SELECT * FROM clients ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -203,7 +206,12 @@ impl Store for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn insert_long_token(&self, t: &NewLongToken, rotation: Option<Rotation>, now: i64) -> Result<(), InsertError> {
+    async fn insert_long_token(
+        &self,
+        t: &NewLongToken,
+        rotation: Option<Rotation>,
+        now: i64,
+    ) -> Result<(), InsertError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         if let Some(rot) = rotation {
             // The first statement writes, so the transaction takes the write lock at once
@@ -262,10 +270,12 @@ impl Store for SqliteStore {
 
     async fn list_long_tokens(&self, client: Option<&ClientId>) -> Result<Vec<LongTokenRecord>, StoreError> {
         let rows: Vec<LongTokenRow> = match client {
-            Some(c) => sqlx::query_as(long_select!("WHERE t.client_id = ? ORDER BY t.issued_at, t.id"))
-                .bind(c.as_str())
-                .fetch_all(&self.pool)
-                .await,
+            Some(c) => {
+                sqlx::query_as(long_select!("WHERE t.client_id = ? ORDER BY t.issued_at, t.id"))
+                    .bind(c.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+            }
             None => sqlx::query_as(long_select!("ORDER BY t.issued_at, t.id")).fetch_all(&self.pool).await,
         }
         .map_err(map_err)?;
@@ -302,10 +312,12 @@ impl Store for SqliteStore {
     }
 
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        let rows = sqlx::query("SELECT kid, alg, key_sealed, created_at, retired_at FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let rows = sqlx::query(
+            "SELECT kid, alg, key_sealed, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
         rows.into_iter()
             .map(|r| {
                 Ok(SigningKeyRecord {
