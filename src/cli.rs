@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// Days an expired long-term token is kept before deletion [default: 7].
     #[arg(long, env = "TOKENSMITH_EXPIRED_RETENTION_DAYS")]
     pub expired_retention_days: Option<u32>,
+    /// Milliseconds a long-term token may be served from memory, 0-1000; bounds how long a
+    /// revocation made by another process goes unseen [default: 1000].
+    #[arg(long, env = "TOKENSMITH_TOKEN_CACHE_TTL_MS")]
+    pub token_cache_ttl_ms: Option<u32>,
 }
 
 impl ServeArgs {
@@ -127,7 +131,8 @@ impl ServeArgs {
             issuance_per_client_per_minute,
             body_limit_bytes,
             cleanup_interval_secs,
-            expired_retention_days
+            expired_retention_days,
+            token_cache_ttl_ms
         );
         set_opt!(issuer, key_file, default_audience);
         s.master_key = std::env::var("TOKENSMITH_MASTER_KEY").ok().map(Into::into);

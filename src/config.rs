@@ -34,6 +34,9 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     pub cleanup_interval_secs: u64,
     pub expired_retention_days: u32,
+    /// Milliseconds a long-term token record may be served from memory (0: no cache); the
+    /// bound on how long a revocation made by another process can go unseen here.
+    pub token_cache_ttl_ms: u32,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -59,6 +62,7 @@ impl Default for Settings {
             body_limit_bytes: 64 * 1024,
             cleanup_interval_secs: 60,
             expired_retention_days: 7,
+            token_cache_ttl_ms: 1000,
         }
     }
 }
@@ -83,6 +87,7 @@ pub struct FileConfig {
     pub body_limit_bytes: Option<usize>,
     pub cleanup_interval_secs: Option<u64>,
     pub expired_retention_days: Option<u32>,
+    pub token_cache_ttl_ms: Option<u32>,
 }
 
 impl FileConfig {
@@ -117,7 +122,8 @@ impl FileConfig {
             issuance_per_client_per_minute,
             body_limit_bytes,
             cleanup_interval_secs,
-            expired_retention_days
+            expired_retention_days,
+            token_cache_ttl_ms
         );
         set_opt!(issuer, key_file, default_audience);
         Ok(())
@@ -149,6 +155,9 @@ impl Settings {
         }
         if !(1024..=1024 * 1024).contains(&self.body_limit_bytes) {
             return Err("body_limit_bytes must be between 1024 and 1048576".into());
+        }
+        if self.token_cache_ttl_ms > 1000 {
+            return Err("token_cache_ttl_ms must be at most 1000 (the staleness bound)".into());
         }
         if self.cleanup_interval_secs == 0 {
             return Err("cleanup_interval_secs must be at least 1".into());
@@ -182,6 +191,7 @@ impl Settings {
         c.issuance_per_client_per_minute = self.issuance_per_client_per_minute;
         c.expired_retention_secs = i64::from(self.expired_retention_days) * 86_400;
         c.signing_alg = self.signing_alg;
+        c.token_cache_ttl_ms = i64::from(self.token_cache_ttl_ms);
         c
     }
 }

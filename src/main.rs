@@ -7,6 +7,11 @@ use clap::Parser;
 use clap::error::ErrorKind;
 use tokensmith::cli::{Cli, Command, init_tracing, run};
 
+/// mimalloc: the request path makes many small, short-lived allocations, and glibc's
+/// allocator costs measurably more per request on it (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -11,8 +11,8 @@ use std::fmt;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
-    UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+    ParsedPublicKey,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -148,7 +148,8 @@ pub fn generate(alg: SigningAlg) -> Result<KeyMaterial, KeyError> {
 
 struct Verifier {
     alg: SigningAlg,
-    public: Vec<u8>,
+    /// Parsed once: parsing per verification would cost more than the verification.
+    key: ParsedPublicKey,
 }
 
 /// The claims of a short-term token.
@@ -215,11 +216,12 @@ impl KeySet {
             jwk["use"] = "sig".into();
             jwk["alg"] = k.alg.as_str().into();
             jwks.push(jwk);
-            let public = match &pair {
-                Pair::Ed(p) => p.public_key().as_ref().to_vec(),
-                Pair::Es(p) => p.public_key().as_ref().to_vec(),
+            let parsed = match &pair {
+                Pair::Ed(p) => ParsedPublicKey::new(&ED25519, p.public_key().as_ref()),
+                Pair::Es(p) => ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, p.public_key().as_ref()),
             };
-            verifiers.insert(k.kid.clone(), Verifier { alg: k.alg, public });
+            let key = parsed.map_err(|_| KeyError::Invalid(k.kid.clone(), k.alg))?;
+            verifiers.insert(k.kid.clone(), Verifier { alg: k.alg, key });
             if k.kid == active {
                 signing = Some((pair, k.alg));
             }
@@ -279,12 +281,8 @@ impl KeySet {
             return Err(VerifyError::Header);
         }
         let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| VerifyError::Malformed)?;
-        let alg: &dyn signature::VerificationAlgorithm = match v.alg {
-            SigningAlg::EdDSA => &ED25519,
-            SigningAlg::ES256 => &ECDSA_P256_SHA256_FIXED,
-        };
         let signed = &jwt.as_bytes()[..h.len() + 1 + p.len()];
-        UnparsedPublicKey::new(alg, &v.public).verify(signed, &sig).map_err(|_| VerifyError::Signature)?;
+        v.key.verify_sig(signed, &sig).map_err(|_| VerifyError::Signature)?;
         let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| VerifyError::Malformed)?;
         serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)
     }

@@ -4,6 +4,7 @@
 //! SQL. Time comes from the injected [`crate::clock::Clock`].
 
 pub mod admin;
+pub mod cache;
 pub mod client_key;
 pub mod error;
 pub mod otp;

@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -31,6 +31,14 @@ struct Window<K> {
 impl<K: Hash + Eq + Clone> Window<K> {
     fn new(limit: u32) -> Self {
         Window { limit: limit as usize, failures: HashMap::new() }
+    }
+
+    /// Like [`Window::blocked`] without pruning, for the read-only check on the hot path.
+    fn blocked_ro(&self, key: &K, now: i64, window_ms: i64) -> Option<i64> {
+        let q = self.failures.get(key)?;
+        let live = q.iter().skip_while(|&&t| t + window_ms <= now);
+        let first = live.clone().next().copied()?;
+        (live.count() >= self.limit).then_some(first + window_ms)
     }
 
     fn blocked(&mut self, key: &K, now: i64, window_ms: i64) -> Option<i64> {
@@ -68,7 +76,8 @@ struct State {
 #[derive(Debug)]
 pub struct FailureLimiter {
     window_ms: i64,
-    state: Mutex<State>,
+    /// Read-locked by every check (the common case, concurrent), write-locked by failures.
+    state: RwLock<State>,
 }
 
 impl FailureLimiter {
@@ -77,31 +86,33 @@ impl FailureLimiter {
         let limit = |n: u32| if n == 0 { u32::MAX } else { n };
         FailureLimiter {
             window_ms: i64::from(window_secs.max(1)) * 1000,
-            state: Mutex::new(State {
+            state: RwLock::new(State {
                 clients: Window::new(limit(per_client)),
                 addresses: Window::new(limit(per_address)),
             }),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         // The state stays consistent even if a holder panicked: every mutation is a
         // single push or pop.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn blocked_in(&self, st: &mut State, client: Option<&ClientId>, addr: IpAddr, now: i64) -> Option<RetryAfter> {
         let a = st.addresses.blocked(&addr, now, self.window_ms);
         let c = client.and_then(|c| st.clients.blocked(c, now, self.window_ms));
         let until = a.into_iter().chain(c).max()?;
-        Some(RetryAfter(u64::try_from((until - now + 999) / 1000).unwrap_or(1).max(1)))
+        Some(retry_after(until, now))
     }
 
     /// Whether attempts for `client` from `addr` are currently refused.
     pub fn check(&self, client: Option<&ClientId>, addr: IpAddr, now_ms: i64) -> Result<(), RetryAfter> {
-        let mut st = self.lock();
-        match self.blocked_in(&mut st, client, addr, now_ms) {
-            Some(r) => Err(r),
+        let st = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let a = st.addresses.blocked_ro(&addr, now_ms, self.window_ms);
+        let c = client.and_then(|c| st.clients.blocked_ro(c, now_ms, self.window_ms));
+        match a.into_iter().chain(c).max() {
+            Some(until) => Err(retry_after(until, now_ms)),
             None => Ok(()),
         }
     }
@@ -127,6 +138,11 @@ impl FailureLimiter {
         st.addresses.prune(now_ms, w);
         st.clients.prune(now_ms, w);
     }
+}
+
+/// Whole seconds from `now` until `until` (both ms), rounded up, at least 1.
+fn retry_after(until: i64, now: i64) -> RetryAfter {
+    RetryAfter(u64::try_from((until - now + 999) / 1000).unwrap_or(1).max(1))
 }
 
 /// Per-client issuance limit (GCRA via governor); off unless configured.

@@ -5,7 +5,9 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 
+use super::cache::TtlCache;
 use super::client_key::{self, ClientPublicKey};
 use super::error::{DomainError, DomainResult};
 use super::otp;
@@ -37,6 +39,9 @@ pub struct ServiceConfig {
     /// How long expired long-term tokens are kept (so revoking one still answers 204).
     pub expired_retention_secs: i64,
     pub signing_alg: SigningAlg,
+    /// How long a long-term token record may be served from memory; the staleness bound
+    /// for changes made by other processes. 0 disables the cache.
+    pub token_cache_ttl_ms: i64,
 }
 
 impl ServiceConfig {
@@ -55,6 +60,7 @@ impl ServiceConfig {
             issuance_per_client_per_minute: 0,
             expired_retention_secs: 7 * 86_400,
             signing_alg: SigningAlg::EdDSA,
+            token_cache_ttl_ms: 1000,
         }
     }
 
@@ -126,8 +132,17 @@ pub struct IssuedShort {
 /// An authenticated bearer.
 #[derive(Debug, Clone)]
 pub enum Caller {
-    Long(LongTokenRecord),
-    Short { id: ShortTokenId, client_id: ClientId, scopes: Scopes, claims: ShortClaims },
+    Long(Arc<LongTokenRecord>),
+    Short { id: ShortTokenId, client_id: ClientId, scopes: Scopes, claims: Arc<ShortClaims> },
+}
+
+/// A short-term JWT whose signature and claims have been checked (not its revocation).
+#[derive(Debug, Clone)]
+struct VerifiedShort {
+    id: ShortTokenId,
+    client_id: ClientId,
+    scopes: Scopes,
+    claims: Arc<ShortClaims>,
 }
 
 impl Caller {
@@ -201,6 +216,15 @@ pub struct TokenService {
     clock: Arc<dyn Clock>,
     failures: FailureLimiter,
     issuance: Option<IssuanceLimiter>,
+    /// Which token id a long-term token's hash belongs to (immutable; kept until expiry).
+    token_ids: TtlCache<[u8; 32], LongTokenId>,
+    /// Long-term token records by id, each for at most `token_cache_ttl_ms`.
+    long_tokens: TtlCache<LongTokenId, Arc<LongTokenRecord>>,
+    /// Whether a short-term token id is revoked, each for at most `token_cache_ttl_ms`.
+    short_revoked: TtlCache<String, bool>,
+    /// Short-term JWTs whose signature and claims were checked, by SHA-256 of the JWT,
+    /// until they expire. Revocation is still checked on every use.
+    verified: TtlCache<[u8; 32], VerifiedShort>,
     /// A keyed hash that no secret matches: unknown clients are checked against it, so they
     /// take the same path and time as wrong secrets.
     dummy_hash: [u8; 32],
@@ -226,6 +250,7 @@ impl TokenService {
             FailureLimiter::new(config.failures_per_client, config.failures_per_address, config.failure_window_secs);
         let issuance = NonZeroU32::new(config.issuance_per_client_per_minute).map(IssuanceLimiter::per_minute);
         let dummy_hash = keyring.keyed_hash(b"tokensmith/dummy-secret-that-nothing-matches");
+        let size = if config.token_cache_ttl_ms > 0 { 100_000 } else { 0 };
         Ok(TokenService {
             store,
             keyring,
@@ -233,6 +258,10 @@ impl TokenService {
             clock,
             failures,
             issuance,
+            token_ids: TtlCache::new(size),
+            long_tokens: TtlCache::new(size),
+            short_revoked: TtlCache::new(size),
+            verified: TtlCache::new(size / 5),
             dummy_hash,
             config,
         })
@@ -322,7 +351,11 @@ impl TokenService {
             expires_at,
         };
         match self.store.insert_long_token(&new, rotation, now).await {
-            Ok(()) => {}
+            Ok(()) => {
+                if let Some(r) = rotation {
+                    self.long_tokens.remove(&r.old);
+                }
+            }
             Err(InsertError::RotationTargetNotLive) => {
                 return Err(DomainError::InvalidRequest(
                     "rotate_token_id is not a live long-term token of this client".into(),
@@ -560,7 +593,14 @@ impl TokenService {
             ltid: parent.id.to_string(),
         };
         let jwt = self.key_set().sign(&claims).ok_or_else(|| DomainError::Internal("signing failed".into()))?;
-        Ok(IssuedShort { expires_at: id.expires_at, id, jwt, client_id: parent.client_id, scopes, issued_at: now })
+        Ok(IssuedShort {
+            expires_at: id.expires_at,
+            id,
+            jwt,
+            client_id: parent.client_id.clone(),
+            scopes,
+            issued_at: now,
+        })
     }
 
     // ----- bearer authentication ----------------------------------------------------------
@@ -576,7 +616,7 @@ impl TokenService {
         r.map_err(|f| f.err)
     }
 
-    async fn verify_long(&self, bearer: &str, now: i64) -> Result<LongTokenRecord, AuthFail> {
+    async fn verify_long(&self, bearer: &str, now: i64) -> Result<Arc<LongTokenRecord>, AuthFail> {
         if !bearer.starts_with(LONG_TOKEN_PREFIX) {
             return Err(DomainError::InvalidToken("a long-term token is required".into()).into());
         }
@@ -585,40 +625,88 @@ impl TokenService {
             return Err(DomainError::InvalidToken("token is malformed (checksum mismatch)".into()).into());
         };
         let hash = self.keyring.keyed_hash(token.expose().as_bytes());
-        match self.store.find_long_token_by_hash(&hash).await? {
+        let now_ms = self.clock.now_millis();
+        let record = match self.token_ids.get(&hash, now_ms) {
+            Some(id) => self.long_token(&id, now_ms).await?,
+            None => {
+                let r = self.store.find_long_token_by_hash(&hash).await?.map(Arc::new);
+                if let Some(r) = &r {
+                    self.token_ids.insert(hash, r.id, r.expires_at * 1000, now_ms);
+                    self.remember_long(r, now_ms);
+                }
+                r
+            }
+        };
+        match record {
             Some(t) if t.is_live(now) => Ok(t),
             Some(t) => Err(AuthFail {
                 err: DomainError::InvalidToken("token has expired or been revoked".into()),
-                client: Some(t.client_id),
+                client: Some(t.client_id.clone()),
             }),
             None => Err(DomainError::InvalidToken("token is not valid".into()).into()),
         }
     }
 
-    async fn verify_short(&self, jwt: &str, now: i64) -> Result<Caller, AuthFail> {
+    /// A long-term token's record, from the cache when fresh enough.
+    async fn long_token(&self, id: &LongTokenId, now_ms: i64) -> Result<Option<Arc<LongTokenRecord>>, StoreError> {
+        if let Some(r) = self.long_tokens.get(id, now_ms) {
+            return Ok(Some(r));
+        }
+        let r = self.store.get_long_token(id).await?.map(Arc::new);
+        if let Some(r) = &r {
+            self.remember_long(r, now_ms);
+        }
+        Ok(r)
+    }
+
+    fn remember_long(&self, r: &Arc<LongTokenRecord>, now_ms: i64) {
+        self.long_tokens.insert(r.id, Arc::clone(r), now_ms + self.config.token_cache_ttl_ms, now_ms);
+    }
+
+    async fn is_short_revoked(&self, id: &ShortTokenId, now_ms: i64) -> Result<bool, StoreError> {
+        if let Some(r) = self.short_revoked.get(id.as_str(), now_ms) {
+            return Ok(r);
+        }
+        let r = self.store.is_short_token_revoked(id).await?;
+        let deadline = if r { id.expires_at * 1000 } else { now_ms + self.config.token_cache_ttl_ms };
+        self.short_revoked.insert(id.to_string(), r, deadline, now_ms);
+        Ok(r)
+    }
+
+    /// Checks a short-term JWT's signature and claims (or finds it already checked).
+    fn verify_jwt(&self, jwt: &str, now_ms: i64) -> Result<VerifiedShort, AuthFail> {
         let invalid = |msg: &str| AuthFail::from(DomainError::InvalidToken(msg.into()));
+        let key: [u8; 32] = Sha256::digest(jwt.as_bytes()).into();
+        if let Some(v) = self.verified.get(&key, now_ms) {
+            return Ok(v);
+        }
         let claims = self.key_set().verify(jwt).map_err(|e| invalid(&e.to_string()))?;
         if claims.iss != self.config.issuer {
             return Err(invalid("token was issued by another issuer"));
         }
         let client_id = ClientId::parse(&claims.client_id).ok_or_else(|| invalid("token is not valid"))?;
+        let id = ShortTokenId::parse(&self.keyring, &claims.jti).ok_or_else(|| invalid("token is not valid"))?;
+        if id.parent.to_string() != claims.ltid || id.expires_at != claims.exp || claims.sub != claims.client_id {
+            return Err(invalid("token is not valid"));
+        }
+        let scopes = Scopes::from_space_separated(&claims.scope).map_err(|_| invalid("token is not valid"))?;
+        let v = VerifiedShort { id, client_id, scopes, claims: Arc::new(claims) };
+        self.verified.insert(key, v.clone(), v.claims.exp * 1000, now_ms);
+        Ok(v)
+    }
+
+    async fn verify_short(&self, jwt: &str, now: i64) -> Result<Caller, AuthFail> {
+        let now_ms = self.clock.now_millis();
+        let VerifiedShort { id, client_id, scopes, claims } = self.verify_jwt(jwt, now_ms)?;
         let revoked = || AuthFail {
             err: DomainError::InvalidToken("token has expired or been revoked".into()),
             client: Some(client_id.clone()),
         };
-        if claims.exp <= now {
-            return Err(revoked());
-        }
-        let id = ShortTokenId::parse(&self.keyring, &claims.jti).ok_or_else(|| invalid("token is not valid"))?;
-        if id.parent.to_string() != claims.ltid || id.expires_at != claims.exp {
-            return Err(invalid("token is not valid"));
-        }
-        let scopes = Scopes::from_space_separated(&claims.scope).map_err(|_| invalid("token is not valid"))?;
-        if self.store.is_short_token_revoked(&id).await? {
+        if claims.exp <= now || self.is_short_revoked(&id, now_ms).await? {
             return Err(revoked());
         }
         // Revocation cascades: a short-term token is valid only while its parent is.
-        match self.store.get_long_token(&id.parent).await? {
+        match self.long_token(&id.parent, now_ms).await? {
             Some(p) if p.is_live(now) && p.client_id == client_id => {}
             _ => return Err(revoked()),
         }
@@ -643,6 +731,7 @@ impl TokenService {
                     return Ok(());
                 }
                 self.store.revoke_long_token(&id, now).await?;
+                self.long_tokens.remove(&id);
                 tracing::info!(client_id = %record.client_id, token_id = %id, "long-term token revoked");
             }
             TokenId::Short(id) => {
@@ -661,6 +750,7 @@ impl TokenService {
                     return Ok(());
                 }
                 self.store.revoke_short_token(&id).await?;
+                self.short_revoked.insert(id.to_string(), true, id.expires_at * 1000, self.clock.now_millis());
                 tracing::info!(client_id = %caller.client_id(), token_id = %id, "short-term token revoked");
             }
         }
@@ -680,8 +770,8 @@ impl TokenService {
             Ok(Caller::Long(t)) => Ok(Some(TokenInfo {
                 token_id: t.id.to_string(),
                 kind: TokenKind::Long,
-                client_id: t.client_id,
-                scopes: t.scopes,
+                client_id: t.client_id.clone(),
+                scopes: t.scopes.clone(),
                 issued_at: t.issued_at,
                 expires_at: t.expires_at,
             })),
@@ -720,6 +810,11 @@ impl TokenService {
             tokio::task::yield_now().await;
         }
         self.failures.prune(self.clock.now_millis());
+        let now_ms = self.clock.now_millis();
+        self.token_ids.prune(now_ms);
+        self.long_tokens.prune(now_ms);
+        self.short_revoked.prune(now_ms);
+        self.verified.prune(now_ms);
         if let Some(l) = &self.issuance {
             l.prune();
         }

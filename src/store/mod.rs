@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
 
 /// A failure of the database itself (never of the caller's input).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or is busy beyond the timeout; retrying may succeed.
     #[error("database unavailable: {0}")]
@@ -172,7 +172,10 @@ pub fn check_url(url: &str) -> Result<(), ConnectError> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Err(ConnectError::Unsupported("PostgreSQL support is not built yet; use a sqlite:// URL".into()))
     } else {
-        Err(ConnectError::Unsupported(format!("unsupported database URL {:?}; expected sqlite://PATH", redact_url(url))))
+        Err(ConnectError::Unsupported(format!(
+            "unsupported database URL {:?}; expected sqlite://PATH",
+            redact_url(url)
+        )))
     }
 }
 
