@@ -1,0 +1,562 @@
+//! The harness: `spawn_app()` runs the real application on port 0 with a fresh SQLite database
+//! in its own temp dir and a clock the test can move forward; clients are registered through
+//! the real `tokensmith` binary; every request goes over HTTP like any client's would.
+
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use tokensmith::app::Application;
+use tokensmith::clock::{Clock, OffsetClock};
+use tokensmith::config::Settings;
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use crate::keys::{ClientKey, KeyForm};
+
+pub const LONG: &str = "/v1/auth/tokens/long";
+pub const SHORT: &str = "/v1/auth/tokens/short";
+pub const INTROSPECT: &str = "/v1/auth/tokens/introspect";
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// How long a test waits for the server to come up or stop before it fails (never a sleep).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+type Configure = Arc<dyn Fn(&mut Settings) + Send + Sync>;
+
+/// A running application and everything a test needs to talk to it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    /// The issuer the application announces (`Application::issuer`).
+    pub issuer: String,
+    /// The `sqlite://…` URL that the CLI is pointed at too.
+    pub database_url: String,
+    /// Shared with instances started on the same database (restart, siblings).
+    pub dir: Arc<TempDir>,
+    /// The clock given to the application; advance it to expire tokens or free windows.
+    pub clock: OffsetClock,
+    pub http: reqwest::Client,
+    configure: Configure,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A registered client, as printed once by `tokensmith client create --json`.
+#[derive(Debug, Clone)]
+pub struct TestClient {
+    pub client_id: String,
+    pub client_secret: String,
+    pub otp_secret: Option<String>,
+    pub json: Value,
+}
+
+/// An issued token (long- or short-term), from a 201 response.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token_id: String,
+    pub access_token: String,
+    pub body: Value,
+}
+
+impl Issued {
+    pub fn scopes(&self) -> Vec<String> {
+        string_list(&self.body["scopes"])
+    }
+}
+
+/// A captured response. Capturing asserts the one rule that holds for every request: no 5xx.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns the application with settings changed by `configure` (applied again on restart).
+pub async fn spawn_app_with(configure: impl Fn(&mut Settings) + Send + Sync + 'static) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("a temp dir"));
+    start(dir, Arc::new(configure), OffsetClock::new()).await
+}
+
+pub fn database_url_in(dir: &TempDir) -> String {
+    format!("sqlite://{}/t.db", dir.path().display())
+}
+
+async fn start(dir: Arc<TempDir>, configure: Configure, clock: OffsetClock) -> TestApp {
+    let database_url = database_url_in(&dir);
+    let mut settings =
+        Settings { listen: ([127, 0, 0, 1], 0).into(), database: database_url.clone(), ..Settings::default() };
+    configure(&mut settings);
+    let app = tokio::time::timeout(PATIENCE, Application::build_with_clock(settings, Arc::new(clock.clone())))
+        .await
+        .expect("the application builds in time")
+        .expect("the application builds");
+    let address = format!("http://{}", app.local_addr());
+    let issuer = app.issuer().to_owned();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        issuer,
+        database_url,
+        dir,
+        clock,
+        http: http_client(),
+        configure,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().expect("an http client")
+}
+
+impl TestApp {
+    /// Stops this instance gracefully and starts a new one on the same database, key file,
+    /// settings and clock.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        start(self.dir.clone(), self.configure.clone(), self.clock.clone()).await
+    }
+
+    /// Starts a second instance on the same database and clock, while this one keeps running.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        start(self.dir.clone(), self.configure.clone(), self.clock.clone()).await
+    }
+
+    async fn stop(&mut self) {
+        // Drop pooled keep-alive connections so the graceful shutdown has nothing to wait for.
+        self.http = http_client();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(PATIENCE, server)
+                .await
+                .expect("the server stops in time")
+                .expect("the server task does not panic")
+                .expect("the server stops cleanly");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// The application's time, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub async fn send(&self, request: RequestBuilder) -> Reply {
+        let response = tokio::time::timeout(PATIENCE, request.send())
+            .await
+            .expect("the server answers in time")
+            .expect("the request reaches the server");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a readable body");
+        assert!(!status.is_server_error(), "the server never answers 5xx to client input, got {status}: {text}");
+        Reply { status, headers, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.http.post(self.url(path))
+    }
+
+    // ---- issueLongTermToken -------------------------------------------------------------
+
+    pub async fn post_long(&self, body: &Value) -> Reply {
+        self.send(self.post(LONG).json(body)).await
+    }
+
+    /// Issues a long-term token with the client-secret grant plus `extra` fields; asserts 201.
+    pub async fn issue_long_with(&self, client: &TestClient, extra: Value) -> Issued {
+        let body = merge(secret_grant(client), extra);
+        let reply = self.post_long(&body).await;
+        issued(&reply)
+    }
+
+    pub async fn issue_long(&self, client: &TestClient) -> Issued {
+        self.issue_long_with(client, json!({})).await
+    }
+
+    /// A signed assertion for `client_id` that the server should accept.
+    pub fn assertion_claims(&self, client_id: &str) -> Value {
+        let now = self.now();
+        json!({
+            "iss": client_id,
+            "sub": client_id,
+            "aud": self.issuer,
+            "iat": now,
+            "exp": now + 120,
+            "jti": uuid::Uuid::now_v7().to_string(),
+        })
+    }
+
+    pub fn otp_code(&self, client: &TestClient) -> String {
+        self.otp_code_at(client, self.now())
+    }
+
+    pub fn otp_code_at(&self, client: &TestClient, at: i64) -> String {
+        let secret = client.otp_secret.as_deref().expect("the client has an OTP secret");
+        let seed = otp_seed(secret);
+        tokensmith::domain::otp::code_at(&seed, at).expect("a TOTP code")
+    }
+
+    /// Moves the clock to one second into a fresh 30 s TOTP step, so that a test has 29 s
+    /// before the step changes under it.
+    pub fn align_to_otp_step(&self) {
+        let into_step = self.now().rem_euclid(30);
+        self.clock.advance_secs(30 - into_step + 1);
+    }
+
+    // ---- issueShortTermToken ------------------------------------------------------------
+
+    pub async fn post_short(&self, bearer: Option<&str>, body: Option<&Value>) -> Reply {
+        let mut request = self.post(SHORT);
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.send(request).await
+    }
+
+    pub async fn issue_short_with(&self, long_token: &str, body: Value) -> Issued {
+        let reply = self.post_short(Some(long_token), Some(&body)).await;
+        issued(&reply)
+    }
+
+    pub async fn issue_short(&self, long_token: &str) -> Issued {
+        let reply = self.post_short(Some(long_token), None).await;
+        issued(&reply)
+    }
+
+    /// The short_token grant: a long-term token minted with a short-term bearer token.
+    pub async fn post_long_with_short(&self, short_token: &str, body: &Value) -> Reply {
+        self.send(self.post(LONG).bearer_auth(short_token).json(body)).await
+    }
+
+    // ---- revokeToken and introspection --------------------------------------------------
+
+    pub async fn revoke(&self, bearer: Option<&str>, token_id: &str) -> Reply {
+        let mut request = self.post(&format!("/v1/auth/tokens/{token_id}/revoke"));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        self.send(request).await
+    }
+
+    pub async fn introspect(&self, bearer: &str, token: &str) -> Reply {
+        self.send(self.post(INTROSPECT).bearer_auth(bearer).json(&json!({"token": token}))).await
+    }
+
+    /// Whether introspection (by `caller`, which holds `tokens:introspect`) finds `token` active.
+    pub async fn is_active(&self, caller: &str, token: &str) -> bool {
+        let reply = self.introspect(caller, token).await;
+        reply.assert_status(200);
+        reply.json()["active"].as_bool().expect("`active` is a boolean")
+    }
+
+    pub async fn jwks(&self) -> Value {
+        let reply = self.get("/.well-known/jwks.json").await;
+        reply.assert_status(200);
+        reply.json()
+    }
+
+    // ---- the command line ---------------------------------------------------------------
+
+    /// Runs `tokensmith ARGS --database <this app's database>`.
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        cli(&self.database_url, args).await
+    }
+
+    /// Registers a client with `extra` flags for `client create`.
+    pub async fn create_client_with(&self, name: &str, scopes: &str, extra: &[&str]) -> TestClient {
+        create_client_in(&self.database_url, name, scopes, extra).await
+    }
+
+    pub async fn create_client(&self, name: &str, scopes: &str) -> TestClient {
+        self.create_client_with(name, scopes, &[]).await
+    }
+
+    pub async fn create_otp_client(&self, name: &str, scopes: &str) -> TestClient {
+        self.create_client_with(name, scopes, &["--otp"]).await
+    }
+
+    /// Registers a client with `key`'s public half (written to a file in `form`).
+    pub async fn create_key_client(&self, name: &str, scopes: &str, key: &ClientKey, form: KeyForm) -> TestClient {
+        let path = self.write_file(&format!("{name}.key"), &key.public_file(form));
+        self.create_client_with(name, scopes, &["--public-key", &path]).await
+    }
+
+    /// Writes a file in this app's temp dir and returns its path.
+    pub fn write_file(&self, file_name: &str, content: &str) -> String {
+        let path = self.dir.path().join(file_name);
+        std::fs::write(&path, content).expect("a test file is written");
+        path.display().to_string()
+    }
+
+    pub async fn list_clients(&self) -> Vec<Value> {
+        let out = self.cli(&["client", "list", "--json"]).await;
+        assert!(out.status.success(), "client list fails: {}", String::from_utf8_lossy(&out.stderr));
+        let list: Value = serde_json::from_slice(&out.stdout).expect("client list --json prints JSON");
+        list.as_array().expect("client list --json prints an array").clone()
+    }
+}
+
+/// Registers a client in the database at `database_url` through `tokensmith client create`.
+pub async fn create_client_in(database_url: &str, name: &str, scopes: &str, extra: &[&str]) -> TestClient {
+    let mut args = vec!["client", "create", "--name", name, "--scopes", scopes, "--json"];
+    args.extend_from_slice(extra);
+    let out = cli(database_url, &args).await;
+    assert!(out.status.success(), "client create fails: {}", String::from_utf8_lossy(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("client create --json prints one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout))
+    });
+    TestClient {
+        client_id: json["client_id"].as_str().expect("client_id").to_owned(),
+        client_secret: json["client_secret"].as_str().expect("client_secret").to_owned(),
+        otp_secret: json["otp_secret"].as_str().map(str::to_owned),
+        json,
+    }
+}
+
+/// Runs the real binary with `--database URL` appended.
+pub async fn cli(database_url: &str, args: &[&str]) -> Output {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+        .args(args)
+        .args(["--database", database_url])
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(PATIENCE, run).await.expect("the command line finishes in time").expect("the binary runs")
+}
+
+/// The body of the client-secret grant for `client`.
+pub fn secret_grant(client: &TestClient) -> Value {
+    json!({
+        "grant_type": "client_credentials",
+        "client_id": client.client_id,
+        "client_secret": client.client_secret,
+    })
+}
+
+pub fn assertion_grant(assertion: &str) -> Value {
+    json!({"grant_type": "assertion", "assertion": assertion})
+}
+
+/// `base` with every field of `extra` set (a `null` in `extra` removes the field).
+pub fn merge(mut base: Value, extra: Value) -> Value {
+    let object = base.as_object_mut().expect("an object");
+    for (k, v) in extra.as_object().expect("an object") {
+        if v.is_null() {
+            object.remove(k);
+        } else {
+            object.insert(k.clone(), v.clone());
+        }
+    }
+    base
+}
+
+/// The raw TOTP seed from its base32 form.
+pub fn otp_seed(base32: &str) -> Vec<u8> {
+    totp_rs::Secret::try_from_base32(base32).expect("the OTP secret is base32").as_bytes().to_vec()
+}
+
+/// A client id that no client has (well-formed, so it must be answered like a wrong secret).
+pub fn unknown_client_id() -> String {
+    format!("cli_{}", uuid::Uuid::now_v7().simple())
+}
+
+pub fn string_list(value: &Value) -> Vec<String> {
+    let mut list: Vec<String> = value
+        .as_array()
+        .unwrap_or_else(|| panic!("expected an array of strings, got {value}"))
+        .iter()
+        .map(|s| s.as_str().expect("a string").to_owned())
+        .collect();
+    list.sort();
+    list
+}
+
+pub fn sorted(items: &[&str]) -> Vec<String> {
+    let mut list: Vec<String> = items.iter().map(|s| (*s).to_owned()).collect();
+    list.sort();
+    list
+}
+
+/// The token from a 201 answer, after checking the fields both kinds of token share.
+pub fn issued(reply: &Reply) -> Issued {
+    reply.assert_status(201);
+    reply.assert_json_content_type();
+    let body = reply.json();
+    let token_id = body["token_id"].as_str().expect("token_id").to_owned();
+    let access_token = body["access_token"].as_str().expect("access_token").to_owned();
+    assert_eq!(body["token_type"], "Bearer");
+    // RFC 6749 §5.1: an answer carrying a token must not be cached.
+    let cache_control = reply.header("cache-control").unwrap_or_default();
+    assert!(cache_control.contains("no-store"), "Cache-Control: no-store, got {cache_control:?}");
+    for field in ["issued_at", "expires_at"] {
+        let at = body[field].as_str().unwrap_or_default();
+        assert!(at.ends_with('Z') || at.ends_with("+00:00"), "{field} is RFC 3339 UTC, got {at:?}");
+        rfc3339(&body[field]);
+    }
+    Issued { token_id, access_token, body }
+}
+
+/// Parses an RFC 3339 timestamp into Unix seconds.
+pub fn rfc3339(value: &Value) -> i64 {
+    let s = value.as_str().unwrap_or_else(|| panic!("expected an RFC 3339 string, got {value}"));
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{s} is not RFC 3339: {e}"))
+        .unix_timestamp()
+}
+
+/// The claims of a JWT, without verifying it.
+pub fn jwt_claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT has a payload");
+    serde_json::from_slice(&crate::keys::b64url_decode(payload)).expect("JWT claims are JSON")
+}
+
+/// The JOSE header of a JWT, without verifying it.
+pub fn jwt_header(jwt: &str) -> Value {
+    let header = jwt.split('.').next().expect("a JWT has a header");
+    serde_json::from_slice(&crate::keys::b64url_decode(header)).expect("a JWT header is JSON")
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("expected a JSON body ({e}), got {}: {:?}", self.status, self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().expect("an ASCII header"))
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, expected: u16) {
+        assert_eq!(self.status.as_u16(), expected, "expected {expected}, got {}: {}", self.status, self.text);
+    }
+
+    #[track_caller]
+    pub fn assert_json_content_type(&self) {
+        let content_type = self.header("content-type").unwrap_or_default();
+        assert!(content_type.starts_with("application/json"), "expected application/json, got {content_type:?}");
+    }
+
+    /// Checks the contract's error shape: status, `Content-Type: application/json`, body
+    /// `{"error": CODE, "error_description": TEXT}`. Returns the body.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) -> Value {
+        self.assert_status(status);
+        self.assert_json_content_type();
+        let body = self.json();
+        assert_eq!(body["error"], code, "error code of {body}");
+        let description = body["error_description"].as_str().unwrap_or_default();
+        assert!(!description.is_empty(), "error_description is a non-empty string: {body}");
+        body
+    }
+
+    /// A 400 `invalid_request`.
+    #[track_caller]
+    pub fn assert_invalid_request(&self) -> Value {
+        self.assert_error(400, "invalid_request")
+    }
+
+    /// A 401 `invalid_token` with `WWW-Authenticate: Bearer …error="invalid_token"`.
+    #[track_caller]
+    pub fn assert_invalid_token(&self) {
+        self.assert_error(401, "invalid_token");
+        let challenge = self.header("www-authenticate").unwrap_or_default();
+        assert!(challenge.starts_with("Bearer"), "a Bearer challenge, got {challenge:?}");
+        assert!(challenge.contains("error=\"invalid_token\""), "the challenge names invalid_token, got {challenge:?}");
+    }
+
+    /// A 401 for a missing bearer token: `WWW-Authenticate: Bearer` without an error.
+    #[track_caller]
+    pub fn assert_bearer_required(&self) {
+        self.assert_status(401);
+        self.assert_json_content_type();
+        let body = self.json();
+        assert!(body["error"].is_string(), "an error code: {body}");
+        assert!(body["error_description"].is_string(), "an error description: {body}");
+        let challenge = self.header("www-authenticate").unwrap_or_default();
+        assert!(challenge.starts_with("Bearer"), "a Bearer challenge, got {challenge:?}");
+        assert!(!challenge.contains("error="), "no error when no token was sent, got {challenge:?}");
+    }
+
+    /// A 429 `rate_limited` with an integer `Retry-After` of at least one second.
+    #[track_caller]
+    pub fn assert_rate_limited(&self) {
+        self.assert_error(429, "rate_limited");
+        let retry_after = self.header("retry-after").expect("a Retry-After header");
+        let secs: u64 =
+            retry_after.trim().parse().unwrap_or_else(|_| panic!("Retry-After is whole seconds, got {retry_after:?}"));
+        assert!(secs >= 1, "Retry-After is at least one second, got {secs}");
+    }
+}
+
+/// Verifies `jwt` with jsonwebtoken against the app's JWKS, for the given algorithm and
+/// audience; returns the claims.
+pub async fn verify_with_jwks(app: &TestApp, jwt: &str, alg: Algorithm, audience: &str) -> Value {
+    let jwks: JwkSet = serde_json::from_value(app.jwks().await).expect("the JWKS parses as a JWK set");
+    let header = jsonwebtoken::decode_header(jwt).expect("a JWT header");
+    let kid = header.kid.expect("the JWT names its key");
+    let jwk = jwks.find(&kid).unwrap_or_else(|| panic!("kid {kid} is in the JWKS"));
+    let key = DecodingKey::from_jwk(jwk).expect("a usable public key");
+    let mut validation = Validation::new(alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[app.issuer.as_str()]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    validation.leeway = 0;
+    jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+        .unwrap_or_else(|e| panic!("the JWT verifies against the JWKS: {e}"))
+        .claims
+}
+
+/// Runs the futures concurrently on this task and returns their outputs in order.
+pub async fn join_all<T, F: std::future::Future<Output = T>>(futures: impl Iterator<Item = F>) -> Vec<T> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut results: Vec<Option<T>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if results[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(r) => results[i] = Some(r),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    results.into_iter().map(|r| r.expect("every request finished")).collect()
+}

@@ -1,0 +1,22 @@
+//! Black-box HTTP tests of tokensmith: each test spawns the real application on port 0 with
+//! its own SQLite database, registers clients with the real binary, and checks the answers
+//! against /work/shared/CONTRACT.md.
+
+mod assertion_grant;
+mod cli;
+mod client_credentials_grant;
+mod durability;
+mod health;
+mod helpers;
+mod introspection;
+mod keys;
+mod limits;
+mod metadata;
+mod otp_grant;
+mod request_validation;
+mod revocation;
+mod robustness;
+mod rotation;
+mod secrets_at_rest;
+mod short_term_tokens;
+mod short_token_grant;

@@ -1,0 +1,57 @@
+//! Discovery: RFC 8414 metadata, the JWKS it points to, and the OpenAPI description.
+
+use crate::helpers::{spawn_app, spawn_app_with, string_list};
+
+#[tokio::test]
+async fn the_metadata_names_the_issuer_the_jwks_and_the_endpoints() {
+    let app = spawn_app().await;
+
+    let reply = app.get("/.well-known/oauth-authorization-server").await;
+
+    reply.assert_status(200);
+    reply.assert_json_content_type();
+    let metadata = reply.json();
+    assert_eq!(metadata["issuer"], app.issuer.as_str());
+    assert_eq!(app.issuer, app.address, "the issuer defaults to http://<listen address>");
+    assert_eq!(metadata["token_endpoint"], format!("{}/v1/auth/tokens/long", app.issuer));
+    assert!(metadata["introspection_endpoint"].is_string(), "{metadata}");
+    let grants = string_list(&metadata["grant_types_supported"]);
+    assert!(grants.contains(&"client_credentials".to_owned()), "{grants:?}");
+
+    // The JWKS is where the metadata says it is.
+    let jwks_uri = metadata["jwks_uri"].as_str().expect("jwks_uri");
+    let path = jwks_uri.strip_prefix(&app.issuer).expect("the JWKS is served by the issuer");
+    let jwks = app.get(path).await;
+    jwks.assert_status(200);
+    assert!(!jwks.json()["keys"].as_array().expect("keys").is_empty());
+}
+
+#[tokio::test]
+async fn a_configured_issuer_is_announced() {
+    let app = spawn_app_with(|s| s.issuer = Some("https://auth.example.com".to_owned())).await;
+
+    let metadata = app.get("/.well-known/oauth-authorization-server").await.json();
+
+    assert_eq!(app.issuer, "https://auth.example.com");
+    assert_eq!(metadata["issuer"], "https://auth.example.com");
+    assert_eq!(metadata["jwks_uri"], "https://auth.example.com/.well-known/jwks.json");
+}
+
+#[tokio::test]
+async fn openapi_describes_the_three_seed_operations() {
+    let app = spawn_app().await;
+
+    let reply = app.get("/openapi.json").await;
+
+    reply.assert_status(200);
+    let doc = reply.json();
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.contains_key("/v1/auth/tokens/long"), "{:?}", paths.keys());
+    assert!(paths.contains_key("/v1/auth/tokens/short"), "{:?}", paths.keys());
+    let revoke =
+        paths.keys().find(|p| p.starts_with("/v1/auth/tokens/{") && p.ends_with("}/revoke")).expect("the revoke path");
+    let operation_id = |path: &str| doc["paths"][path]["post"]["operationId"].clone();
+    assert_eq!(operation_id("/v1/auth/tokens/long"), "issueLongTermToken");
+    assert_eq!(operation_id("/v1/auth/tokens/short"), "issueShortTermToken");
+    assert_eq!(operation_id(revoke), "revokeToken");
+}
