@@ -353,7 +353,7 @@ const WRITE_QUEUE: usize = 4096;
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// A write of the request path. Each is one atomic step; the writer runs a group of them in
-/// one transaction, each inside its own savepoint, and answers none before the commit.
+/// one transaction and answers none before the commit.
 enum WriteOp {
     /// `true` when inserted; `false` when the rotation target was not live (nothing written).
     InsertLong {
@@ -418,7 +418,7 @@ async fn group_commit(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteOp
             continue;
         }
         for op in group.drain(..) {
-            done.push(run_in_savepoint(&mut conn, op).await);
+            done.push(run_op(&mut conn, op).await);
         }
         let commit = sqlx::query("COMMIT").execute(&mut conn).await.map(|_| ()).map_err(map_err);
         if commit.is_err() {
@@ -440,18 +440,20 @@ fn op_reply(op: WriteOp) -> Done {
     }
 }
 
-async fn run_in_savepoint(conn: &mut SqliteConnection, op: WriteOp) -> Done {
-    if let Err(e) = sqlx::query("SAVEPOINT op").execute(&mut *conn).await.map_err(map_err) {
-        let mut d = op_reply(op);
-        match &mut d {
-            Done::Bool(_, r) => *r = Err(e),
-            Done::Unit(_, r) => *r = Err(e),
-        }
-        return d;
-    }
-    let d = match op {
+/// Runs one op inside the group's transaction. A single SQL statement is atomic on its own
+/// (a failed statement leaves no trace and does not abort the transaction in SQLite); the
+/// two-statement rotation runs inside a savepoint so that it, too, applies whole or not at all.
+async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
+    match op {
         WriteOp::InsertLong { token, rotation, now, reply } => {
-            Done::Bool(reply, insert_long(conn, &token, rotation, now).await)
+            if let Err(e) = sqlx::query("SAVEPOINT op").execute(&mut *conn).await {
+                return Done::Bool(reply, Err(map_err(e)));
+            }
+            let r = insert_long(conn, &token, rotation, now).await;
+            // A failure, or a rotation that found no live target, leaves nothing behind.
+            let end = if matches!(r, Ok(true)) { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
+            let _ = sqlx::raw_sql(end).execute(&mut *conn).await;
+            Done::Bool(reply, r)
         }
         WriteOp::RevokeLong { id, at, reply } => {
             let r = sqlx::query(
@@ -491,12 +493,7 @@ async fn run_in_savepoint(conn: &mut SqliteConnection, op: WriteOp) -> Done {
             .await;
             Done::Bool(reply, r.map(|r| r.rows_affected() == 1).map_err(map_err))
         }
-    };
-    let failed = matches!(&d, Done::Bool(_, Err(_)) | Done::Unit(_, Err(_)) | Done::Bool(_, Ok(false)));
-    // An op that failed, or a rotation that found no live target, leaves nothing behind.
-    let end = if failed { "ROLLBACK TO op; RELEASE op" } else { "RELEASE op" };
-    let _ = sqlx::raw_sql(end).execute(&mut *conn).await;
-    d
+    }
 }
 
 /// Rotation (a conditional update) and insert; `Ok(false)` when the rotation target is not
