@@ -34,21 +34,45 @@ pub fn default_key_file(database: &str) -> Option<PathBuf> {
 }
 
 /// Opens the store and the keyring that belongs to it (shared by `serve` and the CLI).
+///
+/// With SQLite the master key file is created beside the database on first use. A server
+/// database is shared by several instances that must all hold the same master key, so for it
+/// a key is never created implicitly: it comes from `TOKENSMITH_MASTER_KEY` or an existing
+/// `--key-file`.
 pub async fn open(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, Keyring)> {
     store::check_url(&settings.database)?;
     let master = settings.master_key.as_ref().map(|k| k.expose_secret().to_owned());
+    let embedded = store::sqlite_path(&settings.database).is_some();
     let key_file = settings.key_file.clone().or_else(|| default_key_file(&settings.database));
     let keyring = match (&master, &key_file) {
-        (Some(_), _) | (None, Some(_)) => {
-            Keyring::load_or_create(key_file.as_deref().unwrap_or(std::path::Path::new("")), master.as_deref())?
-        }
+        (Some(m), _) => Keyring::load_or_create(std::path::Path::new(""), Some(m))?,
+        (None, Some(path)) if embedded || path.exists() => Keyring::load_or_create(path, None)?,
+        (None, Some(path)) => anyhow::bail!(
+            "key file {} does not exist; every instance sharing database {} must use the same master key: \
+             create it once (head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE) and give it to each",
+            path.display(),
+            store::redact_url(&settings.database)
+        ),
         (None, None) => anyhow::bail!(
-            "no master key: set TOKENSMITH_MASTER_KEY or --key-file for database {}",
+            "no master key for database {}: set TOKENSMITH_MASTER_KEY or --key-file; every instance \
+             sharing this database must use the same master key",
             store::redact_url(&settings.database)
         ),
     };
     let store = store::connect(&settings.database).await?;
+    check_master_key(store.as_ref(), &keyring).await?;
     Ok((store, keyring))
+}
+
+/// Refuses a master key that cannot open what the database holds (a wrong key file would
+/// otherwise register clients whose secrets no server could check).
+async fn check_master_key(store: &dyn Store, keyring: &Keyring) -> anyhow::Result<()> {
+    if let Some(k) = store.list_signing_keys().await?.first()
+        && keyring.open(k.kid.as_bytes(), &k.key_sealed).is_none()
+    {
+        anyhow::bail!("the master key does not match this database (it cannot decrypt the signing keys)");
+    }
+    Ok(())
 }
 
 impl Application {
@@ -87,6 +111,8 @@ impl Application {
     /// Serves until `shutdown` completes, then lets requests in flight finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let ctx = ApiContext { service: self.service.clone(), body_limit: self.settings.body_limit_bytes };
+        // Install the metrics recorder before the first request is counted.
+        crate::http::metrics::handle();
         let cleanup = tokio::spawn(cleanup_loop(self.service.clone(), self.settings.cleanup_interval_secs));
         let app = router(ctx).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
@@ -95,7 +121,8 @@ impl Application {
     }
 }
 
-/// Deletes expired rows periodically; each pass works in small batches.
+/// Deletes expired rows periodically (each pass works in small batches) and picks up signing
+/// keys added elsewhere.
 async fn cleanup_loop(service: Arc<TokenService>, every_secs: u64) {
     let mut tick = tokio::time::interval(Duration::from_secs(every_secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -105,6 +132,9 @@ async fn cleanup_loop(service: Arc<TokenService>, every_secs: u64) {
             Ok(p) if p != Default::default() => tracing::info!(?p, "purged expired rows"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cleanup failed; will retry"),
+        }
+        if let Err(e) = service.reload_keys().await {
+            tracing::warn!(error = %e, "reloading signing keys failed; will retry");
         }
     }
 }

@@ -40,6 +40,8 @@ pub enum Command {
     /// Manage clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Print the OpenAPI document (the one served at /openapi.json) as JSON.
+    Openapi,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +187,21 @@ pub enum ClientCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Disable a client: its credentials and all its tokens stop working (within the token
+    /// cache TTL, at most one second, on running servers).
+    Disable {
+        /// The client's id.
+        client_id: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Enable a disabled client again.
+    Enable {
+        /// The client's id.
+        client_id: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// List clients (never their secrets).
     List {
         /// Print a JSON array.
@@ -200,6 +217,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.settings().map_err(anyhow::Error::msg)?).await,
         Command::Client(cmd) => client(cmd).await,
+        Command::Openapi => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", crate::http::openapi::json())?;
+            Ok(())
+        }
     }
 }
 
@@ -301,6 +323,8 @@ async fn client(cmd: ClientCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        ClientCommand::Disable { client_id, db } => set_disabled(&client_id, &db, true).await,
+        ClientCommand::Enable { client_id, db } => set_disabled(&client_id, &db, false).await,
         ClientCommand::List { json, db } => {
             let (store, _) = app::open(&db.settings()).await?;
             let clients = store.list_clients().await?;
@@ -346,6 +370,17 @@ async fn client(cmd: ClientCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn set_disabled(client_id: &str, db: &DatabaseArgs, disabled: bool) -> anyhow::Result<()> {
+    let id = crate::domain::ClientId::parse(client_id)
+        .ok_or_else(|| anyhow::anyhow!("{client_id:?} is not a client id (see tokensmith client list)"))?;
+    let (store, _) = app::open(&db.settings()).await?;
+    if !store.set_client_disabled(&id, disabled).await? {
+        anyhow::bail!("no client {id} in {} (see tokensmith client list)", redact_url(&db.database));
+    }
+    println!("client {id} {}", if disabled { "disabled" } else { "enabled" });
+    Ok(())
 }
 
 /// Installs the log subscriber on stderr (`RUST_LOG` filters; default `info`).

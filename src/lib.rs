@@ -8,7 +8,8 @@
 //! # Layout
 //! - [`http`]: axum routes, extractors, wire types, and the one error mapping (`ApiError`).
 //! - [`domain`]: the rules: grants, scopes, lifetimes, revocation, introspection, limits.
-//! - [`store`]: the `Store` trait and its SQLite implementation; the only code with SQL.
+//! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations; the only
+//!   code with SQL.
 //! - [`signer`]: signing keys, short-term JWTs and the JWKS; pure, no storage.
 //! - [`crypto`]: the master key, keyed hashes and sealing; nothing here is ever printed.
 //! - [`app`] builds and runs the server; [`cli`] and `main` only parse and call.

@@ -90,6 +90,18 @@ pub enum Credential {
     },
 }
 
+impl Credential {
+    /// The mechanism's name, for metrics and logs.
+    pub fn mechanism(&self) -> &'static str {
+        match self {
+            Credential::ClientSecret { .. } => "client_secret",
+            Credential::Otp { .. } => "otp",
+            Credential::Assertion { .. } => "assertion",
+            Credential::ShortToken { .. } => "short_token",
+        }
+    }
+}
+
 /// The options of a long-term token request, as received (validated here).
 #[derive(Debug, Default, Clone)]
 pub struct LongTokenParams {
@@ -279,6 +291,19 @@ impl TokenService {
         self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Re-reads the signing keys (called periodically), so that keys added by another
+    /// instance or by an operator reach this one.
+    pub async fn reload_keys(&self) -> anyhow::Result<()> {
+        let fresh =
+            load_key_set(self.store.as_ref(), &self.keyring, self.clock.as_ref(), self.config.signing_alg).await?;
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        if keys.jwks() != fresh.jwks() || keys.active_kid() != fresh.active_kid() {
+            tracing::info!(active = fresh.active_kid(), "signing keys reloaded");
+            *keys = Arc::new(fresh);
+        }
+        Ok(())
+    }
+
     /// The JWK Set to publish.
     pub fn jwks(&self) -> serde_json::Value {
         self.key_set().jwks().clone()
@@ -318,9 +343,10 @@ impl TokenService {
         };
         self.failures.check(claimed.as_ref(), addr, now_ms).map_err(rate_limited)?;
 
+        let grant = credential.mechanism();
         let (client_id, grantable) = match self.authenticate_grant(credential, now).await {
             Ok(ok) => ok,
-            Err(fail) => return Err(self.on_failure(fail, claimed, addr, now_ms)),
+            Err(fail) => return Err(self.on_failure(fail, grant, claimed, addr, now_ms)),
         };
         self.failures.check(Some(&client_id), addr, now_ms).map_err(rate_limited)?;
         if let Some(l) = &self.issuance {
@@ -363,7 +389,8 @@ impl TokenService {
             }
             Err(InsertError::Store(e)) => return Err(e.into()),
         }
-        tracing::info!(client_id = %client_id, token_id = %id, rotated = ?rotation.map(|r| r.old.to_string()), "long-term token issued");
+        metrics::counter!("tokensmith_long_tokens_issued_total", "grant" => grant).increment(1);
+        tracing::info!(client_id = %client_id, token_id = %id, grant, rotated = ?rotation.map(|r| r.old.to_string()), "long-term token issued");
         Ok(IssuedLong { id, token, client_id, scopes, issued_at: now, expires_at, rotated: rotation.map(|r| r.old) })
     }
 
@@ -404,12 +431,20 @@ impl TokenService {
 
     /// Records a failed authentication and chooses the answer: the failure itself, or 429
     /// when the limit was already reached.
-    fn on_failure(&self, fail: AuthFail, claimed: Option<ClientId>, addr: IpAddr, now_ms: i64) -> DomainError {
+    fn on_failure(
+        &self,
+        fail: AuthFail,
+        mechanism: &'static str,
+        claimed: Option<ClientId>,
+        addr: IpAddr,
+        now_ms: i64,
+    ) -> DomainError {
         if !fail.err.is_auth_failure() {
             return fail.err;
         }
         let client = fail.client.or(claimed);
-        tracing::info!(client_id = ?client.as_ref().map(ClientId::as_str), %addr, reason = %fail.err, "authentication failed");
+        metrics::counter!("tokensmith_auth_failures_total", "mechanism" => mechanism).increment(1);
+        tracing::info!(client_id = ?client.as_ref().map(ClientId::as_str), %addr, mechanism, reason = %fail.err, "authentication failed");
         match self.failures.fail(client.as_ref(), addr, now_ms) {
             Ok(()) => fail.err,
             Err(r) => rate_limited(r),
@@ -562,7 +597,7 @@ impl TokenService {
         self.failures.check(None, addr, now_ms).map_err(rate_limited)?;
         let parent = match self.verify_long(bearer, now).await {
             Ok(p) => p,
-            Err(fail) => return Err(self.on_failure(fail, None, addr, now_ms)),
+            Err(fail) => return Err(self.on_failure(fail, "long_token", None, addr, now_ms)),
         };
         self.failures.check(Some(&parent.client_id), addr, now_ms).map_err(rate_limited)?;
         if let Some(l) = &self.issuance {
@@ -593,6 +628,7 @@ impl TokenService {
             ltid: parent.id.to_string(),
         };
         let jwt = self.key_set().sign(&claims).ok_or_else(|| DomainError::Internal("signing failed".into()))?;
+        metrics::counter!("tokensmith_short_tokens_issued_total").increment(1);
         Ok(IssuedShort {
             expires_at: id.expires_at,
             id,
@@ -732,6 +768,7 @@ impl TokenService {
                 }
                 self.store.revoke_long_token(&id, now).await?;
                 self.long_tokens.remove(&id);
+                metrics::counter!("tokensmith_revocations_total", "kind" => "long").increment(1);
                 tracing::info!(client_id = %record.client_id, token_id = %id, "long-term token revoked");
             }
             TokenId::Short(id) => {
@@ -751,6 +788,7 @@ impl TokenService {
                 }
                 self.store.revoke_short_token(&id).await?;
                 self.short_revoked.insert(id.to_string(), true, id.expires_at * 1000, self.clock.now_millis());
+                metrics::counter!("tokensmith_revocations_total", "kind" => "short").increment(1);
                 tracing::info!(client_id = %caller.client_id(), token_id = %id, "short-term token revoked");
             }
         }
@@ -834,7 +872,8 @@ fn validate_name(name: Option<String>) -> DomainResult<Option<String>> {
 }
 
 /// Reads the signing keys, creating one of `alg` if none may sign, and builds the key set.
-/// The newest unretired key of `alg` signs; every key stays published for verification.
+/// The oldest unretired key of `alg` signs, so that instances that raced to create the first
+/// key on an empty database all settle on the same one; every key stays published.
 async fn load_key_set(
     store: &dyn Store,
     keyring: &Keyring,
@@ -867,8 +906,9 @@ async fn load_key_set(
     let active = records
         .iter()
         .filter(|r| r.retired_at.is_none() && r.alg == alg.as_str())
-        .max_by_key(|r| (r.created_at, r.kid.clone()))
+        .min_by_key(|r| (r.created_at, r.kid.clone()))
         .map(|r| r.kid.clone())
         .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+    metrics::gauge!("tokensmith_signing_keys").set(material.len() as f64);
     Ok(KeySet::new(&material, &active)?)
 }

@@ -6,6 +6,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::DomainError;
 use crate::store::StoreError;
@@ -21,10 +22,34 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    error_description: &'a str,
+/// Every error code a response may carry (the `error` field's enum in the OpenAPI document).
+pub const ERROR_CODES: &[&str] = &[
+    "invalid_request",
+    "unsupported_grant_type",
+    "invalid_client",
+    "invalid_grant",
+    "invalid_token",
+    "insufficient_scope",
+    "invalid_scope",
+    "not_found",
+    "rate_limited",
+    "temporarily_unavailable",
+    "server_error",
+];
+
+/// The body of every error response (contract §1, "Errors").
+#[derive(Serialize, ToSchema)]
+#[schema(
+    description = "The body of every error response (RFC 6749 §5.2 style). A 401 of a bearer-authenticated \
+operation also carries `WWW-Authenticate: Bearer`, and a 429 carries `Retry-After` (seconds).",
+    examples(json!({"error": "invalid_request", "error_description": "grant_type is required"}))
+)]
+pub struct ErrorResponse<'a> {
+    /// A stable, machine-readable code.
+    #[schema(schema_with = super::openapi::error_code_schema)]
+    pub error: &'a str,
+    /// What went wrong, for people: lowercase, without internals.
+    pub error_description: &'a str,
 }
 
 impl ApiError {
@@ -79,6 +104,7 @@ impl From<DomainError> for ApiError {
             },
             D::Store(StoreError::Unavailable(cause)) => {
                 tracing::warn!(%cause, "database unavailable");
+                metrics::counter!("tokensmith_database_errors_total", "kind" => "unavailable").increment(1);
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
@@ -87,6 +113,7 @@ impl From<DomainError> for ApiError {
             }
             D::Store(StoreError::Backend(cause)) => {
                 tracing::error!(%cause, "database error");
+                metrics::counter!("tokensmith_database_errors_total", "kind" => "backend").increment(1);
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
             }
             D::Internal(cause) => {
@@ -99,7 +126,7 @@ impl From<DomainError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&Body { error: self.code, error_description: &self.description })
+        let body = serde_json::to_vec(&ErrorResponse { error: self.code, error_description: &self.description })
             .unwrap_or_else(|_| br#"{"error":"server_error","error_description":"internal error"}"#.to_vec());
         let mut res =
             (self.status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();

@@ -5,6 +5,8 @@
 
 pub mod error;
 pub mod extract;
+pub mod metrics;
+pub mod openapi;
 pub mod tokens;
 pub mod wellknown;
 
@@ -38,9 +40,12 @@ pub fn router(ctx: ApiContext) -> Router {
         .route("/.well-known/oauth-authorization-server", get(wellknown::metadata))
         .route("/healthz", get(wellknown::healthz))
         .route("/readyz", get(wellknown::readyz))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/metrics", get(metrics::render))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         // Keep credentials out of any header logging.
         .layer(SetSensitiveRequestHeadersLayer::new([

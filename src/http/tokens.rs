@@ -11,10 +11,11 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::ApiContext;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorResponse};
 use super::extract::{Bearer, ClientKeyHeader, RawBody};
+use super::{ApiContext, openapi};
 use crate::clock::rfc3339;
 use crate::domain::{
     Caller, ClientId, Credential, DomainError, IssuedLong, IssuedShort, LongTokenParams, Scopes, ShortTokenParams,
@@ -22,75 +23,170 @@ use crate::domain::{
 };
 
 /// `LongTokenRequest` (contract §1). Unknown fields are refused.
-#[derive(Debug, Deserialize)]
+///
+/// The doc comments and `schema` attributes below are the OpenAPI document (see
+/// `http::openapi`): what a field means, its range and format, and which fields are required.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    description = "Names exactly one mechanism: `client_credentials` with `client_secret` or `otp_code`, \
+`assertion` with a signed JWT, or `short_token` with a short-term token holding `tokens:write` \
+in the `Authorization` header. A field that belongs to another grant is a 400.",
+    examples(json!({"grant_type": "client_credentials", "client_id": "cli_3vQk0ZcO0mB1m4v8Xq2L",
+        "client_secret": "tsc_…", "ttl_days": 30, "name": "ci"}))
+)]
 pub struct LongTokenRequest {
+    /// The grant (its documented values and meaning: `openapi::grant_type_schema`).
+    #[schema(schema_with = openapi::grant_type_schema)]
     pub grant_type: Option<String>,
+    /// The client, for `client_credentials`; may come instead from the `X-Client-Key` header
+    /// (both present and different: 400).
+    #[schema(pattern = r"^[A-Za-z0-9_.-]{1,64}$", max_length = 64, min_length = 1)]
     pub client_id: Option<String>,
+    /// The client's secret (`client_credentials`), as printed once by `tokensmith client create`.
+    #[schema(value_type = Option<String>, format = Password)]
     pub client_secret: Option<SecretString>,
+    /// A one-time TOTP code (`client_credentials`): RFC 6238, 6 digits, 30 s step; each code is
+    /// accepted once per client.
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]{6}$", format = Password)]
     pub otp_code: Option<SecretString>,
+    /// A JWT signed by the client's registered private key (`assertion`, RFC 7523): `iss` = `sub` =
+    /// client id, `aud` = the issuer or this endpoint's URL, `exp` at most 300 s ahead, single-use
+    /// `jti`; EdDSA, ES256 or RS256 as the registered key's type.
+    #[schema(value_type = Option<String>)]
     pub assertion: Option<SecretString>,
+    /// Requested scopes (RFC 6749 scope tokens); default: all that the caller may grant. More than
+    /// the caller may grant: 403 `insufficient_scope`.
+    #[schema(schema_with = openapi::long_scopes_schema)]
     pub scopes: Option<Vec<String>>,
+    /// Lifetime in days; the server's maximum is configurable (90 at most).
+    #[schema(minimum = 1, maximum = 90, default = 30, format = Int32)]
     pub ttl_days: Option<i64>,
+    /// A label kept for audit and listing: at most 100 characters, no control characters.
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub name: Option<String>,
+    /// A live long-term token id of the same client that the new token replaces: it is revoked
+    /// when the new one is issued, or `grace_seconds` later.
     pub rotate_token_id: Option<String>,
+    /// Seconds the replaced token stays valid; only with `rotate_token_id`.
+    #[schema(minimum = 0, maximum = 86400, default = 0, format = Int32)]
     pub grace_seconds: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+/// `LongTokenResponse` (contract §1), with `201 Created`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(description = "A new long-term token. `access_token` is shown this once and never again.")]
 pub struct LongTokenResponse {
+    /// The token's id, for revocation and audit (the same value as the `X-Token-Id` header).
     pub token_id: String,
+    /// The long-term token: opaque, `tsl_` followed by random base62 characters and a checksum.
     pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(schema_with = openapi::bearer_schema)]
     pub token_type: &'static str,
+    /// The client the token belongs to.
     pub client_id: String,
+    /// The scopes the token holds, sorted.
     pub scopes: Vec<String>,
+    /// When the token was issued (RFC 3339, UTC).
+    #[schema(format = DateTime)]
     pub issued_at: String,
+    /// When the token expires (RFC 3339, UTC).
+    #[schema(format = DateTime)]
     pub expires_at: String,
+    /// Seconds from `issued_at` to `expires_at`.
+    #[schema(minimum = 1)]
     pub expires_in: i64,
+    /// The id of the token this one replaced, when the request named `rotate_token_id`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub rotated_token_id: Option<String>,
 }
 
 /// `ShortTokenRequest` (contract §1). Unknown fields are refused.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    description = "Optional body of issueShortTermToken; every field has a default.",
+    examples(json!({"scopes": ["deploy"], "audience": "https://deploy.example", "ttl_seconds": 300}))
+)]
 pub struct ShortTokenRequest {
+    /// Scopes of the JWT, a subset of the long-term token's (otherwise 400 `invalid_scope`);
+    /// default: all of them.
+    #[schema(schema_with = openapi::short_scopes_schema)]
     pub scopes: Option<Vec<String>>,
+    /// The JWT's `aud`: 1 to 256 bytes of UTF-8, no control characters; default: configured,
+    /// the issuer unless set.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$")]
     pub audience: Option<String>,
+    /// Lifetime in seconds; the server's maximum (and default) is configurable, 900 at most.
+    #[schema(minimum = 60, maximum = 900, default = 900, format = Int32)]
     pub ttl_seconds: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+/// `ShortTokenResponse` (contract §1), with `201 Created`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(description = "A short-term access token: a JWT (RFC 9068 profile, `typ: at+jwt`) that anyone can verify \
+with the keys at `/.well-known/jwks.json`. It is not stored; revoking its long-term token revokes it.")]
 pub struct ShortTokenResponse {
+    /// The JWT's `jti`, usable with revokeToken.
     pub token_id: String,
+    /// The JWT. Claims: `iss`, `sub` (= client id), `client_id`, `aud`, `iat`, `exp`, `jti`,
+    /// `scope` (space-separated).
     pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(schema_with = openapi::bearer_schema)]
     pub token_type: &'static str,
+    /// The scopes the JWT holds, sorted.
     pub scopes: Vec<String>,
+    /// When the JWT was issued (RFC 3339, UTC).
+    #[schema(format = DateTime)]
     pub issued_at: String,
+    /// When the JWT expires (RFC 3339, UTC).
+    #[schema(format = DateTime)]
     pub expires_at: String,
+    /// Seconds from `issued_at` to `expires_at`.
+    #[schema(minimum = 1)]
     pub expires_in: i64,
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of introspection (RFC 7662 §2.1). Unknown fields are refused.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntrospectRequest {
+    /// The token to inspect: a long-term token or a short-term JWT.
     pub token: String,
 }
 
-#[derive(Debug, Serialize)]
+/// What introspection found (RFC 7662 §2.2): `{"active": false}` alone for a token that is
+/// unknown, malformed, expired or revoked.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IntrospectResponse {
+    /// Whether the token is valid now.
     pub active: bool,
+    /// The token's id (active tokens only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub token_id: Option<String>,
+    /// `long` or `short` (active tokens only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = openapi::token_kind_schema)]
     pub token_type: Option<&'static str>,
+    /// The client the token belongs to (active tokens only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub client_id: Option<String>,
+    /// The scopes the token holds (active tokens only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub scopes: Option<Vec<String>>,
+    /// Expiry, in seconds since the Unix epoch (active tokens only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub exp: Option<i64>,
+    /// Issuance, in seconds since the Unix epoch (active tokens only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub iat: Option<i64>,
 }
 
@@ -199,6 +295,38 @@ fn credential(req: &mut LongTokenRequest, bearer: Bearer, client_key: Option<Str
 }
 
 /// `POST /v1/auth/tokens/long` (issueLongTermToken).
+///
+/// The summary and description are the seed's, word for word: the generated client's
+/// documentation must match it (tests/conformance).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/tokens/long",
+    operation_id = "issueLongTermToken",
+    tag = openapi::TAG_AUTH,
+    summary = "Issue or rotate a long-term token",
+    description = "Issues a long-term token (e.g., 30-90 days) for automation or server-to-server use.
+Requires step-up authentication. Choose one of the supported grant types:
+
+- `client_credentials` + `client_secret`
+- `client_credentials` + one-time `otp_code`
+- `assertion` (e.g., signed JWT by your private key)
+- Or an existing short-term token with the `tokens:write` scope
+
+Only one mechanism is required per call.
+",
+    request_body(content = LongTokenRequest),
+    responses(
+        (status = 201, description = "Long-term token issued", body = LongTokenResponse,
+            headers(("X-Token-Id" = String, description = "Server-generated identifier for revocation and audit")),
+            links(("RevokeToken" = (operation_id = "revokeToken", parameters(("tokenId" = "$response.body#/token_id")),
+                description = "Revoke the new token by its id")))),
+        (status = 400, description = "Bad request", body = ErrorResponse),
+        (status = 401, description = "Unauthorized", body = ErrorResponse),
+        (status = 403, description = "Forbidden", body = ErrorResponse),
+        (status = 429, description = "Too Many Requests", body = ErrorResponse),
+    ),
+    security(("ShortTokenAuth" = []), ("ClientKey" = []))
+)]
 pub async fn issue_long(
     State(ctx): State<ApiContext>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -244,6 +372,28 @@ fn require_bearer(bearer: Bearer) -> Result<SecretString, ApiError> {
 }
 
 /// `POST /v1/auth/tokens/short` (issueShortTermToken).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/tokens/short",
+    operation_id = "issueShortTermToken",
+    tag = openapi::TAG_AUTH,
+    summary = "Issue a short-term access token",
+    description = "Exchange a valid long-term token for a short-lived JWT (e.g., 15 minutes).
+The long-term token must be sent in the Authorization header as `Bearer <long_token>`.
+",
+    // Optional: named by reference, because `Option<ShortTokenRequest>` would also document a
+    // JSON `null` body, which the server refuses.
+    request_body(content = ref("#/components/schemas/ShortTokenRequest"), content_type = "application/json"),
+    responses(
+        (status = 201, description = "Short-term token issued", body = ShortTokenResponse,
+            links(("RevokeToken" = (operation_id = "revokeToken", parameters(("tokenId" = "$response.body#/token_id")),
+                description = "Revoke the new token by its id")))),
+        (status = 400, description = "Bad request", body = ErrorResponse),
+        (status = 401, description = "Unauthorized", body = ErrorResponse),
+        (status = 429, description = "Too Many Requests", body = ErrorResponse),
+    ),
+    security(("LongTokenAuth" = []))
+)]
 pub async fn issue_short(
     State(ctx): State<ApiContext>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -275,6 +425,21 @@ async fn caller(ctx: &ApiContext, bearer: Bearer) -> Result<Caller, ApiError> {
 }
 
 /// `POST /v1/auth/tokens/{tokenId}/revoke` (revokeToken).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/tokens/{tokenId}/revoke",
+    operation_id = "revokeToken",
+    tag = openapi::TAG_AUTH,
+    summary = "Revoke a token",
+    description = "Revokes a short- or long-term token by its `tokenId`. Idempotent.",
+    params(("tokenId" = String, Path, description = "The token ID to revoke")),
+    responses(
+        (status = 204, description = "Revoked (idempotent)"),
+        (status = 401, description = "Unauthorized", body = ErrorResponse),
+        (status = 404, description = "Not found", body = ErrorResponse),
+    ),
+    security(("LongTokenAuth" = []), ("ShortTokenAuth" = []))
+)]
 pub async fn revoke(
     State(ctx): State<ApiContext>,
     bearer: Bearer,
@@ -290,6 +455,25 @@ pub async fn revoke(
 }
 
 /// `POST /v1/auth/tokens/introspect` (RFC 7662 style).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/tokens/introspect",
+    operation_id = "introspectToken",
+    tag = openapi::TAG_INTROSPECTION,
+    summary = "Introspect a token",
+    description = "Tells whether a long-term or short-term token is active, and if so its id, kind, client, scopes \
+and lifetime (RFC 7662 style). The caller is a bearer token holding `tokens:introspect`. A token that is \
+unknown, malformed, expired or revoked is answered `{\"active\": false}`.",
+    request_body(content = IntrospectRequest),
+    responses(
+        (status = 200, description = "What the token is", body = IntrospectResponse),
+        (status = 400, description = "Bad request", body = ErrorResponse),
+        (status = 401, description = "Unauthorized: no valid bearer token", body = ErrorResponse,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`, with `error=\"invalid_token\"` when a token was presented"))),
+        (status = 403, description = "Forbidden: the caller lacks `tokens:introspect`", body = ErrorResponse),
+    ),
+    security(("LongTokenAuth" = []), ("ShortTokenAuth" = []))
+)]
 pub async fn introspect(State(ctx): State<ApiContext>, bearer: Bearer, body: RawBody) -> Result<Response, ApiError> {
     let caller = caller(&ctx, bearer).await?;
     let req: IntrospectRequest = body.json()?;

@@ -8,6 +8,9 @@
 //! rotation in `insert_long_token` are conditional writes, so they stay correct when several
 //! processes share the database.
 
+#[cfg(test)]
+mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -134,6 +137,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
     async fn get_client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError>;
     async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+    /// Disables or enables a client; `false` if there is no such client.
+    async fn set_client_disabled(&self, id: &ClientId, disabled: bool) -> Result<bool, StoreError>;
 
     /// Marks TOTP `step` used for `client`; `false` if that step or a later one already was.
     async fn consume_otp_step(&self, client: &ClientId, step: i64) -> Result<bool, StoreError>;
@@ -169,20 +174,31 @@ pub trait Store: Send + Sync + 'static {
 pub fn check_url(url: &str) -> Result<(), ConnectError> {
     if url.starts_with("sqlite:") {
         Ok(())
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(ConnectError::Unsupported("PostgreSQL support is not built yet; use a sqlite:// URL".into()))
+    } else if is_postgres_url(url) {
+        // Parsed now, so a malformed URL is reported before a key file or a listener exists.
+        <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+            .map(|_| ())
+            .map_err(|e| ConnectError::Unsupported(format!("invalid PostgreSQL URL {:?}: {e}", redact_url(url))))
     } else {
         Err(ConnectError::Unsupported(format!(
-            "unsupported database URL {:?}; expected sqlite://PATH",
+            "unsupported database URL {:?}; expected sqlite://PATH or postgres://USER@HOST/DATABASE",
             redact_url(url)
         )))
     }
 }
 
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 /// Opens the store named by a database URL, applying its migrations.
 pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, ConnectError> {
     check_url(url)?;
-    Ok(std::sync::Arc::new(sqlite::SqliteStore::connect(url).await?))
+    if is_postgres_url(url) {
+        Ok(std::sync::Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::connect(url).await?))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

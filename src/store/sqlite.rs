@@ -201,6 +201,16 @@ impl Store for SqliteStore {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    async fn set_client_disabled(&self, id: &ClientId, disabled: bool) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE clients SET disabled = ? WHERE id = ?")
+            .bind(disabled)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn consume_otp_step(&self, client: &ClientId, step: i64) -> Result<bool, StoreError> {
         let client = client.as_str().to_owned();
         self.write(|reply| WriteOp::ConsumeOtp { client, step, reply }).await

@@ -1,0 +1,795 @@
+//! Store conformance: one set of tests, run against every backend.
+//!
+//! Each test function takes a fresh, empty store. The `sqlite` module runs them on a new
+//! SQLite file in a temporary directory; the `postgres` module runs them on a new PostgreSQL
+//! database created for the test (and dropped after it) through the server named by
+//! `TOKENSMITH_TEST_POSTGRES_URL`, e.g. `postgres://postgres@127.0.0.1:5432/test`. Without
+//! that variable the PostgreSQL variant says SKIPPED on stderr (never a silent pass); with it,
+//! an unreachable server fails the test.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::postgres::PgStore;
+use super::sqlite::SqliteStore;
+use super::{
+    ClientRecord, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store, StoreError,
+};
+use crate::crypto::{self, Keyring};
+use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
+
+const PG_URL_VAR: &str = "TOKENSMITH_TEST_POSTGRES_URL";
+/// Concurrent callers in the race tests.
+const RACERS: usize = 20;
+const NOW: i64 = 1_800_000_000;
+const DAY: i64 = 86_400;
+
+// ----- fixtures -----------------------------------------------------------------------------
+
+fn client_id(s: &str) -> ClientId {
+    ClientId::parse(s).unwrap()
+}
+
+fn scopes(s: &str) -> Scopes {
+    Scopes::from_space_separated(s).unwrap()
+}
+
+fn client(id: &str, created_at: i64) -> ClientRecord {
+    ClientRecord {
+        id: client_id(id),
+        name: format!("client {id}"),
+        scopes: scopes("deploy tokens:write"),
+        secret_hash: vec![7; 32],
+        otp_seed_sealed: None,
+        otp_last_step: 0,
+        public_key: None,
+        public_key_alg: None,
+        disabled: false,
+        created_at,
+    }
+}
+
+fn long_id(n: u128) -> LongTokenId {
+    LongTokenId(Uuid::from_u128(n))
+}
+
+fn hash_of(n: u128) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    h[..16].copy_from_slice(&n.to_be_bytes());
+    h[31] = 0xAB;
+    h
+}
+
+/// Token number `n` of `client`, issued at `issued_at`, valid for `ttl` seconds.
+fn token(n: u128, client: &str, issued_at: i64, ttl: i64) -> NewLongToken {
+    NewLongToken {
+        id: long_id(n),
+        client_id: client_id(client),
+        token_hash: hash_of(n),
+        scopes: scopes("deploy"),
+        name: Some(format!("token {n}")),
+        issued_at,
+        expires_at: issued_at + ttl,
+    }
+}
+
+async fn insert(s: &dyn Store, t: &NewLongToken) {
+    s.insert_long_token(t, None, t.issued_at).await.unwrap();
+}
+
+async fn get(s: &dyn Store, n: u128) -> LongTokenRecord {
+    s.get_long_token(&long_id(n)).await.unwrap().unwrap_or_else(|| panic!("token {n} is missing"))
+}
+
+fn assert_not_live(r: Result<(), InsertError>) {
+    assert!(matches!(r, Err(InsertError::RotationTargetNotLive)), "{r:?}");
+}
+
+// ----- the tests ----------------------------------------------------------------------------
+
+async fn ping_answers(s: Arc<dyn Store>) {
+    s.ping().await.unwrap();
+}
+
+async fn clients_round_trip(s: Arc<dyn Store>) {
+    let mut full = client("cli_full", NOW);
+    full.scopes = scopes("a b tokens:introspect");
+    full.secret_hash = (0u8..32).collect();
+    full.otp_seed_sealed = Some(vec![0, 1, 2, 255, 0]);
+    full.otp_last_step = 12_345;
+    full.public_key = Some("-----BEGIN PUBLIC KEY-----\nMCow\n-----END PUBLIC KEY-----\n".into());
+    full.public_key_alg = Some("EdDSA".into());
+    full.disabled = true;
+    s.insert_client(&full).await.unwrap();
+
+    let got = s.get_client(&full.id).await.unwrap().unwrap();
+    assert_eq!(got.id, full.id);
+    assert_eq!(got.name, full.name);
+    assert_eq!(got.scopes, full.scopes);
+    assert_eq!(got.secret_hash, full.secret_hash);
+    assert_eq!(got.otp_seed_sealed, full.otp_seed_sealed);
+    assert_eq!(got.otp_last_step, 12_345);
+    assert_eq!(got.public_key, full.public_key);
+    assert_eq!(got.public_key_alg, full.public_key_alg);
+    assert!(got.disabled);
+    assert_eq!(got.created_at, NOW);
+
+    let plain = client("cli_plain", NOW);
+    s.insert_client(&plain).await.unwrap();
+    let got = s.get_client(&plain.id).await.unwrap().unwrap();
+    assert_eq!((got.otp_seed_sealed, got.public_key, got.public_key_alg, got.disabled), (None, None, None, false));
+
+    assert!(s.get_client(&client_id("cli_nobody")).await.unwrap().is_none());
+
+    // The id is the key: a second client with it is refused and the first is untouched.
+    let mut dup = client("cli_plain", NOW + 1);
+    dup.name = "impostor".into();
+    assert!(matches!(s.insert_client(&dup).await, Err(StoreError::Backend(_))));
+    assert_eq!(s.get_client(&plain.id).await.unwrap().unwrap().name, plain.name);
+}
+
+async fn clients_are_listed_by_creation_then_id(s: Arc<dyn Store>) {
+    assert!(s.list_clients().await.unwrap().is_empty());
+    // Ties on created_at are ordered bytewise by id ('B' < 'a' < 'b'), as in SQLite.
+    for (id, at) in [("cli_b", 20), ("cli_late", 30), ("cli_a", 20), ("cli_early", 10), ("cli_B", 20)] {
+        s.insert_client(&client(id, at)).await.unwrap();
+    }
+    let ids: Vec<String> = s.list_clients().await.unwrap().iter().map(|c| c.id.to_string()).collect();
+    assert_eq!(ids, ["cli_early", "cli_B", "cli_a", "cli_b", "cli_late"]);
+}
+
+async fn otp_steps_only_move_forward(s: Arc<dyn Store>) {
+    let c = client("cli_otp", NOW);
+    s.insert_client(&c).await.unwrap();
+    assert!(s.consume_otp_step(&c.id, 100).await.unwrap());
+    assert!(!s.consume_otp_step(&c.id, 100).await.unwrap(), "a step is accepted once");
+    assert!(!s.consume_otp_step(&c.id, 99).await.unwrap(), "an earlier step after a later one");
+    assert!(s.consume_otp_step(&c.id, 102).await.unwrap());
+    assert!(!s.consume_otp_step(&c.id, 101).await.unwrap());
+    assert_eq!(s.get_client(&c.id).await.unwrap().unwrap().otp_last_step, 102);
+    assert!(!s.consume_otp_step(&client_id("cli_nobody"), 100).await.unwrap(), "unknown client");
+    // Another client's steps are its own.
+    let other = client("cli_other", NOW);
+    s.insert_client(&other).await.unwrap();
+    assert!(s.consume_otp_step(&other.id, 100).await.unwrap());
+}
+
+async fn otp_step_is_single_use_under_races(s: Arc<dyn Store>) {
+    let c = client("cli_race", NOW);
+    s.insert_client(&c).await.unwrap();
+    for step in [1000, 1001, 1005] {
+        let wins = race(RACERS, |_| {
+            let (s, id) = (s.clone(), c.id.clone());
+            async move { s.consume_otp_step(&id, step).await.unwrap() }
+        })
+        .await;
+        assert_eq!(wins, 1, "step {step}: exactly one of {RACERS} concurrent uses may succeed");
+    }
+    // Different steps racing: only moves forward, and the highest always ends up stored.
+    let wins = race(RACERS, |i| {
+        let (s, id) = (s.clone(), c.id.clone());
+        async move { s.consume_otp_step(&id, 2000 + i as i64).await.unwrap() }
+    })
+    .await;
+    assert!((1..=RACERS).contains(&wins));
+    assert_eq!(s.get_client(&c.id).await.unwrap().unwrap().otp_last_step, 2000 + RACERS as i64 - 1);
+}
+
+async fn assertion_jti_is_single_use(s: Arc<dyn Store>) {
+    let (a, b) = (client_id("cli_a"), client_id("cli_b"));
+    assert!(s.consume_assertion_jti(&a, "jti-1", NOW + 300).await.unwrap());
+    assert!(!s.consume_assertion_jti(&a, "jti-1", NOW + 300).await.unwrap(), "a replay");
+    assert!(!s.consume_assertion_jti(&a, "jti-1", NOW + 999).await.unwrap(), "a replay with another exp");
+    assert!(s.consume_assertion_jti(&b, "jti-1", NOW + 300).await.unwrap(), "ids are per client");
+    assert!(s.consume_assertion_jti(&a, "jti-2", NOW + 300).await.unwrap());
+    assert!(s.consume_assertion_jti(&a, "JTI-1", NOW + 300).await.unwrap(), "ids compare exactly");
+}
+
+async fn assertion_jti_is_single_use_under_races(s: Arc<dyn Store>) {
+    let a = client_id("cli_a");
+    for round in 0..3 {
+        let jti = format!("race-{round}");
+        let wins = race(RACERS, |_| {
+            let (s, a, jti) = (s.clone(), a.clone(), jti.clone());
+            async move { s.consume_assertion_jti(&a, &jti, NOW + 300).await.unwrap() }
+        })
+        .await;
+        assert_eq!(wins, 1, "{jti}: exactly one of {RACERS} concurrent uses may succeed");
+    }
+}
+
+async fn long_tokens_round_trip(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    let mut t = token(1, "cli_a", NOW, 30 * DAY);
+    t.scopes = scopes("deploy tokens:introspect tokens:write");
+    insert(&*s, &t).await;
+    let mut unnamed = token(2, "cli_a", NOW, DAY);
+    unnamed.name = None;
+    insert(&*s, &unnamed).await;
+
+    for r in [get(&*s, 1).await, s.find_long_token_by_hash(&hash_of(1)).await.unwrap().unwrap()] {
+        assert_eq!(r.id, t.id);
+        assert_eq!(r.client_id, t.client_id);
+        assert_eq!(r.scopes, t.scopes);
+        assert_eq!(r.name.as_deref(), Some("token 1"));
+        assert_eq!((r.issued_at, r.expires_at, r.revoked_at), (NOW, NOW + 30 * DAY, None));
+        assert!(!r.client_disabled);
+        assert!(r.is_live(NOW));
+    }
+    assert_eq!(get(&*s, 2).await.name, None);
+    assert!(s.get_long_token(&long_id(99)).await.unwrap().is_none());
+    assert!(s.find_long_token_by_hash(&hash_of(99)).await.unwrap().is_none());
+
+    // The hash is unique; the failed insert leaves nothing behind.
+    let mut same_hash = token(3, "cli_a", NOW, DAY);
+    same_hash.token_hash = hash_of(1);
+    assert!(matches!(
+        s.insert_long_token(&same_hash, None, NOW).await,
+        Err(InsertError::Store(StoreError::Backend(_)))
+    ));
+    assert!(s.get_long_token(&long_id(3)).await.unwrap().is_none());
+    // So is the id.
+    let mut same_id = token(1, "cli_a", NOW, DAY);
+    same_id.token_hash = hash_of(4);
+    assert!(matches!(s.insert_long_token(&same_id, None, NOW).await, Err(InsertError::Store(StoreError::Backend(_)))));
+    // A token needs an existing client.
+    let orphan = token(5, "cli_nobody", NOW, DAY);
+    assert!(matches!(s.insert_long_token(&orphan, None, NOW).await, Err(InsertError::Store(StoreError::Backend(_)))));
+    assert!(s.get_long_token(&long_id(5)).await.unwrap().is_none());
+}
+
+async fn long_tokens_carry_their_clients_disabled_flag(s: Arc<dyn Store>) {
+    let mut off = client("cli_off", NOW);
+    off.disabled = true;
+    s.insert_client(&off).await.unwrap();
+    insert(&*s, &token(1, "cli_off", NOW, DAY)).await;
+    let r = get(&*s, 1).await;
+    assert!(r.client_disabled);
+    assert!(!r.is_live(NOW));
+    assert!(s.find_long_token_by_hash(&hash_of(1)).await.unwrap().unwrap().client_disabled);
+    assert!(s.list_long_tokens(None).await.unwrap()[0].client_disabled);
+}
+
+async fn long_tokens_are_listed_by_issue_time_then_id(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    s.insert_client(&client("cli_b", NOW)).await.unwrap();
+    assert!(s.list_long_tokens(None).await.unwrap().is_empty());
+    // Ids 0xa… and 0x1… issued together: ordered by id text.
+    for (n, c, at) in
+        [(0xa0, "cli_a", NOW + 5), (0x30, "cli_b", NOW + 1), (0x10, "cli_a", NOW + 5), (0x20, "cli_a", NOW)]
+    {
+        insert(&*s, &token(n, c, at, DAY)).await;
+    }
+    let ids = |v: Vec<LongTokenRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_long_tokens(None).await.unwrap()),
+        [long_id(0x20), long_id(0x30), long_id(0x10), long_id(0xa0)]
+    );
+    assert_eq!(
+        ids(s.list_long_tokens(Some(&client_id("cli_a"))).await.unwrap()),
+        [long_id(0x20), long_id(0x10), long_id(0xa0)]
+    );
+    assert_eq!(ids(s.list_long_tokens(Some(&client_id("cli_b"))).await.unwrap()), [long_id(0x30)]);
+    assert!(s.list_long_tokens(Some(&client_id("cli_nobody"))).await.unwrap().is_empty());
+}
+
+async fn rotation_without_grace_revokes_at_once(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    insert(&*s, &token(1, "cli_a", NOW - DAY, 30 * DAY)).await;
+    let new = token(2, "cli_a", NOW, 30 * DAY);
+    s.insert_long_token(&new, Some(Rotation { old: long_id(1), revoke_at: NOW }), NOW).await.unwrap();
+    let old = get(&*s, 1).await;
+    assert_eq!(old.revoked_at, Some(NOW));
+    assert!(!old.is_live(NOW));
+    assert!(get(&*s, 2).await.is_live(NOW));
+    // The rotated token cannot be rotated again.
+    assert_not_live(
+        s.insert_long_token(&token(3, "cli_a", NOW, DAY), Some(Rotation { old: long_id(1), revoke_at: NOW }), NOW)
+            .await,
+    );
+    assert!(s.get_long_token(&long_id(3)).await.unwrap().is_none());
+}
+
+async fn rotation_with_grace_schedules_the_earliest_revocation(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    insert(&*s, &token(1, "cli_a", NOW - DAY, 30 * DAY)).await;
+    let rotate = |n: u128, revoke_at: i64| {
+        let s = s.clone();
+        async move {
+            s.insert_long_token(&token(n, "cli_a", NOW, 30 * DAY), Some(Rotation { old: long_id(1), revoke_at }), NOW)
+                .await
+        }
+    };
+    rotate(2, NOW + 300).await.unwrap();
+    let old = get(&*s, 1).await;
+    assert_eq!(old.revoked_at, Some(NOW + 300));
+    assert!(old.is_live(NOW) && old.is_live(NOW + 299) && !old.is_live(NOW + 300));
+    // Still live during its grace, so it may be rotated again; the earlier end wins.
+    rotate(3, NOW + 100).await.unwrap();
+    assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW + 100));
+    rotate(4, NOW + 500).await.unwrap();
+    assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW + 100), "a later grace never extends the token");
+    for n in 2..=4 {
+        assert!(get(&*s, n).await.is_live(NOW));
+    }
+    // Once the grace is over it is no longer live at `now`.
+    let late = NOW + 100;
+    assert_not_live(
+        s.insert_long_token(&token(5, "cli_a", late, DAY), Some(Rotation { old: long_id(1), revoke_at: late }), late)
+            .await,
+    );
+    assert!(s.get_long_token(&long_id(5)).await.unwrap().is_none());
+}
+
+async fn rotation_needs_a_live_target_of_the_same_client(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    s.insert_client(&client("cli_b", NOW)).await.unwrap();
+    insert(&*s, &token(1, "cli_b", NOW - DAY, 30 * DAY)).await; // another client's
+    insert(&*s, &token(2, "cli_a", NOW - DAY, 30 * DAY)).await; // revoked before now
+    s.revoke_long_token(&long_id(2), NOW - 10).await.unwrap();
+    insert(&*s, &token(3, "cli_a", NOW - DAY, DAY)).await; // expired exactly now
+    insert(&*s, &token(4, "cli_a", NOW - 3 * DAY, DAY)).await; // expired long ago
+    insert(&*s, &token(5, "cli_a", NOW - DAY, 30 * DAY)).await; // revoked exactly now
+    s.revoke_long_token(&long_id(5), NOW).await.unwrap();
+    let before: Vec<_> = s.list_long_tokens(None).await.unwrap().into_iter().map(|r| (r.id, r.revoked_at)).collect();
+
+    for (target, what) in [
+        (1, "another client's"),
+        (2, "revoked"),
+        (3, "just expired"),
+        (4, "expired"),
+        (5, "just revoked"),
+        (99, "unknown"),
+    ] {
+        let new = token(100 + target, "cli_a", NOW, DAY);
+        let r = s.insert_long_token(&new, Some(Rotation { old: long_id(target), revoke_at: NOW + 60 }), NOW).await;
+        assert!(matches!(r, Err(InsertError::RotationTargetNotLive)), "{what} target: {r:?}");
+        assert!(s.get_long_token(&new.id).await.unwrap().is_none(), "{what}: the new token must not exist");
+        assert!(s.find_long_token_by_hash(&new.token_hash).await.unwrap().is_none());
+    }
+    let after: Vec<_> = s.list_long_tokens(None).await.unwrap().into_iter().map(|r| (r.id, r.revoked_at)).collect();
+    assert_eq!(before, after, "a refused rotation changes nothing");
+}
+
+async fn rotation_race_without_grace_has_one_winner(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    insert(&*s, &token(1, "cli_a", NOW - DAY, 30 * DAY)).await;
+    let results = race_all(RACERS, |i| {
+        let s = s.clone();
+        async move {
+            let new = token(1000 + i as u128, "cli_a", NOW, DAY);
+            s.insert_long_token(&new, Some(Rotation { old: long_id(1), revoke_at: NOW }), NOW).await
+        }
+    })
+    .await;
+    let winners = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(winners, 1, "{results:?}");
+    assert!(results.iter().all(|r| matches!(r, Ok(()) | Err(InsertError::RotationTargetNotLive))), "{results:?}");
+    assert_eq!(s.list_long_tokens(None).await.unwrap().len(), 2, "the old token and the one winner");
+    assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW));
+}
+
+async fn long_token_revocation_is_idempotent_and_never_postponed(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    insert(&*s, &token(1, "cli_a", NOW - DAY, 30 * DAY)).await;
+    s.revoke_long_token(&long_id(1), NOW).await.unwrap();
+    assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW));
+    s.revoke_long_token(&long_id(1), NOW).await.unwrap();
+    s.revoke_long_token(&long_id(1), NOW + 50).await.unwrap();
+    assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW), "a later revocation keeps the earlier time");
+    s.revoke_long_token(&long_id(1), NOW - 5).await.unwrap();
+    assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW - 5), "an earlier one wins");
+    // Unknown ids and expired tokens: no error.
+    s.revoke_long_token(&long_id(99), NOW).await.unwrap();
+    insert(&*s, &token(2, "cli_a", NOW - 3 * DAY, DAY)).await;
+    s.revoke_long_token(&long_id(2), NOW).await.unwrap();
+    assert_eq!(get(&*s, 2).await.revoked_at, Some(NOW));
+    // Revoking a token in its rotation grace ends the grace now.
+    insert(&*s, &token(3, "cli_a", NOW - DAY, 30 * DAY)).await;
+    s.insert_long_token(&token(4, "cli_a", NOW, DAY), Some(Rotation { old: long_id(3), revoke_at: NOW + 300 }), NOW)
+        .await
+        .unwrap();
+    s.revoke_long_token(&long_id(3), NOW + 1).await.unwrap();
+    assert_eq!(get(&*s, 3).await.revoked_at, Some(NOW + 1));
+    // Concurrent revocations: all succeed, the earliest time is kept.
+    insert(&*s, &token(5, "cli_a", NOW - DAY, 30 * DAY)).await;
+    let ok = race(RACERS, |i| {
+        let s = s.clone();
+        async move { s.revoke_long_token(&long_id(5), NOW + 100 - i as i64).await.is_ok() }
+    })
+    .await;
+    assert_eq!(ok, RACERS);
+    assert_eq!(get(&*s, 5).await.revoked_at, Some(NOW + 100 - RACERS as i64 + 1));
+}
+
+async fn short_token_revocation_is_idempotent(s: Arc<dyn Store>) {
+    let keys = Keyring::random();
+    let a = ShortTokenId::generate(&keys, long_id(1), NOW + 900);
+    let b = ShortTokenId::generate(&keys, long_id(1), NOW + 900);
+    assert!(!s.is_short_token_revoked(&a).await.unwrap());
+    s.revoke_short_token(&a).await.unwrap();
+    assert!(s.is_short_token_revoked(&a).await.unwrap());
+    assert!(!s.is_short_token_revoked(&b).await.unwrap(), "only that id");
+    s.revoke_short_token(&a).await.unwrap();
+    let ok = race(RACERS, |_| {
+        let (s, b) = (s.clone(), b.clone());
+        async move { s.revoke_short_token(&b).await.is_ok() }
+    })
+    .await;
+    assert_eq!(ok, RACERS);
+    assert!(s.is_short_token_revoked(&a).await.unwrap() && s.is_short_token_revoked(&b).await.unwrap());
+}
+
+async fn signing_keys_round_trip(s: Arc<dyn Store>) {
+    assert!(s.list_signing_keys().await.unwrap().is_empty());
+    let key = |kid: &str, alg: &str, created_at: i64, retired_at: Option<i64>| SigningKeyRecord {
+        kid: kid.into(),
+        alg: alg.into(),
+        key_sealed: kid.bytes().chain([0, 255, 1]).collect(),
+        created_at,
+        retired_at,
+    };
+    let keys = [
+        key("k-new", "EdDSA", NOW, None),
+        key("k-old", "EdDSA", NOW - DAY, Some(NOW - 10)),
+        key("k-es", "ES256", NOW, None),
+        key("K-tie", "ES256", NOW, None),
+    ];
+    for k in &keys {
+        s.insert_signing_key(k).await.unwrap();
+    }
+    let listed = s.list_signing_keys().await.unwrap();
+    let kids: Vec<&str> = listed.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, ["k-old", "K-tie", "k-es", "k-new"], "by creation, then kid bytewise");
+    for k in &keys {
+        let got = listed.iter().find(|l| l.kid == k.kid).unwrap();
+        assert_eq!(
+            (&got.alg, &got.key_sealed, got.created_at, got.retired_at),
+            (&k.alg, &k.key_sealed, k.created_at, k.retired_at)
+        );
+    }
+    assert!(s.insert_signing_key(&key("k-new", "ES256", NOW + 1, None)).await.is_err(), "the kid is the key");
+    assert_eq!(s.list_signing_keys().await.unwrap().len(), 4);
+}
+
+async fn purge_deletes_only_what_expired_in_bounded_batches(s: Arc<dyn Store>) {
+    let retention = 7 * DAY;
+    let long_before = NOW - retention;
+    s.insert_client(&client("cli_a", NOW - 100 * DAY)).await.unwrap();
+    // Long-term tokens: 5 expired before `long_before`, one exactly at it, one live.
+    for n in 1..=5 {
+        insert(&*s, &token(n, "cli_a", NOW - 60 * DAY, 40 * DAY + n as i64)).await;
+    }
+    insert(&*s, &token(6, "cli_a", long_before - DAY, DAY)).await;
+    insert(&*s, &token(7, "cli_a", NOW, DAY)).await;
+    // Revoked short-term tokens: 5 expired, one expiring exactly now, one later.
+    let keys = Keyring::random();
+    let shorts: Vec<ShortTokenId> = (0..7)
+        .map(|i| ShortTokenId::generate(&keys, long_id(7), if i < 5 { NOW - 10 - i } else { NOW + (i - 5) * 600 }))
+        .collect();
+    for id in &shorts {
+        s.revoke_short_token(id).await.unwrap();
+    }
+    // Assertion ids: 5 expired, one expiring exactly now, one later; across two clients.
+    let (a, b) = (client_id("cli_a"), client_id("cli_b"));
+    for i in 0..5i64 {
+        let c = if i % 2 == 0 { &a } else { &b };
+        assert!(s.consume_assertion_jti(c, &format!("old-{i}"), NOW - 1 - i).await.unwrap());
+    }
+    assert!(s.consume_assertion_jti(&a, "now", NOW).await.unwrap());
+    assert!(s.consume_assertion_jti(&b, "later", NOW + 300).await.unwrap());
+
+    let p = |l, r, u| Purged { long_tokens: l, revoked_short_tokens: r, used_assertions: u };
+    assert_eq!(s.purge_expired(NOW, long_before, 2).await.unwrap(), p(2, 2, 2));
+    assert_eq!(s.purge_expired(NOW, long_before, 2).await.unwrap(), p(2, 2, 2));
+    assert_eq!(s.purge_expired(NOW, long_before, 2).await.unwrap(), p(1, 1, 1));
+    assert_eq!(s.purge_expired(NOW, long_before, 2).await.unwrap(), p(0, 0, 0));
+    assert_eq!(s.purge_expired(NOW, long_before, 1000).await.unwrap(), p(0, 0, 0));
+
+    let left: Vec<_> = s.list_long_tokens(None).await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(left, [long_id(6), long_id(7)]);
+    for (i, id) in shorts.iter().enumerate() {
+        assert_eq!(s.is_short_token_revoked(id).await.unwrap(), i >= 5, "short id {i}");
+    }
+    // A purged assertion id is free again; the others are still remembered.
+    assert!(s.consume_assertion_jti(&a, "old-0", NOW + 300).await.unwrap());
+    assert!(s.consume_assertion_jti(&b, "old-1", NOW + 300).await.unwrap());
+    assert!(!s.consume_assertion_jti(&a, "now", NOW + 300).await.unwrap());
+    assert!(!s.consume_assertion_jti(&b, "later", NOW + 300).await.unwrap());
+    // The client is never purged.
+    assert!(s.get_client(&a).await.unwrap().is_some());
+}
+
+async fn purge_with_a_large_batch_takes_everything_at_once(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW - 100 * DAY)).await.unwrap();
+    for n in 1..=30 {
+        insert(&*s, &token(n, "cli_a", NOW - 60 * DAY, DAY)).await;
+        assert!(s.consume_assertion_jti(&client_id("cli_a"), &format!("j{n}"), NOW - 1).await.unwrap());
+    }
+    let p = s.purge_expired(NOW, NOW - 7 * DAY, 1000).await.unwrap();
+    assert_eq!(p, Purged { long_tokens: 30, revoked_short_tokens: 0, used_assertions: 30 });
+    assert!(s.list_long_tokens(None).await.unwrap().is_empty());
+}
+
+// ----- helpers for races --------------------------------------------------------------------
+
+/// Runs `n` copies of `f` at once (on the multi-threaded runtime) and returns every result.
+async fn race_all<T, F, Fut>(n: usize, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (barrier, fut) = (barrier.clone(), f(i));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                fut.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// How many of `n` concurrent calls answered `true`.
+async fn race<F, Fut>(n: usize, f: F) -> usize
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    race_all(n, f).await.into_iter().filter(|won| *won).count()
+}
+
+// ----- backends -----------------------------------------------------------------------------
+
+/// A fresh SQLite store in a temporary directory (removed on drop).
+async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("conformance.db").display());
+    (Arc::new(SqliteStore::connect(&url).await.unwrap()), dir)
+}
+
+/// A database created for one test on the server of `TOKENSMITH_TEST_POSTGRES_URL`,
+/// dropped (best effort) when this value is.
+pub(crate) struct PgTestDb {
+    admin_url: String,
+    name: String,
+    pub(crate) url: String,
+}
+
+impl PgTestDb {
+    /// `None`, after saying SKIPPED, when the variable is unset.
+    pub(crate) async fn create(test: &str) -> Option<PgTestDb> {
+        let Ok(base) = std::env::var(PG_URL_VAR) else {
+            // Written to the process's stderr directly so that libtest does not capture it.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: PostgreSQL variant of store test `{test}` ({PG_URL_VAR} is not set)"
+            );
+            return None;
+        };
+        let admin_url = admin_url(&base).await;
+        let mut suffix = [0u8; 8];
+        crypto::random_bytes(&mut suffix);
+        let name = format!("tokensmith_test_{}", suffix.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let mut conn = admin_connection(&admin_url).await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        let _ = sqlx::Connection::close(conn).await;
+        let url = with_database(&base, &name);
+        Some(PgTestDb { admin_url, name, url })
+    }
+}
+
+impl Drop for PgTestDb {
+    fn drop(&mut self) {
+        // Drop cannot await, and the test's runtime may be single-threaded: use a thread with
+        // its own runtime. FORCE ends the store's pooled connections (PostgreSQL 13+).
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropper = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                use sqlx::Connection;
+                let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await else { return };
+                let force = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                if sqlx::raw_sql(sqlx::AssertSqlSafe(force)).execute(&mut conn).await.is_err() {
+                    let plain = format!("DROP DATABASE IF EXISTS {name}");
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(plain)).execute(&mut conn).await;
+                }
+            });
+        });
+        let _ = dropper.join();
+    }
+}
+
+async fn admin_connection(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("{PG_URL_VAR} is set but {} cannot be reached: {e}", super::redact_url(url)))
+}
+
+/// The URL to create test databases through: the given one, or the same server's `postgres`
+/// database when the given database does not exist (so a bare server works too).
+async fn admin_url(base: &str) -> String {
+    use sqlx::Connection;
+    match sqlx::PgConnection::connect(base).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            base.to_owned()
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => with_database(base, "postgres"),
+        Err(e) => panic!("{PG_URL_VAR} is set but {} cannot be reached: {e}", super::redact_url(base)),
+    }
+}
+
+/// `url` with its database (the path) replaced by `db`, keeping any query parameters.
+fn with_database(url: &str, db: &str) -> String {
+    let (main, query) = url.split_once('?').map_or((url, None), |(m, q)| (m, Some(q)));
+    let host_start = main.find("://").map_or(0, |i| i + 3);
+    let base = match main[host_start..].find('/') {
+        Some(slash) => &main[..host_start + slash],
+        None => main,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// Runs each test function against a fresh SQLite store and a fresh PostgreSQL database.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (store, _dir) = super::sqlite_store().await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = super::PgTestDb::create(stringify!($name)).await else { return };
+                    let store = super::PgStore::connect(&db.url).await.unwrap();
+                    super::$name(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    ping_answers,
+    clients_round_trip,
+    clients_are_listed_by_creation_then_id,
+    otp_steps_only_move_forward,
+    otp_step_is_single_use_under_races,
+    assertion_jti_is_single_use,
+    assertion_jti_is_single_use_under_races,
+    long_tokens_round_trip,
+    long_tokens_carry_their_clients_disabled_flag,
+    long_tokens_are_listed_by_issue_time_then_id,
+    rotation_without_grace_revokes_at_once,
+    rotation_with_grace_schedules_the_earliest_revocation,
+    rotation_needs_a_live_target_of_the_same_client,
+    rotation_race_without_grace_has_one_winner,
+    long_token_revocation_is_idempotent_and_never_postponed,
+    short_token_revocation_is_idempotent,
+    signing_keys_round_trip,
+    purge_deletes_only_what_expired_in_bounded_batches,
+    purge_with_a_large_batch_takes_everything_at_once,
+);
+
+// ----- PostgreSQL only: several instances, lost connections ---------------------------------
+
+mod postgres_only {
+    use super::*;
+
+    #[test]
+    fn database_urls_are_rewritten() {
+        assert_eq!(with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
+        assert_eq!(
+            with_database("postgresql://u:p@h/test?sslmode=disable", "x"),
+            "postgresql://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+        assert_eq!(with_database("postgres://u@h?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+    }
+
+    /// Instances that start together on an empty database all come up (the migration runs
+    /// without an advisory lock), and later starts find it applied.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn instances_starting_together_share_one_schema() {
+        let Some(db) = PgTestDb::create("instances_starting_together_share_one_schema").await else { return };
+        let stores = race_all(4, |_| {
+            let url = db.url.clone();
+            async move { PgStore::connect(&url).await }
+        })
+        .await;
+        let stores: Vec<PgStore> = stores.into_iter().map(|s| s.unwrap()).collect();
+        let again = PgStore::connect(&db.url).await.unwrap();
+        // One instance writes, another reads it: they share the data.
+        stores[0].insert_client(&client("cli_shared", NOW)).await.unwrap();
+        assert!(again.get_client(&client_id("cli_shared")).await.unwrap().is_some());
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(again.pool())
+            .await
+            .unwrap();
+        assert_eq!(applied, 1);
+    }
+
+    /// A single-use check holds across instances, each with its own pool.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn single_use_holds_across_instances() {
+        let Some(db) = PgTestDb::create("single_use_holds_across_instances").await else { return };
+        let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+        for _ in 0..4 {
+            stores.push(Arc::new(PgStore::connect(&db.url).await.unwrap()));
+        }
+        stores[0].insert_client(&client("cli_a", NOW)).await.unwrap();
+        let id = client_id("cli_a");
+        let otp = race(RACERS, |i| {
+            let (s, id) = (stores[i % stores.len()].clone(), id.clone());
+            async move { s.consume_otp_step(&id, 77).await.unwrap() }
+        })
+        .await;
+        assert_eq!(otp, 1);
+        let jti = race(RACERS, |i| {
+            let (s, id) = (stores[i % stores.len()].clone(), id.clone());
+            async move { s.consume_assertion_jti(&id, "shared", NOW + 300).await.unwrap() }
+        })
+        .await;
+        assert_eq!(jti, 1);
+    }
+
+    /// After the server ends every connection (`pg_terminate_backend`, as in a restart or a
+    /// failover), the store replaces them by itself: the next calls succeed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_store_recovers_from_terminated_connections() {
+        let Some(db) = PgTestDb::create("the_store_recovers_from_terminated_connections").await else { return };
+        let store = PgStore::connect(&db.url).await.unwrap();
+        store.insert_client(&client("cli_a", NOW)).await.unwrap();
+        // Open several pooled connections, so that several die.
+        let s: Arc<dyn Store> = Arc::new(store.clone());
+        race_all(8, |_| {
+            let s = s.clone();
+            async move { s.get_client(&client_id("cli_a")).await.unwrap() }
+        })
+        .await;
+        let mut admin = admin_connection(&db.admin_url).await;
+        let killed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()) AS t",
+        )
+        .bind(&db.name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        assert!(killed >= 1, "no connection was terminated");
+        for _ in 0..20 {
+            assert!(store.get_client(&client_id("cli_a")).await.unwrap().is_some());
+        }
+        assert!(store.consume_otp_step(&client_id("cli_a"), 5).await.unwrap());
+    }
+
+    /// A closed pool, like an unreachable server, is `Unavailable` (503), not `Backend`.
+    #[tokio::test]
+    async fn a_closed_pool_is_unavailable() {
+        let Some(db) = PgTestDb::create("a_closed_pool_is_unavailable").await else { return };
+        let store = PgStore::connect(&db.url).await.unwrap();
+        store.pool().close().await;
+        assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(store.get_client(&client_id("cli_a")).await, Err(StoreError::Unavailable(_))));
+    }
+}

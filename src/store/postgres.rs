@@ -1,0 +1,636 @@
+//! The PostgreSQL store: one database shared by any number of tokensmith instances.
+//!
+//! Every method is one statement in autocommit, or (rotation) one short transaction, run on a
+//! pool: PostgreSQL commits concurrent writers itself, so unlike the SQLite store there is no
+//! writer task. The single-use checks are conditional writes (`UPDATE … WHERE otp_last_step <
+//! $1`, `INSERT … ON CONFLICT DO NOTHING`) whose row count is the answer, so they hold across
+//! instances. The SQL stays within what CockroachDB and YugabyteDB also accept: no advisory
+//! locks (the migrations run without sqlx's lock, see [`PgStore::connect`]), no `rowid`, no
+//! notifications.
+//!
+//! Durability: a statement returns after PostgreSQL committed it (`synchronous_commit` is the
+//! server's business; its default, `on`, flushes the WAL before the commit is acknowledged).
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, FromRow, Row};
+use uuid::Uuid;
+
+use super::{
+    ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store,
+    StoreError, redact_url,
+};
+use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
+
+/// How long a request waits for a connection (including opening a new one) before the store
+/// answers `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the first connection at startup may take before the server counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections per instance. Several instances share one server: keep the product of this
+/// and the instance count below the server's `max_connections`.
+const MAX_CONNECTIONS: u32 = 16;
+/// Attempts of a write that the database aborted for a serialization failure or a deadlock
+/// (PostgreSQL's READ COMMITTED never aborts these statements; CockroachDB's SERIALIZABLE and
+/// YugabyteDB's snapshot isolation may, under contention).
+const WRITE_ATTEMPTS: u32 = 3;
+/// Attempts of the migration when instances that start together race to apply it.
+const MIGRATE_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Whether a PostgreSQL error code (SQLSTATE) means "the database cannot serve this now;
+/// retrying later may succeed" rather than "this request or the database is broken".
+fn is_unavailable_code(code: &str) -> bool {
+    code.starts_with("08") // connection exceptions
+        || matches!(
+            code,
+            "57P01" // admin_shutdown (server stopping, pg_terminate_backend)
+                | "57P02" // crash_shutdown
+                | "57P03" // cannot_connect_now (starting up, recovery)
+                | "53300" // too_many_connections
+                | "40001" // serialization_failure
+                | "40P01" // deadlock_detected
+                | "40003" // statement_completion_unknown (CockroachDB: ambiguous commit)
+        )
+}
+
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(d) if d.code().is_some_and(|c| is_unavailable_code(&c)) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Whether a failed write may simply be run again: the database rolled it back whole.
+fn is_retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40001" | "40P01")))
+}
+
+/// Runs `write` (one statement or one transaction) again when the database aborted it for a
+/// serialization failure or a deadlock, a bounded number of times. A re-run re-evaluates its
+/// conditions against the committed state, so a single-use check still has one winner.
+async fn retrying<T, F, Fut>(mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Err(e) if attempt < WRITE_ATTEMPTS && is_retryable(&e) => {
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            r => return r.map_err(map_err),
+        }
+    }
+}
+
+impl PgStore {
+    /// Connects (failing at once, with the server named, if it cannot be reached) and applies
+    /// the migrations in `migrations/postgres`.
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| ConnectError::Open(format!("invalid PostgreSQL URL {}: {e}", redact_url(url))))?
+            .application_name("tokensmith");
+        // One direct attempt first: the pool would retry until its timeout and then report
+        // only "pool timed out", hiding the cause (refused, unknown host, bad password…).
+        let cannot =
+            |e: &dyn std::fmt::Display| ConnectError::Open(format!("cannot connect to {}: {e}", redact_url(url)));
+        match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
+            Ok(Ok(conn)) => drop(conn.close().await),
+            Ok(Err(e)) => return Err(cannot(&e)),
+            Err(_) => return Err(cannot(&format_args!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A connection the server closed (restart, pg_terminate_backend, failover) is
+            // detected before use and replaced, so the service recovers by itself.
+            .test_before_acquire(true)
+            .connect_with(opts)
+            .await
+            .map_err(|e| ConnectError::Open(format!("cannot connect to {}: {e}", redact_url(url))))?;
+        Self::migrate(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    /// Applies the migrations without sqlx's advisory lock (CockroachDB has none, YugabyteDB
+    /// not always). Instances starting together may race: each migration runs in one
+    /// transaction with its bookkeeping row and its DDL is idempotent, so the loser fails (a
+    /// catalog conflict or the bookkeeping row's key) and, retried, finds it applied.
+    async fn migrate(pool: &PgPool) -> Result<(), ConnectError> {
+        let mut migrator = sqlx::migrate!("./migrations/postgres");
+        migrator.set_locking(false);
+        let mut attempt = 1;
+        loop {
+            match migrator.run(pool).await {
+                Ok(()) => return Ok(()),
+                Err(
+                    e @ (sqlx::migrate::MigrateError::Execute(_) | sqlx::migrate::MigrateError::ExecuteMigration(..)),
+                ) if attempt < MIGRATE_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "migration failed, retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(ConnectError::Migrate(e.to_string())),
+            }
+        }
+    }
+
+    /// The pool, for tests.
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[derive(FromRow)]
+struct ClientRow {
+    id: String,
+    name: String,
+    scopes: String,
+    secret_hash: Vec<u8>,
+    otp_seed_sealed: Option<Vec<u8>>,
+    otp_last_step: i64,
+    public_key: Option<String>,
+    public_key_alg: Option<String>,
+    disabled: bool,
+    created_at: i64,
+}
+
+impl TryFrom<ClientRow> for ClientRecord {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> Result<Self, StoreError> {
+        Ok(ClientRecord {
+            id: ClientId::parse(&r.id)
+                .ok_or_else(|| StoreError::Backend(format!("bad client id in database: {:?}", r.id)))?,
+            name: r.name,
+            scopes: Scopes::from_space_separated(&r.scopes).map_err(StoreError::Backend)?,
+            secret_hash: r.secret_hash,
+            otp_seed_sealed: r.otp_seed_sealed,
+            otp_last_step: r.otp_last_step,
+            public_key: r.public_key,
+            public_key_alg: r.public_key_alg,
+            disabled: r.disabled,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct LongTokenRow {
+    id: String,
+    client_id: String,
+    scopes: String,
+    name: Option<String>,
+    issued_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    client_disabled: bool,
+}
+
+impl TryFrom<LongTokenRow> for LongTokenRecord {
+    type Error = StoreError;
+    fn try_from(r: LongTokenRow) -> Result<Self, StoreError> {
+        let bad = |what: &str| StoreError::Backend(format!("bad {what} in database"));
+        Ok(LongTokenRecord {
+            id: LongTokenId(Uuid::parse_str(&r.id).map_err(|_| bad("token id"))?),
+            client_id: ClientId::parse(&r.client_id).ok_or_else(|| bad("client id"))?,
+            scopes: Scopes::from_space_separated(&r.scopes).map_err(StoreError::Backend)?,
+            name: r.name,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            client_disabled: r.client_disabled,
+        })
+    }
+}
+
+/// The client columns followed by `$tail` (a macro so that every query is a static string).
+macro_rules! client_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, name, scopes, secret_hash, otp_seed_sealed, otp_last_step, public_key, public_key_alg, ",
+            "disabled, created_at FROM clients ",
+            $tail
+        )
+    };
+}
+
+/// The long-token columns with the owner's `disabled` flag, followed by `$tail`.
+macro_rules! long_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT t.id, t.client_id, t.scopes, t.name, t.issued_at, t.expires_at, t.revoked_at, ",
+            "c.disabled AS client_disabled FROM long_tokens t JOIN clients c ON c.id = t.client_id ",
+            $tail
+        )
+    };
+}
+
+impl PgStore {
+    /// One attempt of `insert_long_token`: the rotation's conditional update and the insert in
+    /// one transaction. `Ok(false)` (nothing written) when the rotation target is not live.
+    async fn try_insert_long(
+        &self,
+        t: &NewLongToken,
+        rotation: Option<Rotation>,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(rot) = rotation {
+            // Under READ COMMITTED a concurrent rotation of the same token waits for this
+            // row lock and then re-checks the WHERE clause against the committed row.
+            let r = sqlx::query(
+                "UPDATE long_tokens SET revoked_at = LEAST(COALESCE(revoked_at, $1), $1), replaced_by = $2 \
+                 WHERE id = $3 AND client_id = $4 AND expires_at > $5 AND (revoked_at IS NULL OR revoked_at > $5)",
+            )
+            .bind(rot.revoke_at)
+            .bind(t.id.to_string())
+            .bind(rot.old.to_string())
+            .bind(t.client_id.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO long_tokens (id, client_id, token_hash, scopes, name, issued_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(t.id.to_string())
+        .bind(t.client_id.as_str())
+        .bind(&t.token_hash[..])
+        .bind(t.scopes.to_space_separated())
+        .bind(&t.name)
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO clients (id, name, scopes, secret_hash, otp_seed_sealed, otp_last_step, public_key, \
+             public_key_alg, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(c.id.as_str())
+        .bind(&c.name)
+        .bind(c.scopes.to_space_separated())
+        .bind(&c.secret_hash)
+        .bind(&c.otp_seed_sealed)
+        .bind(c.otp_last_step)
+        .bind(&c.public_key)
+        .bind(&c.public_key_alg)
+        .bind(c.disabled)
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        let row: Option<ClientRow> = sqlx::query_as(client_select!("WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows: Vec<ClientRow> =
+            sqlx::query_as(client_select!("ORDER BY created_at, id")).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn set_client_disabled(&self, id: &ClientId, disabled: bool) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE clients SET disabled = $1 WHERE id = $2")
+            .bind(disabled)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn consume_otp_step(&self, client: &ClientId, step: i64) -> Result<bool, StoreError> {
+        // Concurrent callers with the same step queue on the row lock; each re-checks the
+        // condition against the committed value, so exactly one sees a row updated.
+        let r = retrying(|| {
+            sqlx::query("UPDATE clients SET otp_last_step = $1 WHERE id = $2 AND otp_last_step < $1")
+                .bind(step)
+                .bind(client.as_str())
+                .execute(&self.pool)
+        })
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn consume_assertion_jti(&self, client: &ClientId, jti: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let r = retrying(|| {
+            sqlx::query(
+                "INSERT INTO used_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(client.as_str())
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+        })
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn insert_long_token(
+        &self,
+        t: &NewLongToken,
+        rotation: Option<Rotation>,
+        now: i64,
+    ) -> Result<(), InsertError> {
+        match retrying(|| self.try_insert_long(t, rotation, now)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(InsertError::RotationTargetNotLive),
+            Err(e) => Err(InsertError::Store(e)),
+        }
+    }
+
+    async fn find_long_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<LongTokenRecord>, StoreError> {
+        let row: Option<LongTokenRow> = sqlx::query_as(long_select!("WHERE t.token_hash = $1"))
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn get_long_token(&self, id: &LongTokenId) -> Result<Option<LongTokenRecord>, StoreError> {
+        let row: Option<LongTokenRow> = sqlx::query_as(long_select!("WHERE t.id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn list_long_tokens(&self, client: Option<&ClientId>) -> Result<Vec<LongTokenRecord>, StoreError> {
+        let rows: Vec<LongTokenRow> = match client {
+            Some(c) => {
+                sqlx::query_as(long_select!("WHERE t.client_id = $1 ORDER BY t.issued_at, t.id"))
+                    .bind(c.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => sqlx::query_as(long_select!("ORDER BY t.issued_at, t.id")).fetch_all(&self.pool).await,
+        }
+        .map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn revoke_long_token(&self, id: &LongTokenId, at: i64) -> Result<(), StoreError> {
+        let id = id.to_string();
+        retrying(|| {
+            sqlx::query(
+                "UPDATE long_tokens SET revoked_at = $1 WHERE id = $2 AND (revoked_at IS NULL OR revoked_at > $1)",
+            )
+            .bind(at)
+            .bind(&id)
+            .execute(&self.pool)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_short_token(&self, id: &ShortTokenId) -> Result<(), StoreError> {
+        retrying(|| {
+            sqlx::query("INSERT INTO revoked_short_tokens (id, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(id.as_str())
+                .bind(id.expires_at)
+                .execute(&self.pool)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn is_short_token_revoked(&self, id: &ShortTokenId) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM revoked_short_tokens WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(row.is_some())
+    }
+
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, alg, key_sealed, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(SigningKeyRecord {
+                    kid: r.try_get("kid").map_err(map_err)?,
+                    alg: r.try_get("alg").map_err(map_err)?,
+                    key_sealed: r.try_get("key_sealed").map_err(map_err)?,
+                    created_at: r.try_get("created_at").map_err(map_err)?,
+                    retired_at: r.try_get("retired_at").map_err(map_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, key_sealed, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&k.kid)
+        .bind(&k.alg)
+        .bind(&k.key_sealed)
+        .bind(k.created_at)
+        .bind(k.retired_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn purge_expired(&self, now: i64, long_before: i64, batch: u32) -> Result<Purged, StoreError> {
+        // Bounded batches keep each statement short. Two instances purging at once delete
+        // disjoint or overlapping sets; a row already gone is simply not counted twice.
+        let batch = i64::from(batch);
+        let long = sqlx::query(
+            "DELETE FROM long_tokens WHERE id IN (SELECT id FROM long_tokens WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(long_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let short = sqlx::query(
+            "DELETE FROM revoked_short_tokens WHERE id IN \
+             (SELECT id FROM revoked_short_tokens WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(now)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let jtis = sqlx::query(
+            "DELETE FROM used_assertions WHERE (client_id, jti) IN \
+             (SELECT client_id, jti FROM used_assertions WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(now)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(Purged {
+            long_tokens: long.rows_affected(),
+            revoked_short_tokens: short.rows_affected(),
+            used_assertions: jtis.rows_affected(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_troubles_are_unavailable_and_the_rest_backend() {
+        for code in ["08006", "08001", "57P01", "57P02", "57P03", "53300", "40001", "40P01", "40003"] {
+            assert!(is_unavailable_code(code), "{code}");
+        }
+        for code in ["23505", "23503", "42P01", "42601", "22001", "53100", "57014"] {
+            assert!(!is_unavailable_code(code), "{code}");
+        }
+        assert!(matches!(map_err(sqlx::Error::PoolTimedOut), StoreError::Unavailable(_)));
+        assert!(matches!(map_err(sqlx::Error::PoolClosed), StoreError::Unavailable(_)));
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(matches!(map_err(sqlx::Error::Io(io)), StoreError::Unavailable(_)));
+        assert!(matches!(map_err(sqlx::Error::RowNotFound), StoreError::Backend(_)));
+        assert!(matches!(map_err(sqlx::Error::Protocol("x".into())), StoreError::Backend(_)));
+    }
+
+    /// A database error with just a SQLSTATE, as the server would send.
+    #[derive(Debug)]
+    struct Sqlstate(&'static str);
+
+    impl std::fmt::Display for Sqlstate {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "sqlstate {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Sqlstate {}
+
+    impl sqlx::error::DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn db_error(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(Sqlstate(code)))
+    }
+
+    #[test]
+    fn database_errors_map_by_sqlstate() {
+        assert!(matches!(map_err(db_error("57P01")), StoreError::Unavailable(_)));
+        assert!(matches!(map_err(db_error("08006")), StoreError::Unavailable(_)));
+        assert!(matches!(map_err(db_error("40001")), StoreError::Unavailable(_)));
+        assert!(matches!(map_err(db_error("23505")), StoreError::Backend(_)));
+    }
+
+    #[tokio::test]
+    async fn aborted_writes_are_retried_a_bounded_number_of_times() {
+        // Serialization failures and deadlocks: run again, then succeed.
+        for code in ["40001", "40P01"] {
+            let mut calls = 0;
+            let r = retrying(|| {
+                calls += 1;
+                let fail = calls < WRITE_ATTEMPTS;
+                async move { if fail { Err(db_error(code)) } else { Ok(calls) } }
+            })
+            .await;
+            assert_eq!(r.unwrap(), WRITE_ATTEMPTS);
+        }
+        // Always aborted: give up after the last attempt, as Unavailable.
+        let mut calls = 0;
+        let r: Result<(), _> = retrying(|| {
+            calls += 1;
+            async { Err(db_error("40001")) }
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::Unavailable(_))));
+        assert_eq!(calls, WRITE_ATTEMPTS);
+        // Anything else is not retried.
+        let mut calls = 0;
+        let r: Result<(), _> = retrying(|| {
+            calls += 1;
+            async { Err(db_error("23505")) }
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::Backend(_))));
+        assert_eq!(calls, 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_fails_fast_with_a_clear_error() {
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        let started = std::time::Instant::now();
+        let err = PgStore::connect("postgres://tokensmith:secret@127.0.0.1:1/none").await.unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("cannot connect to postgres://tokensmith:***@127.0.0.1:1/none"), "{msg}");
+        assert!(msg.contains("refused"), "the cause is named: {msg}");
+        assert!(!msg.contains("secret"), "{msg}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+}
