@@ -503,3 +503,79 @@ pub async fn introspect(State(ctx): State<ApiContext>, bearer: Bearer, body: Raw
     };
     Ok(no_store(Json(body).into_response()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(body: &str, bearer: Option<&str>, key: Option<&str>) -> Result<Credential, ApiError> {
+        let mut req: LongTokenRequest =
+            serde_json::from_str(body).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+        let bearer = bearer.map_or(Bearer::Absent, |b| Bearer::Token(SecretString::from(b.to_owned())));
+        credential(&mut req, bearer, key.map(str::to_owned))
+    }
+
+    #[test]
+    fn exactly_one_mechanism_is_accepted() {
+        let cc = r#"{"grant_type":"client_credentials","client_id":"cli_a","client_secret":"s"}"#;
+        assert!(matches!(parse(cc, None, None), Ok(Credential::ClientSecret { .. })));
+        assert!(matches!(parse(cc, None, Some("cli_a")), Ok(Credential::ClientSecret { .. })));
+        assert_eq!(parse(cc, None, Some("cli_b")).err().map(|e| e.status.as_u16()), Some(400));
+        assert_eq!(parse(cc, Some("jwt"), None).err().map(|e| e.status.as_u16()), Some(400));
+        let both = r#"{"grant_type":"client_credentials","client_id":"c","client_secret":"s","otp_code":"123456"}"#;
+        assert_eq!(parse(both, None, None).err().map(|e| e.status.as_u16()), Some(400));
+        let otp = r#"{"grant_type":"client_credentials","otp_code":"123456"}"#;
+        assert!(matches!(parse(otp, None, Some("cli_a")), Ok(Credential::Otp { .. })));
+        let assertion = r#"{"grant_type":"urn:ietf:params:oauth:grant-type:jwt-bearer","assertion":"a.b.c"}"#;
+        assert!(matches!(parse(assertion, None, None), Ok(Credential::Assertion { .. })));
+        let mixed = r#"{"grant_type":"assertion","assertion":"a.b.c","client_secret":"s"}"#;
+        assert_eq!(parse(mixed, None, None).err().map(|e| e.status.as_u16()), Some(400));
+        assert!(matches!(parse("{}", Some("jwt"), None), Ok(Credential::ShortToken { .. })));
+        assert_eq!(parse("{}", None, None).err().map(|e| e.status.as_u16()), Some(400));
+        let unknown = r#"{"grant_type":"password"}"#;
+        assert_eq!(parse(unknown, None, None).err().map(|e| e.code), Some("unsupported_grant_type"));
+    }
+
+    fn field() -> impl Strategy<Value = (String, serde_json::Value)> {
+        let names = prop::sample::select(vec![
+            "grant_type",
+            "client_id",
+            "client_secret",
+            "otp_code",
+            "assertion",
+            "scopes",
+            "ttl_days",
+            "name",
+            "rotate_token_id",
+            "grace_seconds",
+            "unknown",
+        ]);
+        let values = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<bool>().prop_map(serde_json::Value::from),
+            "\\PC{0,20}".prop_map(serde_json::Value::from),
+            prop::sample::select(vec!["client_credentials", "assertion", "short_token", "cli_x"])
+                .prop_map(serde_json::Value::from),
+            prop::collection::vec("[a-z:]{0,8}", 0..3).prop_map(serde_json::Value::from),
+        ];
+        (names.prop_map(str::to_owned), values)
+    }
+
+    proptest! {
+        /// Any JSON object, with any header combination, becomes one credential or a client
+        /// error (400/401): never a panic, never a server error.
+        #[test]
+        fn any_long_token_request_parses_to_one_credential_or_a_client_error(
+            fields in prop::collection::vec(field(), 0..6),
+            bearer in prop::option::of("[a-z.]{1,10}"),
+            key in prop::option::of("[a-z_]{0,10}"),
+        ) {
+            let body = serde_json::Value::Object(fields.into_iter().collect()).to_string();
+            if let Err(e) = parse(&body, bearer.as_deref(), key.as_deref()) {
+                prop_assert!(matches!(e.status.as_u16(), 400 | 401), "{} for {body}", e.status);
+            }
+        }
+    }
+}
