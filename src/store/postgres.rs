@@ -59,6 +59,13 @@ fn is_unavailable_code(code: &str) -> bool {
                 | "40001" // serialization_failure
                 | "40P01" // deadlock_detected
                 | "40003" // statement_completion_unknown (CockroachDB: ambiguous commit)
+                // Refused when the pool opens a new connection: the database was dropped or
+                // renamed, does not accept connections now, or the credentials changed. The
+                // server is up but this database cannot serve: unavailable, not a bug.
+                | "3D000" // invalid_catalog_name
+                | "55000" // object_not_in_prerequisite_state ("not currently accepting connections")
+                | "28000" // invalid_authorization_specification
+                | "28P01" // invalid_password
         )
 }
 

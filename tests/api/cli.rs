@@ -130,7 +130,9 @@ async fn the_database_may_come_from_the_environment() {
     let app = spawn_app().await;
     let client = app.create_client("ci", "read").await;
 
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+    let out = app
+        .db
+        .command()
         .args(["client", "list", "--json"])
         .env("TOKENSMITH_DATABASE", &app.database_url)
         .output()

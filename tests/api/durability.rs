@@ -6,11 +6,10 @@ use jsonwebtoken::Algorithm;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::helpers::{
-    TestClient, assertion_grant, create_client_in, database_url_in, http_client, issued, secret_grant, spawn_app_with,
-    verify_with_jwks,
+    TestClient, TestDatabase, assertion_grant, http_client, issued, secret_grant, spawn_app_with, verify_with_jwks,
 };
 use crate::keys::{ClientKey, KeyForm};
 
@@ -109,15 +108,15 @@ async fn instances_sharing_a_database_see_each_others_tokens_and_revocations() {
     sibling.revoke(Some(&short.access_token), &short.token_id).await.assert_invalid_token();
 }
 
-/// `tokensmith serve` as a child process, and the address it announced.
-async fn serve(database_url: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokensmith"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", database_url])
-        .env_remove("RUST_LOG")
+/// `tokensmith serve` as a child process on `db` (with its master key), and the address it
+/// announced.
+async fn serve(db: &TestDatabase) -> (Child, String) {
+    let mut child = db
+        .command()
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("tokensmith serve starts");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
@@ -164,10 +163,10 @@ async fn issue_long(http: &reqwest::Client, address: &str, client: &TestClient) 
 #[tokio::test]
 async fn issued_and_revoked_tokens_survive_kill_9() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let database_url = database_url_in(&dir);
+    let db = TestDatabase::fresh(&dir).await;
     let http = http_client();
-    let (mut server, address) = serve(&database_url).await;
-    let client = create_client_in(&database_url, "ci", "read", &[]).await;
+    let (mut server, address) = serve(&db).await;
+    let client = db.create_client("ci", "read", &[]).await;
     let (_kept_id, kept) = issue_long(&http, &address, &client).await;
     let (revoked_id, revoked) = issue_long(&http, &address, &client).await;
     let (status, _) = post(&http, format!("{address}/v1/auth/tokens/{revoked_id}/revoke"), Some(&revoked), None).await;
@@ -177,7 +176,7 @@ async fn issued_and_revoked_tokens_survive_kill_9() {
     drop(http);
 
     let http = http_client();
-    let (_server, address) = serve(&database_url).await;
+    let (_server, address) = serve(&db).await;
     let (status, body) = post(&http, format!("{address}/v1/auth/tokens/short"), Some(&kept), None).await;
     assert_eq!(status, 201, "the token issued before the crash still works: {body}");
     let (status, body) = post(&http, format!("{address}/v1/auth/tokens/short"), Some(&revoked), None).await;

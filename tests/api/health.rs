@@ -13,7 +13,10 @@ async fn healthz_answers_200() {
 async fn readyz_answers_200_when_the_database_answers() {
     let app = spawn_app().await;
 
-    app.get("/readyz").await.assert_status(200);
+    let reply = app.get("/readyz").await;
+
+    reply.assert_status(200);
+    assert_eq!(reply.json(), serde_json::json!({"status": "ready", "database": "ok"}));
 }
 
 #[tokio::test]

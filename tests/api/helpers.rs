@@ -1,14 +1,25 @@
-//! The harness: `spawn_app()` runs the real application on port 0 with a fresh SQLite database
-//! in its own temp dir and a clock the test can move forward; clients are registered through
-//! the real `tokensmith` binary; every request goes over HTTP like any client's would.
+//! The harness: `spawn_app()` runs the real application on port 0 with a fresh database and a
+//! clock the test can move forward; clients are registered through the real `tokensmith`
+//! binary; every request goes over HTTP like any client's would.
+//!
+//! The backend is chosen by `TOKENSMITH_TEST_BACKEND`: unset (or `sqlite`), a SQLite file in
+//! the test's temp dir; `postgres`, a database of its own on the server at
+//! `TOKENSMITH_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`), created
+//! as `tokensmith_api_<unix time>_<random>` and dropped when the test's last instance is, with
+//! a random master key given to the server in `Settings` and to the CLI in
+//! `TOKENSMITH_MASTER_KEY`.
 
+use std::io::Write;
 use std::process::Output;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use base64::Engine;
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
+use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -30,6 +41,270 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// How long a test waits for the server to come up or stop before it fails (never a sleep).
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// Selects the database backend of the black-box suite: `sqlite` (default) or `postgres`.
+pub const BACKEND_VAR: &str = "TOKENSMITH_TEST_BACKEND";
+/// The PostgreSQL server to create test databases on (with `TOKENSMITH_TEST_BACKEND=postgres`).
+pub const PG_URL_VAR: &str = "TOKENSMITH_TEST_POSTGRES_URL";
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// Test databases older than this (by the time in their name) are left over from an aborted
+/// run and dropped by the next run.
+const STALE_AFTER_SECS: u64 = 3600;
+const PG_DB_PREFIX: &str = "tokensmith_api_";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backend this run tests, from `TOKENSMITH_TEST_BACKEND`.
+pub fn backend() -> Backend {
+    match std::env::var(BACKEND_VAR).as_deref() {
+        Err(_) | Ok("" | "sqlite") => Backend::Sqlite,
+        Ok("postgres" | "postgresql") => Backend::Postgres,
+        Ok(other) => panic!("{BACKEND_VAR}={other:?}: expected `sqlite` or `postgres`"),
+    }
+}
+
+/// Says, on the real stderr (libtest does not capture it), that `test` did not run here.
+pub fn report_skipped(why: &str, test: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED ({why}): {test}");
+}
+
+/// `false`, after reporting the test as skipped, unless the suite runs on SQLite.
+pub fn sqlite_only(test: &str) -> bool {
+    let run = backend() == Backend::Sqlite;
+    if !run {
+        report_skipped("sqlite only", test);
+    }
+    run
+}
+
+/// `false`, after reporting the test as skipped, unless the suite runs on PostgreSQL.
+pub fn postgres_only(test: &str) -> bool {
+    let run = backend() == Backend::Postgres;
+    if !run {
+        report_skipped(&format!("postgres only; run with {BACKEND_VAR}=postgres"), test);
+    }
+    run
+}
+
+/// The database of one test, shared by every instance the test starts on it (restarts,
+/// siblings) and by the CLI. A PostgreSQL database is dropped when the last holder is.
+pub struct TestDatabase {
+    /// What `--database` is given: `sqlite://…/t.db` or `postgres://…/tokensmith_api_…`.
+    pub url: String,
+    /// The master key (base64) for a PostgreSQL database; SQLite uses the key file beside it.
+    pub master_key: Option<String>,
+    pg: Option<PgDatabase>,
+}
+
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// A new, empty database for one test on the selected backend (a SQLite file in `dir`).
+    pub async fn fresh(dir: &TempDir) -> Arc<TestDatabase> {
+        match backend() {
+            Backend::Sqlite => Arc::new(TestDatabase { url: database_url_in(dir), master_key: None, pg: None }),
+            Backend::Postgres => Arc::new(Self::fresh_postgres().await),
+        }
+    }
+
+    async fn fresh_postgres() -> TestDatabase {
+        let base = without_tls_unless_asked(std::env::var(PG_URL_VAR).unwrap_or_else(|_| DEFAULT_PG_URL.to_owned()));
+        let admin_url = admin_url(&base).await;
+        let mut admin = pg_connect(&admin_url).await;
+        static CLEANED: AtomicBool = AtomicBool::new(false);
+        if !CLEANED.swap(true, Ordering::SeqCst) {
+            drop_stale_databases(&mut admin).await;
+        }
+        let mut random = [0u8; 8];
+        tokensmith::crypto::random_bytes(&mut random);
+        let name = format!("{PG_DB_PREFIX}{}_{}", unix_now(), hex(&random));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        let _ = admin.close().await;
+        let mut key = [0u8; 32];
+        tokensmith::crypto::random_bytes(&mut key);
+        TestDatabase {
+            url: with_database(&base, &name),
+            master_key: Some(base64::engine::general_purpose::STANDARD.encode(key)),
+            pg: Some(PgDatabase { admin_url, name }),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// The PostgreSQL database's name.
+    pub fn pg_name(&self) -> &str {
+        &self.pg.as_ref().expect("a PostgreSQL test database").name
+    }
+
+    /// A connection to the server that is not to this database (to terminate, rename…).
+    pub async fn pg_admin(&self) -> sqlx::PgConnection {
+        pg_connect(&self.pg.as_ref().expect("a PostgreSQL test database").admin_url).await
+    }
+
+    /// A connection to this PostgreSQL database, to read what the server stored.
+    pub async fn pg_connect(&self) -> sqlx::PgConnection {
+        pg_connect(&self.url).await
+    }
+
+    /// Points `settings` at this database, with its master key.
+    pub fn configure(&self, settings: &mut Settings) {
+        settings.database = self.url.clone();
+        if let Some(key) = &self.master_key {
+            settings.master_key = Some(key.clone().into());
+            settings.key_file = None;
+        }
+    }
+
+    /// The `tokensmith` binary, with this database's master key in its environment.
+    pub fn command(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokensmith"));
+        command.env_remove("RUST_LOG").kill_on_drop(true);
+        match &self.master_key {
+            Some(key) => command.env("TOKENSMITH_MASTER_KEY", key),
+            None => command.env_remove("TOKENSMITH_MASTER_KEY"),
+        };
+        command
+    }
+
+    /// Runs `tokensmith ARGS --database <this database>`.
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        let run = self.command().args(args).args(["--database", &self.url]).output();
+        tokio::time::timeout(PATIENCE, run).await.expect("the command line finishes in time").expect("the binary runs")
+    }
+
+    /// Registers a client through `tokensmith client create` with `extra` flags.
+    pub async fn create_client(&self, name: &str, scopes: &str, extra: &[&str]) -> TestClient {
+        let mut args = vec!["client", "create", "--name", name, "--scopes", scopes, "--json"];
+        args.extend_from_slice(extra);
+        let out = self.cli(&args).await;
+        assert!(out.status.success(), "client create fails: {}", String::from_utf8_lossy(&out.stderr));
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("client create --json prints one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        });
+        TestClient {
+            client_id: json["client_id"].as_str().expect("client_id").to_owned(),
+            client_secret: json["client_secret"].as_str().expect("client_secret").to_owned(),
+            otp_secret: json["otp_secret"].as_str().map(str::to_owned),
+            json,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(pg) = &self.pg else { return };
+        // Drop cannot await and the test's runtime may be single-threaded: use a thread with its
+        // own runtime. FORCE ends the connections of servers still running (PostgreSQL 13+).
+        // `<name>_away` is where the fault tests move the database while it is unreachable.
+        let (admin_url, name) = (pg.admin_url.clone(), pg.name.clone());
+        let dropper = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await else { return };
+                for db in [name.clone(), format!("{name}_away")] {
+                    drop_database(&mut admin, &db).await;
+                }
+                let _ = admin.close().await;
+            });
+        });
+        let _ = dropper.join();
+    }
+}
+
+async fn drop_database(admin: &mut sqlx::PgConnection, name: &str) {
+    let force = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(force)).execute(&mut *admin).await {
+        let _ = writeln!(std::io::stderr(), "warning: cannot drop test database {name}: {e}");
+    }
+}
+
+/// Drops the test databases that an aborted run left behind (older than an hour, by the time
+/// in their name, so a suite running at the same time elsewhere is never disturbed).
+async fn drop_stale_databases(admin: &mut sqlx::PgConnection) {
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)")
+        .bind(PG_DB_PREFIX)
+        .fetch_all(&mut *admin)
+        .await
+        .unwrap_or_default();
+    let now = unix_now();
+    for name in names {
+        let created = name[PG_DB_PREFIX.len()..].split('_').next().and_then(|t| t.parse::<u64>().ok());
+        if created.is_some_and(|t| t + STALE_AFTER_SECS < now) {
+            drop_database(admin, &name).await;
+        }
+    }
+}
+
+async fn pg_connect(url: &str) -> sqlx::PgConnection {
+    sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| {
+        let url = tokensmith::store::redact_url(url);
+        panic!("{BACKEND_VAR}=postgres, but PostgreSQL at {url} cannot be reached ({e}); set {PG_URL_VAR}")
+    })
+}
+
+/// The URL to create test databases through: the given one, or the same server's `postgres`
+/// database when the given database does not exist.
+async fn admin_url(base: &str) -> String {
+    match sqlx::PgConnection::connect(base).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            base.to_owned()
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => with_database(base, "postgres"),
+        Err(e) => {
+            let base = tokensmith::store::redact_url(base);
+            panic!("{BACKEND_VAR}=postgres, but PostgreSQL at {base} cannot be reached ({e}); set {PG_URL_VAR}")
+        }
+    }
+}
+
+/// `url` with `sslmode=disable` when it names no `sslmode` (and `PGSSLMODE` is unset). Each
+/// connection's TLS handshake costs about 0.1 s in a debug build, and every test opens several
+/// (its servers' pools, each CLI run): that doubled the suite's time, and TLS is not what these
+/// tests are about. Name an `sslmode` in the URL to run them over TLS.
+fn without_tls_unless_asked(url: String) -> String {
+    if url.contains("sslmode=") || std::env::var_os("PGSSLMODE").is_some() {
+        url
+    } else if url.contains('?') {
+        format!("{url}&sslmode=disable")
+    } else {
+        format!("{url}?sslmode=disable")
+    }
+}
+
+/// `url` with its database (the path) replaced by `db`, keeping any query parameters.
+fn with_database(url: &str, db: &str) -> String {
+    let (main, query) = url.split_once('?').map_or((url, None), |(m, q)| (m, Some(q)));
+    let host_start = main.find("://").map_or(0, |i| i + 3);
+    let server = match main[host_start..].find('/') {
+        Some(slash) => &main[..host_start + slash],
+        None => main,
+    };
+    match query {
+        Some(q) => format!("{server}/{db}?{q}"),
+        None => format!("{server}/{db}"),
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("a clock after 1970").as_secs()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 type Configure = Arc<dyn Fn(&mut Settings) + Send + Sync>;
 
 /// A running application and everything a test needs to talk to it.
@@ -38,9 +313,11 @@ pub struct TestApp {
     pub address: String,
     /// The issuer the application announces (`Application::issuer`).
     pub issuer: String,
-    /// The `sqlite://…` URL that the CLI is pointed at too.
+    /// The database URL that the CLI is pointed at too.
     pub database_url: String,
-    /// Shared with instances started on the same database (restart, siblings).
+    /// The database, shared with instances started on it (restart, siblings).
+    pub db: Arc<TestDatabase>,
+    /// A temp dir for the test's files (and the SQLite database), shared like `db`.
     pub dir: Arc<TempDir>,
     /// The clock given to the application; advance it to expire tokens or free windows.
     pub clock: OffsetClock,
@@ -88,17 +365,18 @@ pub async fn spawn_app() -> TestApp {
 /// Spawns the application with settings changed by `configure` (applied again on restart).
 pub async fn spawn_app_with(configure: impl Fn(&mut Settings) + Send + Sync + 'static) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("a temp dir"));
-    start(dir, Arc::new(configure), OffsetClock::new()).await
+    let db = TestDatabase::fresh(&dir).await;
+    start(db, dir, Arc::new(configure), OffsetClock::new()).await
 }
 
 pub fn database_url_in(dir: &TempDir) -> String {
     format!("sqlite://{}/t.db", dir.path().display())
 }
 
-async fn start(dir: Arc<TempDir>, configure: Configure, clock: OffsetClock) -> TestApp {
-    let database_url = database_url_in(&dir);
-    let mut settings =
-        Settings { listen: ([127, 0, 0, 1], 0).into(), database: database_url.clone(), ..Settings::default() };
+async fn start(db: Arc<TestDatabase>, dir: Arc<TempDir>, configure: Configure, clock: OffsetClock) -> TestApp {
+    let database_url = db.url.clone();
+    let mut settings = Settings { listen: ([127, 0, 0, 1], 0).into(), ..Settings::default() };
+    db.configure(&mut settings);
     configure(&mut settings);
     let app = tokio::time::timeout(PATIENCE, Application::build_with_clock(settings, Arc::new(clock.clone())))
         .await
@@ -114,6 +392,7 @@ async fn start(dir: Arc<TempDir>, configure: Configure, clock: OffsetClock) -> T
         address,
         issuer,
         database_url,
+        db,
         dir,
         clock,
         http: http_client(),
@@ -132,12 +411,12 @@ impl TestApp {
     /// settings and clock.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        start(self.dir.clone(), self.configure.clone(), self.clock.clone()).await
+        start(self.db.clone(), self.dir.clone(), self.configure.clone(), self.clock.clone()).await
     }
 
     /// Starts a second instance on the same database and clock, while this one keeps running.
     pub async fn spawn_sibling(&self) -> TestApp {
-        start(self.dir.clone(), self.configure.clone(), self.clock.clone()).await
+        start(self.db.clone(), self.dir.clone(), self.configure.clone(), self.clock.clone()).await
     }
 
     async fn stop(&mut self) {
@@ -165,6 +444,18 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: RequestBuilder) -> Reply {
+        let reply = self.send_unchecked(request).await;
+        assert!(
+            !reply.status.is_server_error(),
+            "the server never answers 5xx to client input, got {}: {}",
+            reply.status,
+            reply.text
+        );
+        reply
+    }
+
+    /// Sends without asserting the absence of 5xx (for tests that take the database away).
+    pub async fn send_unchecked(&self, request: RequestBuilder) -> Reply {
         let response = tokio::time::timeout(PATIENCE, request.send())
             .await
             .expect("the server answers in time")
@@ -172,7 +463,6 @@ impl TestApp {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("a readable body");
-        assert!(!status.is_server_error(), "the server never answers 5xx to client input, got {status}: {text}");
         Reply { status, headers, text }
     }
 
@@ -290,12 +580,12 @@ impl TestApp {
 
     /// Runs `tokensmith ARGS --database <this app's database>`.
     pub async fn cli(&self, args: &[&str]) -> Output {
-        cli(&self.database_url, args).await
+        self.db.cli(args).await
     }
 
     /// Registers a client with `extra` flags for `client create`.
     pub async fn create_client_with(&self, name: &str, scopes: &str, extra: &[&str]) -> TestClient {
-        create_client_in(&self.database_url, name, scopes, extra).await
+        self.db.create_client(name, scopes, extra).await
     }
 
     pub async fn create_client(&self, name: &str, scopes: &str) -> TestClient {
@@ -325,34 +615,6 @@ impl TestApp {
         let list: Value = serde_json::from_slice(&out.stdout).expect("client list --json prints JSON");
         list.as_array().expect("client list --json prints an array").clone()
     }
-}
-
-/// Registers a client in the database at `database_url` through `tokensmith client create`.
-pub async fn create_client_in(database_url: &str, name: &str, scopes: &str, extra: &[&str]) -> TestClient {
-    let mut args = vec!["client", "create", "--name", name, "--scopes", scopes, "--json"];
-    args.extend_from_slice(extra);
-    let out = cli(database_url, &args).await;
-    assert!(out.status.success(), "client create fails: {}", String::from_utf8_lossy(&out.stderr));
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("client create --json prints one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout))
-    });
-    TestClient {
-        client_id: json["client_id"].as_str().expect("client_id").to_owned(),
-        client_secret: json["client_secret"].as_str().expect("client_secret").to_owned(),
-        otp_secret: json["otp_secret"].as_str().map(str::to_owned),
-        json,
-    }
-}
-
-/// Runs the real binary with `--database URL` appended.
-pub async fn cli(database_url: &str, args: &[&str]) -> Output {
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokensmith"))
-        .args(args)
-        .args(["--database", database_url])
-        .env_remove("RUST_LOG")
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(PATIENCE, run).await.expect("the command line finishes in time").expect("the binary runs")
 }
 
 /// The body of the client-secret grant for `client`.

@@ -1,17 +1,20 @@
 //! Black-box HTTP tests of tokensmith: each test spawns the real application on port 0 with
-//! its own SQLite database, registers clients with the real binary, and checks the answers
+//! its own database (a SQLite file, or with `TOKENSMITH_TEST_BACKEND=postgres` a PostgreSQL
+//! database of its own), registers clients with the real binary, and checks the answers
 //! against /work/shared/CONTRACT.md.
 
 mod assertion_grant;
 mod cli;
 mod client_credentials_grant;
 mod durability;
+mod faults;
 mod health;
 mod helpers;
 mod introspection;
 mod keys;
 mod limits;
 mod metadata;
+mod multi_instance;
 mod otp_grant;
 mod request_validation;
 mod revocation;

@@ -46,12 +46,22 @@ async fn openapi_describes_the_three_seed_operations() {
     reply.assert_status(200);
     let doc = reply.json();
     let paths = doc["paths"].as_object().expect("paths");
-    assert!(paths.contains_key("/v1/auth/tokens/long"), "{:?}", paths.keys());
-    assert!(paths.contains_key("/v1/auth/tokens/short"), "{:?}", paths.keys());
-    let revoke =
-        paths.keys().find(|p| p.starts_with("/v1/auth/tokens/{") && p.ends_with("}/revoke")).expect("the revoke path");
-    let operation_id = |path: &str| doc["paths"][path]["post"]["operationId"].clone();
+    // Paths are relative to their server (the path's own `servers`, else the document's).
+    let server = |item: &serde_json::Value| {
+        let url = item["servers"][0]["url"].as_str().or_else(|| doc["servers"][0]["url"].as_str()).unwrap_or("");
+        url.trim_end_matches('/').to_owned()
+    };
+    let operations: std::collections::HashMap<String, serde_json::Value> = paths
+        .iter()
+        .map(|(path, item)| (format!("{}{path}", server(item)), item["post"]["operationId"].clone()))
+        .collect();
+    let operation_id =
+        |path: &str| operations.get(path).cloned().unwrap_or_else(|| panic!("{path} in {:?}", operations.keys()));
     assert_eq!(operation_id("/v1/auth/tokens/long"), "issueLongTermToken");
     assert_eq!(operation_id("/v1/auth/tokens/short"), "issueShortTermToken");
+    let revoke = operations
+        .keys()
+        .find(|p| p.starts_with("/v1/auth/tokens/{") && p.ends_with("}/revoke"))
+        .expect("the revoke path");
     assert_eq!(operation_id(revoke), "revokeToken");
 }
