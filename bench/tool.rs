@@ -9,6 +9,7 @@
 //! tool assertions DER CLIENT AUD N OUT      N single-use EdDSA assertions, one per line
 //! tool short-ids KEYFILE PARENT N OUT       N valid short-term token ids minted from PARENT
 //! tool seed DB_URL CLIENTS TOKENS EXPIRED   bulk rows: clients, live tokens, long-expired tokens
+//!                                           (CLIENTS = 0: for the clients already there)
 //! ```
 
 use std::io::Write;
@@ -92,10 +93,16 @@ async fn seed(args: &[String]) -> Result<()> {
     let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?
         .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(std::time::Duration::from_secs(30))
         .connect()
         .await?;
     let t = now();
-    let mut ids = Vec::with_capacity(clients);
+    // CLIENTS = 0: add tokens to the clients already there (the server may be running).
+    let mut ids: Vec<String> = if clients == 0 {
+        sqlx::query_scalar("SELECT id FROM clients").fetch_all(&mut conn).await?
+    } else {
+        Vec::with_capacity(clients)
+    };
     let mut tx = sqlx::Connection::begin(&mut conn).await?;
     for i in 0..clients {
         let id = format!("cli_seed{i:014}");
