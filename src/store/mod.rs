@@ -11,6 +11,7 @@
 #[cfg(test)]
 mod conformance;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -9,17 +9,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::ConnectOptions;
+use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, Row};
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
+use super::rows::{ClientRow, LongTokenRow};
 use super::{
     ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store,
     StoreError,
 };
-use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
+use crate::domain::{ClientId, LongTokenId, ShortTokenId};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -79,68 +79,6 @@ impl SqliteStore {
     pub async fn integrity_check(&self) -> Result<String, StoreError> {
         let row = sqlx::query("PRAGMA integrity_check").fetch_one(&self.pool).await.map_err(map_err)?;
         row.try_get::<String, _>(0).map_err(map_err)
-    }
-}
-
-#[derive(FromRow)]
-struct ClientRow {
-    id: String,
-    name: String,
-    scopes: String,
-    secret_hash: Vec<u8>,
-    otp_seed_sealed: Option<Vec<u8>>,
-    otp_last_step: i64,
-    public_key: Option<String>,
-    public_key_alg: Option<String>,
-    disabled: bool,
-    created_at: i64,
-}
-
-impl TryFrom<ClientRow> for ClientRecord {
-    type Error = StoreError;
-    fn try_from(r: ClientRow) -> Result<Self, StoreError> {
-        Ok(ClientRecord {
-            id: ClientId::parse(&r.id)
-                .ok_or_else(|| StoreError::Backend(format!("bad client id in database: {:?}", r.id)))?,
-            name: r.name,
-            scopes: Scopes::from_space_separated(&r.scopes).map_err(StoreError::Backend)?,
-            secret_hash: r.secret_hash,
-            otp_seed_sealed: r.otp_seed_sealed,
-            otp_last_step: r.otp_last_step,
-            public_key: r.public_key,
-            public_key_alg: r.public_key_alg,
-            disabled: r.disabled,
-            created_at: r.created_at,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct LongTokenRow {
-    id: String,
-    client_id: String,
-    scopes: String,
-    name: Option<String>,
-    issued_at: i64,
-    expires_at: i64,
-    revoked_at: Option<i64>,
-    client_disabled: bool,
-}
-
-impl TryFrom<LongTokenRow> for LongTokenRecord {
-    type Error = StoreError;
-    fn try_from(r: LongTokenRow) -> Result<Self, StoreError> {
-        let bad = |what: &str| StoreError::Backend(format!("bad {what} in database"));
-        Ok(LongTokenRecord {
-            id: LongTokenId(Uuid::parse_str(&r.id).map_err(|_| bad("token id"))?),
-            client_id: ClientId::parse(&r.client_id).ok_or_else(|| bad("client id"))?,
-            scopes: Scopes::from_space_separated(&r.scopes).map_err(StoreError::Backend)?,
-            name: r.name,
-            issued_at: r.issued_at,
-            expires_at: r.expires_at,
-            revoked_at: r.revoked_at,
-            client_disabled: r.client_disabled,
-        })
     }
 }
 
