@@ -49,58 +49,8 @@ pub struct ServeArgs {
     /// TOML file with any of the settings below (flags and environment override it).
     #[arg(long, env = "TOKENSMITH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "TOKENSMITH_LISTEN", value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// Database URL [default: sqlite://tokensmith.db].
-    #[arg(long, env = "TOKENSMITH_DATABASE", value_name = "URL")]
-    pub database: Option<String>,
-    /// Issuer URL, the `iss` of tokens [default: http://<listen>].
-    #[arg(long, env = "TOKENSMITH_ISSUER", value_name = "URL")]
-    pub issuer: Option<String>,
-    /// Master key file [default: <database file>.key, created with mode 0600].
-    #[arg(long, env = "TOKENSMITH_KEY_FILE", value_name = "FILE")]
-    pub key_file: Option<PathBuf>,
-    /// Algorithm of short-term tokens: EdDSA or ES256 [default: EdDSA].
-    #[arg(long, env = "TOKENSMITH_SIGNING_ALG", value_name = "ALG")]
-    pub signing_alg: Option<String>,
-    /// `aud` of short-term tokens when the request names none [default: the issuer].
-    #[arg(long, env = "TOKENSMITH_DEFAULT_AUDIENCE")]
-    pub default_audience: Option<String>,
-    /// Default lifetime of long-term tokens in days [default: 30].
-    #[arg(long, env = "TOKENSMITH_LONG_TTL_DEFAULT_DAYS")]
-    pub long_ttl_default_days: Option<u32>,
-    /// Maximum lifetime of long-term tokens in days, 1-90 [default: 90].
-    #[arg(long, env = "TOKENSMITH_LONG_TTL_MAX_DAYS")]
-    pub long_ttl_max_days: Option<u32>,
-    /// Maximum (and default) lifetime of short-term tokens in seconds, 60-900 [default: 900].
-    #[arg(long, env = "TOKENSMITH_SHORT_TTL_MAX_SECS")]
-    pub short_ttl_max_secs: Option<u32>,
-    /// Failed authentications allowed per client id per window; 0 = no limit [default: 10].
-    #[arg(long, env = "TOKENSMITH_FAILURES_PER_CLIENT")]
-    pub failures_per_client: Option<u32>,
-    /// Failed authentications allowed per source address per window; 0 = no limit [default: 100].
-    #[arg(long, env = "TOKENSMITH_FAILURES_PER_ADDRESS")]
-    pub failures_per_address: Option<u32>,
-    /// Length of the failed-authentication window in seconds [default: 60].
-    #[arg(long, env = "TOKENSMITH_FAILURE_WINDOW_SECS")]
-    pub failure_window_secs: Option<u32>,
-    /// Token issuances allowed per client per minute; 0 = no limit [default: 0].
-    #[arg(long, env = "TOKENSMITH_ISSUANCE_PER_CLIENT_PER_MINUTE")]
-    pub issuance_per_client_per_minute: Option<u32>,
-    /// Largest request body in bytes [default: 65536].
-    #[arg(long, env = "TOKENSMITH_BODY_LIMIT_BYTES")]
-    pub body_limit_bytes: Option<usize>,
-    /// Seconds between passes that delete expired rows [default: 60].
-    #[arg(long, env = "TOKENSMITH_CLEANUP_INTERVAL_SECS")]
-    pub cleanup_interval_secs: Option<u64>,
-    /// Days an expired long-term token is kept before deletion [default: 7].
-    #[arg(long, env = "TOKENSMITH_EXPIRED_RETENTION_DAYS")]
-    pub expired_retention_days: Option<u32>,
-    /// Milliseconds a long-term token may be served from memory, 0-1000; bounds how long a
-    /// revocation made by another process goes unseen [default: 1000].
-    #[arg(long, env = "TOKENSMITH_TOKEN_CACHE_TTL_MS")]
-    pub token_cache_ttl_ms: Option<u32>,
+    #[command(flatten)]
+    pub overrides: FileConfig,
 }
 
 impl ServeArgs {
@@ -110,33 +60,7 @@ impl ServeArgs {
         if let Some(path) = &self.config {
             FileConfig::load(path)?.apply(&mut s)?;
         }
-        if let Some(v) = self.listen {
-            s.listen = config::parse_listen(&v)?;
-        }
-        if let Some(v) = self.signing_alg {
-            s.signing_alg = config::parse_alg(&v)?;
-        }
-        macro_rules! set {
-            ($($f:ident),*) => { $( if let Some(v) = self.$f { s.$f = v; } )* };
-        }
-        macro_rules! set_opt {
-            ($($f:ident),*) => { $( if let Some(v) = self.$f { s.$f = Some(v); } )* };
-        }
-        set!(
-            database,
-            long_ttl_default_days,
-            long_ttl_max_days,
-            short_ttl_max_secs,
-            failures_per_client,
-            failures_per_address,
-            failure_window_secs,
-            issuance_per_client_per_minute,
-            body_limit_bytes,
-            cleanup_interval_secs,
-            expired_retention_days,
-            token_cache_ttl_ms
-        );
-        set_opt!(issuer, key_file, default_audience);
+        self.overrides.apply(&mut s)?;
         s.master_key = std::env::var("TOKENSMITH_MASTER_KEY").ok().map(Into::into);
         s.validate()?;
         Ok(s)
@@ -394,4 +318,30 @@ pub fn init_tracing(format: LogFormat, serving: bool) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_config_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9001\"\nshort_ttl_max_secs = 300\n").unwrap();
+        let cli = Cli::try_parse_from([
+            "tokensmith",
+            "serve",
+            "--config",
+            file.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:9002",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        let s = args.settings().unwrap();
+        assert_eq!(s.listen.port(), 9002);
+        assert_eq!(s.short_ttl_max_secs, 300);
+        assert_eq!(s.long_ttl_max_days, 90);
+    }
 }

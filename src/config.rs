@@ -67,26 +67,63 @@ impl Default for Settings {
     }
 }
 
-/// The TOML file: every key optional, unknown keys refused (with their name).
-#[derive(Debug, Default, Deserialize)]
+/// Every setting, optional: the TOML file's keys (unknown keys refused, with their name) and,
+/// with the same names, `serve`'s flags and their `TOKENSMITH_*` environment variables. One
+/// definition for both, so the file and the command line cannot drift apart.
+#[derive(Debug, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TOKENSMITH_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Database URL [default: sqlite://tokensmith.db].
+    #[arg(long, env = "TOKENSMITH_DATABASE", value_name = "URL")]
     pub database: Option<String>,
+    /// Issuer URL, the `iss` of tokens [default: http://<listen>].
+    #[arg(long, env = "TOKENSMITH_ISSUER", value_name = "URL")]
     pub issuer: Option<String>,
+    /// Master key file [default: <database file>.key, created with mode 0600].
+    #[arg(long, env = "TOKENSMITH_KEY_FILE", value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Algorithm of short-term tokens: EdDSA or ES256 [default: EdDSA].
+    #[arg(long, env = "TOKENSMITH_SIGNING_ALG", value_name = "ALG")]
     pub signing_alg: Option<String>,
+    /// `aud` of short-term tokens when the request names none [default: the issuer].
+    #[arg(long, env = "TOKENSMITH_DEFAULT_AUDIENCE")]
     pub default_audience: Option<String>,
+    /// Default lifetime of long-term tokens in days [default: 30].
+    #[arg(long, env = "TOKENSMITH_LONG_TTL_DEFAULT_DAYS")]
     pub long_ttl_default_days: Option<u32>,
+    /// Maximum lifetime of long-term tokens in days, 1-90 [default: 90].
+    #[arg(long, env = "TOKENSMITH_LONG_TTL_MAX_DAYS")]
     pub long_ttl_max_days: Option<u32>,
+    /// Maximum (and default) lifetime of short-term tokens in seconds, 60-900 [default: 900].
+    #[arg(long, env = "TOKENSMITH_SHORT_TTL_MAX_SECS")]
     pub short_ttl_max_secs: Option<u32>,
+    /// Failed authentications allowed per client id per window; 0 = no limit [default: 10].
+    #[arg(long, env = "TOKENSMITH_FAILURES_PER_CLIENT")]
     pub failures_per_client: Option<u32>,
+    /// Failed authentications allowed per source address per window; 0 = no limit [default: 100].
+    #[arg(long, env = "TOKENSMITH_FAILURES_PER_ADDRESS")]
     pub failures_per_address: Option<u32>,
+    /// Length of the failed-authentication window in seconds [default: 60].
+    #[arg(long, env = "TOKENSMITH_FAILURE_WINDOW_SECS")]
     pub failure_window_secs: Option<u32>,
+    /// Token issuances allowed per client per minute; 0 = no limit [default: 0].
+    #[arg(long, env = "TOKENSMITH_ISSUANCE_PER_CLIENT_PER_MINUTE")]
     pub issuance_per_client_per_minute: Option<u32>,
+    /// Largest request body in bytes [default: 65536].
+    #[arg(long, env = "TOKENSMITH_BODY_LIMIT_BYTES")]
     pub body_limit_bytes: Option<usize>,
+    /// Seconds between passes that delete expired rows [default: 60].
+    #[arg(long, env = "TOKENSMITH_CLEANUP_INTERVAL_SECS")]
     pub cleanup_interval_secs: Option<u64>,
+    /// Days an expired long-term token is kept before deletion [default: 7].
+    #[arg(long, env = "TOKENSMITH_EXPIRED_RETENTION_DAYS")]
     pub expired_retention_days: Option<u32>,
+    /// Milliseconds a long-term token may be served from memory, 0-1000; bounds how long a
+    /// revocation made by another process goes unseen [default: 1000].
+    #[arg(long, env = "TOKENSMITH_TOKEN_CACHE_TTL_MS")]
     pub token_cache_ttl_ms: Option<u32>,
 }
 
