@@ -811,7 +811,8 @@ impl TokenService {
                 client_id: t.client_id.clone(),
                 scopes: t.scopes.clone(),
                 issued_at: t.issued_at,
-                expires_at: t.expires_at,
+                // A rotation's grace period ends the token early: report when it really stops.
+                expires_at: t.valid_until(),
             })),
             Ok(Caller::Short { id, client_id, scopes, claims }) => Ok(Some(TokenInfo {
                 token_id: id.to_string(),

@@ -143,3 +143,16 @@ async fn a_malformed_introspection_request_is_a_bad_request() {
         reply.assert_invalid_request();
     }
 }
+
+#[tokio::test]
+async fn a_token_in_its_rotation_grace_period_reports_when_the_grace_ends() {
+    let (app, client, auditor) = setup().await;
+    let old = app.issue_long(&client).await;
+
+    let new = app.issue_long_with(&client, json!({"rotate_token_id": old.token_id, "grace_seconds": 300})).await;
+
+    let body = app.introspect(&auditor, &old.access_token).await.json();
+    assert_eq!(body["active"], true);
+    let grace_end = rfc3339(&new.body["issued_at"]) + 300;
+    assert_eq!(body["exp"].as_i64().expect("exp"), grace_end);
+}
