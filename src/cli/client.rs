@@ -1,93 +1,18 @@
-//! The command line: clap definitions, turned into validated settings, then dispatched.
-//!
-//! Every flag of `serve` has a `TOKENSMITH_<FLAG>` environment variable (clap reads it when
-//! the flag is absent); a `--config` TOML file sits beneath both.
+//! `tokensmith client …`: register, list, disable and enable clients.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::Subcommand;
 use secrecy::ExposeSecret;
 
-use crate::app::{self, Application};
+use super::DatabaseArgs;
+use crate::app;
 use crate::clock::{Clock, SystemClock, rfc3339};
-use crate::config::{self, FileConfig, Settings};
 use crate::domain::Scopes;
 use crate::domain::admin::{self, NewClient};
 use crate::store::redact_url;
-
-#[derive(Debug, Parser)]
-#[command(name = "tokensmith", version, about = "Long-term tokens for automation, short-term JWTs, instant revocation")]
-pub struct Cli {
-    /// Log format on stderr.
-    #[arg(long, global = true, env = "TOKENSMITH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the server.
-    Serve(Box<ServeArgs>),
-    /// Manage clients.
-    #[command(subcommand)]
-    Client(ClientCommand),
-    /// Print the OpenAPI document (the one served at /openapi.json) as JSON.
-    Openapi,
-}
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// TOML file with any of the settings below (flags and environment override it).
-    #[arg(long, env = "TOKENSMITH_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    #[command(flatten)]
-    pub overrides: FileConfig,
-}
-
-impl ServeArgs {
-    /// Defaults, then the file, then environment and flags.
-    pub fn settings(self) -> Result<Settings, String> {
-        let mut s = Settings::default();
-        if let Some(path) = &self.config {
-            FileConfig::load(path)?.apply(&mut s)?;
-        }
-        self.overrides.apply(&mut s)?;
-        s.master_key = std::env::var("TOKENSMITH_MASTER_KEY").ok().map(Into::into);
-        s.validate()?;
-        Ok(s)
-    }
-}
-
-/// Where an admin command finds the database and its keys.
-#[derive(Debug, Args)]
-pub struct DatabaseArgs {
-    /// Database URL [default: sqlite://tokensmith.db].
-    #[arg(long, env = "TOKENSMITH_DATABASE", value_name = "URL", default_value = config::DEFAULT_DATABASE)]
-    pub database: String,
-    /// Master key file [default: <database file>.key].
-    #[arg(long, env = "TOKENSMITH_KEY_FILE", value_name = "FILE")]
-    pub key_file: Option<PathBuf>,
-}
-
-impl DatabaseArgs {
-    fn settings(&self) -> Settings {
-        Settings {
-            database: self.database.clone(),
-            key_file: self.key_file.clone(),
-            master_key: std::env::var("TOKENSMITH_MASTER_KEY").ok().map(Into::into),
-            ..Settings::default()
-        }
-    }
-}
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -136,63 +61,7 @@ pub enum ClientCommand {
     },
 }
 
-/// Runs the parsed command.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Serve(args) => serve(args.settings().map_err(anyhow::Error::msg)?).await,
-        Command::Client(cmd) => client(cmd).await,
-        Command::Openapi => {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", crate::http::openapi::json())?;
-            Ok(())
-        }
-    }
-}
-
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let database = settings.database.clone();
-    let app = Application::build(settings).await?;
-    let clients = app.service().store().list_clients().await?.len();
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "tokensmith listening on http://{} (issuer {})", app.local_addr(), app.issuer())?;
-    writeln!(out, "database {}", redact_url(&database))?;
-    if clients == 0 {
-        writeln!(out, "no clients yet; create one with:")?;
-        writeln!(
-            out,
-            "  tokensmith client create --database {} --name my-service --scopes \"tokens:write\"",
-            redact_url(&database)
-        )?;
-    }
-    out.flush()?;
-    drop(out);
-    app.run_until_stopped(shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down");
-}
-
-async fn client(cmd: ClientCommand) -> anyhow::Result<()> {
+pub(super) async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
     match cmd {
         ClientCommand::Create { name, scopes, otp, public_key, json, db } => {
             let scopes = Scopes::from_space_separated(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
@@ -305,43 +174,4 @@ async fn set_disabled(client_id: &str, db: &DatabaseArgs, disabled: bool) -> any
     }
     println!("client {id} {}", if disabled { "disabled" } else { "enabled" });
     Ok(())
-}
-
-/// Installs the log subscriber on stderr (`RUST_LOG` filters; default `info`).
-/// Admin commands default to warnings only: their output is the result, not a log.
-pub fn init_tracing(format: LogFormat, serving: bool) {
-    use tracing_subscriber::EnvFilter;
-    let default = if serving { "info,sqlx=warn" } else { "warn" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_override_the_config_file_which_overrides_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("t.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9001\"\nshort_ttl_max_secs = 300\n").unwrap();
-        let cli = Cli::try_parse_from([
-            "tokensmith",
-            "serve",
-            "--config",
-            file.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:9002",
-        ])
-        .unwrap();
-        let Command::Serve(args) = cli.command else { panic!("serve") };
-        let s = args.settings().unwrap();
-        assert_eq!(s.listen.port(), 9002);
-        assert_eq!(s.short_ttl_max_secs, 300);
-        assert_eq!(s.long_ttl_max_days, 90);
-    }
 }

@@ -1,0 +1,108 @@
+//! `tokensmith serve`: settings from defaults, the config file, environment and flags; then
+//! the server until SIGTERM or Ctrl-C.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::app::Application;
+use crate::config::{FileConfig, Settings};
+use crate::store::redact_url;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (flags and environment override it).
+    #[arg(long, env = "TOKENSMITH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub overrides: FileConfig,
+}
+
+impl ServeArgs {
+    /// Defaults, then the file, then environment and flags.
+    pub fn settings(self) -> Result<Settings, String> {
+        let mut s = Settings::default();
+        if let Some(path) = &self.config {
+            FileConfig::load(path)?.apply(&mut s)?;
+        }
+        self.overrides.apply(&mut s)?;
+        s.master_key = std::env::var("TOKENSMITH_MASTER_KEY").ok().map(Into::into);
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    serve(args.settings().map_err(anyhow::Error::msg)?).await
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let database = settings.database.clone();
+    let app = Application::build(settings).await?;
+    let clients = app.service().store().list_clients().await?.len();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "tokensmith listening on http://{} (issuer {})", app.local_addr(), app.issuer())?;
+    writeln!(out, "database {}", redact_url(&database))?;
+    if clients == 0 {
+        writeln!(out, "no clients yet; create one with:")?;
+        writeln!(
+            out,
+            "  tokensmith client create --database {} --name my-service --scopes \"tokens:write\"",
+            redact_url(&database)
+        )?;
+    }
+    out.flush()?;
+    drop(out);
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn flags_override_the_config_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9001\"\nshort_ttl_max_secs = 300\n").unwrap();
+        let cli = Cli::try_parse_from([
+            "tokensmith",
+            "serve",
+            "--config",
+            file.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:9002",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        let s = args.settings().unwrap();
+        assert_eq!(s.listen.port(), 9002);
+        assert_eq!(s.short_ttl_max_secs, 300);
+        assert_eq!(s.long_ttl_max_days, 90);
+    }
+}
