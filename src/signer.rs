@@ -205,7 +205,7 @@ impl fmt::Debug for KeySet {
 
 impl KeySet {
     /// Builds the set from key material; `active` names the signing key.
-    pub fn new(keys: &[KeyMaterial], active: &str) -> Result<Self, KeyError> {
+    pub fn new<'a>(keys: impl IntoIterator<Item = &'a KeyMaterial>, active: &str) -> Result<Self, KeyError> {
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
         let mut signing = None;

@@ -1,5 +1,6 @@
 //! Administration that runs outside a request: registering clients, listing them.
 
+use super::audit::{self, AuditEventExt, event};
 use super::client_key::{ClientPublicKey, alg_name};
 use super::otp;
 use super::types::{CLIENT_SECRET_PREFIX, ClientId, OpaqueSecret, Scopes};
@@ -32,6 +33,8 @@ pub struct CreatedClient {
 pub enum AdminError {
     #[error("{0}")]
     Invalid(String),
+    #[error("no client {0}")]
+    NoSuchClient(ClientId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -71,6 +74,8 @@ pub async fn create_client(
         name: name.clone(),
         scopes: spec.scopes.clone(),
         secret_hash: keyring.keyed_hash(secret.expose().as_bytes()).to_vec(),
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
         otp_seed_sealed,
         otp_last_step: 0,
         public_key: spec.public_key.map(|k| k.trim().to_owned()),
@@ -79,6 +84,18 @@ pub async fn create_client(
         created_at: now,
     };
     store.insert_client(&record).await?;
+    store
+        .record_audit(vec![
+            audit::new(now * 1000, event::CLIENT_CREATED, audit::SUCCESS)
+                .client(&id)
+                .source(audit::CLI)
+                .detail(serde_json::json!({
+                    "scopes": spec.scopes.to_space_separated(),
+                    "otp": spec.otp,
+                    "public_key_alg": public_key_alg,
+                })),
+        ])
+        .await?;
     tracing::info!(client_id = %id, "client created");
     Ok(CreatedClient {
         client_id: id,
@@ -89,4 +106,50 @@ pub async fn create_client(
         otp_uri,
         public_key_alg,
     })
+}
+
+/// The longest overlap `rotate-secret` allows for the old secret.
+pub const MAX_SECRET_OVERLAP_SECS: i64 = 30 * 86_400;
+
+/// Gives a client a new secret. The old one keeps working for `overlap_secs` (0: it stops at
+/// once), so deployments can switch without an outage. Returns the new secret, to print once.
+pub async fn rotate_client_secret(
+    store: &dyn Store,
+    keyring: &Keyring,
+    now: i64,
+    id: &ClientId,
+    overlap_secs: i64,
+) -> Result<OpaqueSecret, AdminError> {
+    if !(0..=MAX_SECRET_OVERLAP_SECS).contains(&overlap_secs) {
+        return Err(AdminError::Invalid(format!(
+            "--overlap must be between 0 and {} days",
+            MAX_SECRET_OVERLAP_SECS / 86_400
+        )));
+    }
+    let secret = OpaqueSecret::generate(CLIENT_SECRET_PREFIX);
+    let hash = keyring.keyed_hash(secret.expose().as_bytes());
+    let until = (overlap_secs > 0).then_some(now + overlap_secs);
+    if !store.rotate_client_secret(id, &hash, until).await? {
+        return Err(AdminError::NoSuchClient(id.clone()));
+    }
+    store
+        .record_audit(vec![
+            audit::new(now * 1000, event::CLIENT_SECRET_ROTATED, audit::SUCCESS)
+                .client(id)
+                .source(audit::CLI)
+                .detail(serde_json::json!({ "overlap_seconds": overlap_secs })),
+        ])
+        .await?;
+    tracing::info!(client_id = %id, overlap_secs, "client secret rotated");
+    Ok(secret)
+}
+
+/// Disables (or enables again) a client: its credentials and all its tokens stop working.
+pub async fn set_client_disabled(store: &dyn Store, now: i64, id: &ClientId, disabled: bool) -> Result<(), AdminError> {
+    if !store.set_client_disabled(id, disabled).await? {
+        return Err(AdminError::NoSuchClient(id.clone()));
+    }
+    let name = if disabled { event::CLIENT_DISABLED } else { event::CLIENT_ENABLED };
+    store.record_audit(vec![audit::new(now * 1000, name, audit::SUCCESS).client(id).source(audit::CLI)]).await?;
+    Ok(())
 }

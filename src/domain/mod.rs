@@ -4,9 +4,11 @@
 //! SQL. Time comes from the injected [`crate::clock::Clock`].
 
 pub mod admin;
+pub mod audit;
 pub mod cache;
 pub mod client_key;
 pub mod error;
+pub mod keys;
 pub mod otp;
 pub mod ratelimit;
 pub mod service;

@@ -2,21 +2,24 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+use super::audit::{self, AuditEventExt, ShortIssuanceCounter, event};
 use super::cache::TtlCache;
 use super::client_key::{self, ClientPublicKey};
 use super::error::{DomainError, DomainResult};
+use super::keys::KeySchedule;
 use super::otp;
 use super::ratelimit::{FailureLimiter, IssuanceLimiter, RetryAfter};
 use super::types::*;
 use crate::clock::Clock;
 use crate::crypto::Keyring;
-use crate::signer::{self, KeyMaterial, KeySet, ShortClaims, SigningAlg};
-use crate::store::{InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store, StoreError};
+use crate::signer::{KeySet, ShortClaims, SigningAlg};
+use crate::store::{InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, Store, StoreError};
 
 /// The service's rules that operators may tune.
 #[derive(Debug, Clone)]
@@ -42,6 +45,10 @@ pub struct ServiceConfig {
     /// How long a long-term token record may be served from memory; the staleness bound
     /// for changes made by other processes. 0 disables the cache.
     pub token_cache_ttl_ms: i64,
+    /// Record every short-term issuance in the audit trail (default: counted per client).
+    pub audit_short_tokens: bool,
+    /// How long audit events are kept.
+    pub audit_retention_secs: i64,
 }
 
 impl ServiceConfig {
@@ -61,6 +68,8 @@ impl ServiceConfig {
             expired_retention_secs: 7 * 86_400,
             signing_alg: SigningAlg::EdDSA,
             token_cache_ttl_ms: 1000,
+            audit_short_tokens: false,
+            audit_retention_secs: 365 * 86_400,
         }
     }
 
@@ -194,17 +203,25 @@ pub struct TokenInfo {
 struct AuthFail {
     err: DomainError,
     client: Option<ClientId>,
+    /// The reason class, for the audit trail (never shown to the caller).
+    reason: &'static str,
+}
+
+impl AuthFail {
+    fn new(err: DomainError, client: Option<ClientId>, reason: &'static str) -> Self {
+        AuthFail { err, client, reason }
+    }
 }
 
 impl From<DomainError> for AuthFail {
     fn from(err: DomainError) -> Self {
-        AuthFail { err, client: None }
+        AuthFail { err, client: None, reason: "invalid" }
     }
 }
 
 impl From<StoreError> for AuthFail {
     fn from(e: StoreError) -> Self {
-        AuthFail { err: DomainError::Store(e), client: None }
+        AuthFail { err: DomainError::Store(e), client: None, reason: "unavailable" }
     }
 }
 
@@ -223,8 +240,13 @@ const MIN_SHORT_TTL_SECS: i64 = 60;
 pub struct TokenService {
     store: Arc<dyn Store>,
     keyring: Keyring,
-    /// Swapped whole when keys change; readers clone the `Arc` and never wait on signing.
+    /// Every stored signing key with its schedule (re-read periodically).
+    schedule: RwLock<Arc<KeySchedule>>,
+    /// The keys in force, swapped whole when they change; readers clone the `Arc` and never
+    /// wait on signing.
     keys: RwLock<Arc<KeySet>>,
+    /// When the schedule says the keys in force change next (Unix seconds).
+    keys_valid_until: AtomicI64,
     clock: Arc<dyn Clock>,
     failures: FailureLimiter,
     issuance: Option<IssuanceLimiter>,
@@ -240,6 +262,8 @@ pub struct TokenService {
     /// A keyed hash that no secret matches: unknown clients are checked against it, so they
     /// take the same path and time as wrong secrets.
     dummy_hash: [u8; 32],
+    /// Short-term issuances per client, recorded in the audit trail at each cleanup tick.
+    short_issued: ShortIssuanceCounter,
     config: ServiceConfig,
 }
 
@@ -257,7 +281,9 @@ impl TokenService {
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
     ) -> anyhow::Result<Self> {
-        let keys = load_key_set(store.as_ref(), &keyring, clock.as_ref(), config.signing_alg).await?;
+        let schedule = KeySchedule::load(store.as_ref(), &keyring, clock.as_ref(), config.signing_alg).await?;
+        let selected = schedule.select(clock.now(), config.signing_alg, i64::from(config.short_ttl_max_secs))?;
+        metrics::gauge!("tokensmith_signing_keys").set(selected.published as f64);
         let failures =
             FailureLimiter::new(config.failures_per_client, config.failures_per_address, config.failure_window_secs);
         let issuance = NonZeroU32::new(config.issuance_per_client_per_minute).map(IssuanceLimiter::per_minute);
@@ -266,7 +292,9 @@ impl TokenService {
         Ok(TokenService {
             store,
             keyring,
-            keys: RwLock::new(Arc::new(keys)),
+            schedule: RwLock::new(Arc::new(schedule)),
+            keys: RwLock::new(selected.set),
+            keys_valid_until: AtomicI64::new(selected.valid_until),
             clock,
             failures,
             issuance,
@@ -275,6 +303,7 @@ impl TokenService {
             short_revoked: TtlCache::new(size),
             verified: TtlCache::new(size / 5),
             dummy_hash,
+            short_issued: ShortIssuanceCounter::default(),
             config,
         })
     }
@@ -287,26 +316,51 @@ impl TokenService {
         &self.store
     }
 
-    fn key_set(&self) -> Arc<KeySet> {
+    /// The keys in force at `now`, re-selected from the schedule when a key's activation,
+    /// retirement or removal from the JWKS has come (a single atomic load otherwise).
+    fn key_set(&self, now: i64) -> Arc<KeySet> {
+        if now >= self.keys_valid_until.load(Ordering::Relaxed) {
+            let schedule = self.schedule.read().unwrap_or_else(|e| e.into_inner()).clone();
+            self.install(&schedule, now);
+        }
         self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Re-reads the signing keys (called periodically), so that keys added by another
-    /// instance or by an operator reach this one.
-    pub async fn reload_keys(&self) -> anyhow::Result<()> {
-        let fresh =
-            load_key_set(self.store.as_ref(), &self.keyring, self.clock.as_ref(), self.config.signing_alg).await?;
-        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
-        if keys.jwks() != fresh.jwks() || keys.active_kid() != fresh.active_kid() {
-            tracing::info!(active = fresh.active_kid(), "signing keys reloaded");
-            *keys = Arc::new(fresh);
+    /// Selects the keys in force at `now` from `schedule` and installs them if they differ.
+    fn install(&self, schedule: &KeySchedule, now: i64) {
+        match schedule.select(now, self.config.signing_alg, i64::from(self.config.short_ttl_max_secs)) {
+            Ok(fresh) => {
+                let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+                if keys.jwks() != fresh.set.jwks() || keys.active_kid() != fresh.set.active_kid() {
+                    tracing::info!(active = fresh.set.active_kid(), published = fresh.published, "signing keys changed");
+                    *keys = fresh.set;
+                }
+                metrics::gauge!("tokensmith_signing_keys").set(fresh.published as f64);
+                self.keys_valid_until.store(fresh.valid_until, Ordering::Relaxed);
+            }
+            Err(e) => {
+                // Keep the current keys; try again at the next reload.
+                tracing::error!(error = %e, "cannot select signing keys");
+                self.keys_valid_until.store(now.saturating_add(60), Ordering::Relaxed);
+            }
         }
+    }
+
+    /// Re-reads the signing keys (called periodically), so that keys added or rotated by
+    /// another instance or by an operator reach this one.
+    pub async fn reload_keys(&self) -> anyhow::Result<()> {
+        let fresh = Arc::new(
+            KeySchedule::load(self.store.as_ref(), &self.keyring, self.clock.as_ref(), self.config.signing_alg)
+                .await?,
+        );
+        *self.schedule.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&fresh);
+        self.install(&fresh, self.clock.now());
         Ok(())
     }
 
     /// The JWK Set to publish.
     pub fn jwks(&self) -> serde_json::Value {
-        self.key_set().jwks().clone()
+        self.key_set(self.clock.now()).jwks().clone()
     }
 
     // ----- issueLongTermToken -------------------------------------------------------------
@@ -346,7 +400,7 @@ impl TokenService {
         let grant = credential.mechanism();
         let (client_id, grantable) = match self.authenticate_grant(credential, now).await {
             Ok(ok) => ok,
-            Err(fail) => return Err(self.on_failure(fail, grant, claimed, addr, now_ms)),
+            Err(fail) => return Err(self.on_failure(fail, grant, claimed, addr, now_ms).await),
         };
         self.failures.check(Some(&client_id), addr, now_ms).map_err(rate_limited)?;
         if let Some(l) = &self.issuance {
@@ -389,6 +443,12 @@ impl TokenService {
             }
             Err(InsertError::Store(e)) => return Err(e.into()),
         }
+        let name = if rotation.is_some() { event::LONG_TOKEN_ROTATED } else { event::LONG_TOKEN_ISSUED };
+        let mut ev = audit::new(now_ms, name, audit::SUCCESS).client(&client_id).token(id).addr(addr).mechanism(grant);
+        if let Some(r) = rotation {
+            ev = ev.detail(serde_json::json!({ "rotated_token_id": r.old.to_string(), "old_valid_until": r.revoke_at }));
+        }
+        self.store.record_audit(vec![ev]).await?;
         metrics::counter!("tokensmith_long_tokens_issued_total", "grant" => grant).increment(1);
         tracing::info!(client_id = %client_id, token_id = %id, grant, rotated = ?rotation.map(|r| r.old.to_string()), "long-term token issued");
         Ok(IssuedLong { id, token, client_id, scopes, issued_at: now, expires_at, rotated: rotation.map(|r| r.old) })
@@ -429,9 +489,9 @@ impl TokenService {
         }
     }
 
-    /// Records a failed authentication and chooses the answer: the failure itself, or 429
-    /// when the limit was already reached.
-    fn on_failure(
+    /// Records a failed authentication (audit trail, metrics, limits) and chooses the answer:
+    /// the failure itself, or 429 when the limit was already reached.
+    async fn on_failure(
         &self,
         fail: AuthFail,
         mechanism: &'static str,
@@ -443,12 +503,31 @@ impl TokenService {
             return fail.err;
         }
         let client = fail.client.or(claimed);
-        metrics::counter!("tokensmith_auth_failures_total", "mechanism" => mechanism).increment(1);
-        tracing::info!(client_id = ?client.as_ref().map(ClientId::as_str), %addr, mechanism, reason = %fail.err, "authentication failed");
+        if let Err(e) = self.audit_failure(client.as_ref(), mechanism, fail.reason, addr, now_ms).await {
+            return e.into();
+        }
         match self.failures.fail(client.as_ref(), addr, now_ms) {
             Ok(()) => fail.err,
             Err(r) => rate_limited(r),
         }
+    }
+
+    /// Counts, logs and records a failed authentication.
+    async fn audit_failure(
+        &self,
+        client: Option<&ClientId>,
+        mechanism: &'static str,
+        reason: &'static str,
+        addr: IpAddr,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        metrics::counter!("tokensmith_auth_failures_total", "mechanism" => mechanism).increment(1);
+        tracing::info!(client_id = ?client.map(ClientId::as_str), %addr, mechanism, reason, "authentication failed");
+        let mut ev = audit::new(now_ms, event::AUTH_FAILED, audit::FAILURE).addr(addr).mechanism(mechanism).reason(reason);
+        if let Some(c) = client {
+            ev = ev.client(c);
+        }
+        self.store.record_audit(vec![ev]).await
     }
 
     /// Checks a credential; on success, the client and the scopes the caller may grant.
@@ -456,35 +535,49 @@ impl TokenService {
         match credential {
             Credential::ClientSecret { client_id, secret } => {
                 let client = self.store.get_client(&client_id).await?;
-                // Same work whether or not the client exists, and one answer for both.
-                let expected = client.as_ref().map_or(&self.dummy_hash[..], |c| &c.secret_hash[..]);
-                let matches = self.keyring.verify_hash(secret.expose_secret().as_bytes(), expected);
+                // Same work whether or not the client exists, or has a previous secret in its
+                // overlap: two constant-time comparisons, and one answer for every failure.
+                let secret = secret.expose_secret().as_bytes();
+                let current = client.as_ref().map_or(&self.dummy_hash[..], |c| &c.secret_hash[..]);
+                let previous = client
+                    .as_ref()
+                    .filter(|c| c.previous_secret_expires_at.is_some_and(|until| now < until))
+                    .and_then(|c| c.previous_secret_hash.as_deref())
+                    .unwrap_or(&self.dummy_hash[..]);
+                let matches_current = self.keyring.verify_hash(secret, current);
+                let matches_previous = self.keyring.verify_hash(secret, previous);
                 match client {
-                    Some(c) if matches && !c.disabled => Ok((c.id, c.scopes)),
-                    _ => Err(AuthFail { err: DomainError::InvalidClient, client: Some(client_id) }),
+                    Some(c) if (matches_current | matches_previous) && !c.disabled => Ok((c.id, c.scopes)),
+                    c => {
+                        let reason = match c {
+                            None => "unknown_client",
+                            Some(c) if c.disabled => "client_disabled",
+                            Some(_) => "wrong_secret",
+                        };
+                        Err(AuthFail::new(DomainError::InvalidClient, Some(client_id), reason))
+                    }
                 }
             }
             Credential::Otp { client_id, code } => {
-                let bad = |msg: &str| AuthFail {
-                    err: DomainError::InvalidGrant(msg.into()),
-                    client: Some(client_id.clone()),
+                let bad = |msg: &str, reason| {
+                    AuthFail::new(DomainError::InvalidGrant(msg.into()), Some(client_id.clone()), reason)
                 };
                 let client = self.store.get_client(&client_id).await?;
                 let Some(client) = client.filter(|c| !c.disabled) else {
-                    return Err(bad("one-time code is not valid"));
+                    return Err(bad("one-time code is not valid", "unknown_or_disabled_client"));
                 };
                 let seed = client
                     .otp_seed_sealed
                     .as_deref()
                     .and_then(|sealed| self.keyring.open(client.id.as_str().as_bytes(), sealed));
                 let Some(seed) = seed else {
-                    return Err(bad("one-time code is not valid"));
+                    return Err(bad("one-time code is not valid", "no_otp_enrolled"));
                 };
                 let Some(step) = otp::matching_step(&seed, code.expose_secret(), now) else {
-                    return Err(bad("one-time code is not valid"));
+                    return Err(bad("one-time code is not valid", "wrong_otp"));
                 };
                 if !self.store.consume_otp_step(&client.id, step).await? {
-                    return Err(bad("one-time code was already used"));
+                    return Err(bad("one-time code was already used", "otp_replay"));
                 }
                 Ok((client.id, client.scopes))
             }
@@ -509,10 +602,11 @@ impl TokenService {
                 }
                 let client = self.store.get_client(&client_id).await?;
                 let Some(client) = client.filter(|c| !c.disabled) else {
-                    return Err(AuthFail {
-                        err: DomainError::InvalidToken("token is not valid".into()),
-                        client: Some(client_id),
-                    });
+                    return Err(AuthFail::new(
+                        DomainError::InvalidToken("token is not valid".into()),
+                        Some(client_id),
+                        "client_disabled",
+                    ));
                 };
                 Ok((client.id, scopes.intersection(&client.scopes)))
             }
@@ -522,13 +616,14 @@ impl TokenService {
     /// RFC 7523 §3 checks, with the signature first so no unauthenticated request can burn
     /// an assertion id.
     async fn authenticate_assertion(&self, assertion: &str, now: i64) -> Result<(ClientId, Scopes), AuthFail> {
-        let invalid =
-            |msg: &str, client: Option<ClientId>| AuthFail { err: DomainError::InvalidGrant(msg.into()), client };
+        let invalid = |msg: &str, client: Option<ClientId>, reason| {
+            AuthFail::new(DomainError::InvalidGrant(msg.into()), client, reason)
+        };
         if assertion.len() > 8192 {
-            return Err(invalid("assertion is too large", None));
+            return Err(invalid("assertion is too large", None, "assertion_malformed"));
         }
         let Some(client_id) = client_key::claimed_client(assertion).and_then(|c| ClientId::parse(&c)) else {
-            return Err(invalid("assertion is not a JWT with an iss claim", None));
+            return Err(invalid("assertion is not a JWT with an iss claim", None, "assertion_malformed"));
         };
         let client = self.store.get_client(&client_id).await?;
         let key = client
@@ -537,9 +632,9 @@ impl TokenService {
             .and_then(|c| c.public_key.as_deref())
             .and_then(|pem| ClientPublicKey::parse(pem).ok());
         let (Some(client), Some(key)) = (client, key) else {
-            return Err(invalid("assertion is not valid for this client", Some(client_id)));
+            return Err(invalid("assertion is not valid for this client", Some(client_id), "unknown_client_or_key"));
         };
-        let fail = |msg: String| AuthFail { err: DomainError::InvalidGrant(msg), client: Some(client.id.clone()) };
+        let fail = |msg: String| AuthFail::new(DomainError::InvalidGrant(msg), Some(client.id.clone()), "assertion_invalid");
         let claims = client_key::verify_signature(assertion, &key).map_err(fail)?;
         if claims.iss.as_deref() != Some(client.id.as_str()) || claims.sub.as_deref() != Some(client.id.as_str()) {
             return Err(fail("assertion iss and sub must both be the client id".into()));
@@ -566,7 +661,7 @@ impl TokenService {
             return Err(fail("assertion needs a jti of 1 to 256 characters".into()));
         };
         if !self.store.consume_assertion_jti(&client.id, &jti, exp).await? {
-            return Err(fail("assertion was already used (jti replay)".into()));
+            return Err(AuthFail { reason: "assertion_replay", ..fail("assertion was already used (jti replay)".into()) });
         }
         Ok((client.id, client.scopes))
     }
@@ -597,7 +692,7 @@ impl TokenService {
         self.failures.check(None, addr, now_ms).map_err(rate_limited)?;
         let parent = match self.verify_long(bearer, now).await {
             Ok(p) => p,
-            Err(fail) => return Err(self.on_failure(fail, "long_token", None, addr, now_ms)),
+            Err(fail) => return Err(self.on_failure(fail, "long_token", None, addr, now_ms).await),
         };
         self.failures.check(Some(&parent.client_id), addr, now_ms).map_err(rate_limited)?;
         if let Some(l) = &self.issuance {
@@ -627,8 +722,19 @@ impl TokenService {
             scope: scopes.to_space_separated(),
             ltid: parent.id.to_string(),
         };
-        let jwt = self.key_set().sign(&claims).ok_or_else(|| DomainError::Internal("signing failed".into()))?;
+        let jwt = self.key_set(now).sign(&claims).ok_or_else(|| DomainError::Internal("signing failed".into()))?;
         metrics::counter!("tokensmith_short_tokens_issued_total").increment(1);
+        if self.config.audit_short_tokens {
+            let ev = audit::new(now_ms, event::SHORT_TOKEN_ISSUED, audit::SUCCESS)
+                .client(&parent.client_id)
+                .token(&id)
+                .addr(addr)
+                .mechanism("long_token")
+                .detail(serde_json::json!({ "parent_token_id": parent.id.to_string() }));
+            self.store.record_audit(vec![ev]).await?;
+        } else {
+            self.short_issued.add(&parent.client_id);
+        }
         Ok(IssuedShort {
             expires_at: id.expires_at,
             id,
@@ -641,15 +747,28 @@ impl TokenService {
 
     // ----- bearer authentication ----------------------------------------------------------
 
-    /// Authenticates a bearer token of either kind (for revocation and introspection).
-    pub async fn authenticate(&self, bearer: &str) -> DomainResult<Caller> {
+    /// Authenticates the bearer token of a request (revocation, introspection), of either
+    /// kind; a failure is recorded in the audit trail (these operations have no limits).
+    pub async fn authenticate(&self, bearer: &str, addr: IpAddr) -> DomainResult<Caller> {
+        let (r, mechanism) = self.check_token(bearer).await;
+        match r {
+            Ok(c) => Ok(c),
+            Err(f) if f.err.is_auth_failure() => {
+                self.audit_failure(f.client.as_ref(), mechanism, f.reason, addr, self.clock.now_millis()).await?;
+                Err(f.err)
+            }
+            Err(f) => Err(f.err),
+        }
+    }
+
+    /// Checks a token of either kind, and names the kind it looked like.
+    async fn check_token(&self, token: &str) -> (Result<Caller, AuthFail>, &'static str) {
         let now = self.clock.now();
-        let r = if bearer.starts_with(LONG_TOKEN_PREFIX) {
-            self.verify_long(bearer, now).await.map(Caller::Long)
+        if token.starts_with(LONG_TOKEN_PREFIX) {
+            (self.verify_long(token, now).await.map(Caller::Long), "long_token")
         } else {
-            self.verify_short(bearer, now).await
-        };
-        r.map_err(|f| f.err)
+            (self.verify_short(token, now).await, "short_token")
+        }
     }
 
     async fn verify_long(&self, bearer: &str, now: i64) -> Result<Arc<LongTokenRecord>, AuthFail> {
@@ -658,7 +777,11 @@ impl TokenService {
         }
         // The checksum rejects a mistyped or forged token before any lookup.
         let Some(token) = OpaqueSecret::parse(LONG_TOKEN_PREFIX, bearer) else {
-            return Err(DomainError::InvalidToken("token is malformed (checksum mismatch)".into()).into());
+            return Err(AuthFail::new(
+                DomainError::InvalidToken("token is malformed (checksum mismatch)".into()),
+                None,
+                "token_malformed",
+            ));
         };
         let hash = self.keyring.keyed_hash(token.expose().as_bytes());
         let now_ms = self.clock.now_millis();
@@ -675,11 +798,12 @@ impl TokenService {
         };
         match record {
             Some(t) if t.is_live(now) => Ok(t),
-            Some(t) => Err(AuthFail {
-                err: DomainError::InvalidToken("token has expired or been revoked".into()),
-                client: Some(t.client_id.clone()),
-            }),
-            None => Err(DomainError::InvalidToken("token is not valid".into()).into()),
+            Some(t) => Err(AuthFail::new(
+                DomainError::InvalidToken("token has expired or been revoked".into()),
+                Some(t.client_id.clone()),
+                "token_expired_or_revoked",
+            )),
+            None => Err(AuthFail::new(DomainError::InvalidToken("token is not valid".into()), None, "token_unknown")),
         }
     }
 
@@ -711,12 +835,12 @@ impl TokenService {
 
     /// Checks a short-term JWT's signature and claims (or finds it already checked).
     fn verify_jwt(&self, jwt: &str, now_ms: i64) -> Result<VerifiedShort, AuthFail> {
-        let invalid = |msg: &str| AuthFail::from(DomainError::InvalidToken(msg.into()));
+        let invalid = |msg: &str| AuthFail::new(DomainError::InvalidToken(msg.into()), None, "token_invalid");
         let key: [u8; 32] = Sha256::digest(jwt.as_bytes()).into();
         if let Some(v) = self.verified.get(&key, now_ms) {
             return Ok(v);
         }
-        let claims = self.key_set().verify(jwt).map_err(|e| invalid(&e.to_string()))?;
+        let claims = self.key_set(now_ms.div_euclid(1000)).verify(jwt).map_err(|e| invalid(&e.to_string()))?;
         if claims.iss != self.config.issuer {
             return Err(invalid("token was issued by another issuer"));
         }
@@ -734,9 +858,12 @@ impl TokenService {
     async fn verify_short(&self, jwt: &str, now: i64) -> Result<Caller, AuthFail> {
         let now_ms = self.clock.now_millis();
         let VerifiedShort { id, client_id, scopes, claims } = self.verify_jwt(jwt, now_ms)?;
-        let revoked = || AuthFail {
-            err: DomainError::InvalidToken("token has expired or been revoked".into()),
-            client: Some(client_id.clone()),
+        let revoked = || {
+            AuthFail::new(
+                DomainError::InvalidToken("token has expired or been revoked".into()),
+                Some(client_id.clone()),
+                "token_expired_or_revoked",
+            )
         };
         if claims.exp <= now || self.is_short_revoked(&id, now_ms).await? {
             return Err(revoked());
@@ -753,8 +880,21 @@ impl TokenService {
 
     /// Revokes `target` on behalf of `caller`. Idempotent; `NotFound` for ids the caller may
     /// not revoke, so existence is never revealed.
-    pub async fn revoke(&self, caller: &Caller, target: &str) -> DomainResult<()> {
-        let now = self.clock.now();
+    pub async fn revoke(&self, caller: &Caller, target: &str, addr: IpAddr) -> DomainResult<()> {
+        let now_ms = self.clock.now_millis();
+        let now = now_ms.div_euclid(1000);
+        let (by, mechanism) = match caller {
+            Caller::Long(t) => (t.id.to_string(), "long_token"),
+            Caller::Short { id, .. } => (id.to_string(), "short_token"),
+        };
+        let revoked = |client: &ClientId, token: &dyn std::fmt::Display, kind: &str| {
+            audit::new(now_ms, event::TOKEN_REVOKED, audit::SUCCESS)
+                .client(client)
+                .token(token)
+                .addr(addr)
+                .mechanism(mechanism)
+                .detail(serde_json::json!({ "kind": kind, "by_token_id": by }))
+        };
         let may_write = caller.scopes().contains(TOKENS_WRITE);
         match TokenId::parse(&self.keyring, target).ok_or(DomainError::NotFound)? {
             TokenId::Long(id) => {
@@ -768,6 +908,7 @@ impl TokenService {
                 }
                 self.store.revoke_long_token(&id, now).await?;
                 self.long_tokens.remove(&id);
+                self.store.record_audit(vec![revoked(&record.client_id, &id, "long")]).await?;
                 metrics::counter!("tokensmith_revocations_total", "kind" => "long").increment(1);
                 tracing::info!(client_id = %record.client_id, token_id = %id, "long-term token revoked");
             }
@@ -788,6 +929,7 @@ impl TokenService {
                 }
                 self.store.revoke_short_token(&id).await?;
                 self.short_revoked.insert(id.to_string(), true, id.expires_at * 1000, self.clock.now_millis());
+                self.store.record_audit(vec![revoked(caller.client_id(), &id, "short")]).await?;
                 metrics::counter!("tokensmith_revocations_total", "kind" => "short").increment(1);
                 tracing::info!(client_id = %caller.client_id(), token_id = %id, "short-term token revoked");
             }
@@ -804,7 +946,7 @@ impl TokenService {
                 "introspection requires the {TOKENS_INTROSPECT} scope"
             )));
         }
-        match self.authenticate(token).await {
+        match self.check_token(token).await.0.map_err(|f| f.err) {
             Ok(Caller::Long(t)) => Ok(Some(TokenInfo {
                 token_id: t.id.to_string(),
                 kind: TokenKind::Long,
@@ -850,6 +992,9 @@ impl TokenService {
             // most a quarter of one core and requests keep their latency while it drains.
             tokio::time::sleep(started.elapsed() * 3).await;
         }
+        self.flush_short_counts().await?;
+        let audit_before = self.clock.now_millis() - self.config.audit_retention_secs * 1000;
+        while self.store.purge_audit(audit_before, BATCH).await? == u64::from(BATCH) {}
         self.failures.prune(self.clock.now_millis());
         let now_ms = self.clock.now_millis();
         self.token_ids.prune(now_ms);
@@ -863,6 +1008,31 @@ impl TokenService {
     }
 }
 
+impl TokenService {
+    /// Records the short-term issuances counted since the last call, one event per client.
+    pub async fn flush_short_counts(&self) -> Result<(), StoreError> {
+        let counts = self.short_issued.take();
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let now_ms = self.clock.now_millis();
+        let events = counts
+            .iter()
+            .map(|(client, n)| {
+                audit::new(now_ms, event::SHORT_TOKENS_ISSUED, audit::SUCCESS)
+                    .client(client)
+                    .mechanism("long_token")
+                    .detail(serde_json::json!({ "count": n }))
+            })
+            .collect();
+        if let Err(e) = self.store.record_audit(events).await {
+            self.short_issued.restore(counts);
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
 fn validate_name(name: Option<String>) -> DomainResult<Option<String>> {
     match name {
         Some(n) if n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control) => {
@@ -872,46 +1042,4 @@ fn validate_name(name: Option<String>) -> DomainResult<Option<String>> {
         }
         n => Ok(n),
     }
-}
-
-/// Reads the signing keys, creating one of `alg` if none may sign, and builds the key set.
-/// The oldest unretired key of `alg` signs, so that instances that raced to create the first
-/// key on an empty database all settle on the same one; every key stays published.
-async fn load_key_set(
-    store: &dyn Store,
-    keyring: &Keyring,
-    clock: &dyn Clock,
-    alg: SigningAlg,
-) -> anyhow::Result<KeySet> {
-    let mut records = store.list_signing_keys().await?;
-    if !records.iter().any(|r| r.retired_at.is_none() && r.alg == alg.as_str()) {
-        let k = signer::generate(alg)?;
-        let record = SigningKeyRecord {
-            kid: k.kid.clone(),
-            alg: alg.as_str().to_owned(),
-            key_sealed: keyring.seal(k.kid.as_bytes(), &k.pkcs8),
-            created_at: clock.now(),
-            retired_at: None,
-        };
-        store.insert_signing_key(&record).await?;
-        tracing::info!(kid = %k.kid, %alg, "created a signing key");
-        records = store.list_signing_keys().await?;
-    }
-    let mut material = Vec::with_capacity(records.len());
-    for r in &records {
-        let alg = SigningAlg::parse(&r.alg)
-            .ok_or_else(|| anyhow::anyhow!("signing key {} has unknown alg {}", r.kid, r.alg))?;
-        let pkcs8 = keyring.open(r.kid.as_bytes(), &r.key_sealed).ok_or_else(|| {
-            anyhow::anyhow!("signing key {} cannot be decrypted: the master key does not match this database", r.kid)
-        })?;
-        material.push(KeyMaterial { kid: r.kid.clone(), alg, pkcs8 });
-    }
-    let active = records
-        .iter()
-        .filter(|r| r.retired_at.is_none() && r.alg == alg.as_str())
-        .min_by_key(|r| (r.created_at, r.kid.clone()))
-        .map(|r| r.kid.clone())
-        .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
-    metrics::gauge!("tokensmith_signing_keys").set(material.len() as f64);
-    Ok(KeySet::new(&material, &active)?)
 }

@@ -418,10 +418,10 @@ pub async fn issue_short(
     Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
 }
 
-async fn caller(ctx: &ApiContext, bearer: Bearer) -> Result<Caller, ApiError> {
+async fn caller(ctx: &ApiContext, bearer: Bearer, peer: SocketAddr) -> Result<Caller, ApiError> {
     use secrecy::ExposeSecret;
     let token = require_bearer(bearer)?;
-    Ok(ctx.service.authenticate(token.expose_secret()).await?)
+    Ok(ctx.service.authenticate(token.expose_secret(), peer.ip()).await?)
 }
 
 /// `POST /v1/auth/tokens/{tokenId}/revoke` (revokeToken).
@@ -442,15 +442,16 @@ async fn caller(ctx: &ApiContext, bearer: Bearer) -> Result<Caller, ApiError> {
 )]
 pub async fn revoke(
     State(ctx): State<ApiContext>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     bearer: Bearer,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let caller = caller(&ctx, bearer).await?;
+    let caller = caller(&ctx, bearer, peer).await?;
     // A path that does not even decode names no token: 404, like any unknown id.
     let Ok(Path(token_id)) = path else {
         return Err(ApiError::from(DomainError::NotFound));
     };
-    ctx.service.revoke(&caller, &token_id).await?;
+    ctx.service.revoke(&caller, &token_id, peer.ip()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -474,8 +475,13 @@ unknown, malformed, expired or revoked is answered `{\"active\": false}`.",
     ),
     security(("LongTokenAuth" = []), ("ShortTokenAuth" = []))
 )]
-pub async fn introspect(State(ctx): State<ApiContext>, bearer: Bearer, body: RawBody) -> Result<Response, ApiError> {
-    let caller = caller(&ctx, bearer).await?;
+pub async fn introspect(
+    State(ctx): State<ApiContext>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    bearer: Bearer,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let caller = caller(&ctx, bearer, peer).await?;
     let req: IntrospectRequest = body.json()?;
     let info = ctx.service.introspect(&caller, &req.token).await?;
     let body = match info {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::{
-    ClientRecord, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store, StoreError,
+    AuditEvent, AuditQuery, ClientRecord, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store, StoreError,
 };
 use crate::crypto::{self, Keyring};
 use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
@@ -42,6 +42,8 @@ fn client(id: &str, created_at: i64) -> ClientRecord {
         name: format!("client {id}"),
         scopes: scopes("deploy tokens:write"),
         secret_hash: vec![7; 32],
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
         otp_seed_sealed: None,
         otp_last_step: 0,
         public_key: None,
@@ -429,6 +431,7 @@ async fn signing_keys_round_trip(s: Arc<dyn Store>) {
         alg: alg.into(),
         key_sealed: kid.bytes().chain([0, 255, 1]).collect(),
         created_at,
+        activates_at: created_at + 5,
         retired_at,
     };
     let keys = [
@@ -446,12 +449,93 @@ async fn signing_keys_round_trip(s: Arc<dyn Store>) {
     for k in &keys {
         let got = listed.iter().find(|l| l.kid == k.kid).unwrap();
         assert_eq!(
-            (&got.alg, &got.key_sealed, got.created_at, got.retired_at),
-            (&k.alg, &k.key_sealed, k.created_at, k.retired_at)
+            (&got.alg, &got.key_sealed, got.created_at, got.activates_at, got.retired_at),
+            (&k.alg, &k.key_sealed, k.created_at, k.activates_at, k.retired_at)
         );
     }
     assert!(s.insert_signing_key(&key("k-new", "ES256", NOW + 1, None)).await.is_err(), "the kid is the key");
     assert_eq!(s.list_signing_keys().await.unwrap().len(), 4);
+}
+
+async fn signing_key_rotation_retires_the_keys_of_its_algorithm_when_it_activates(s: Arc<dyn Store>) {
+    let key = |kid: &str, alg: &str, created_at: i64, activates_at: i64, retired_at: Option<i64>| SigningKeyRecord {
+        kid: kid.into(),
+        alg: alg.into(),
+        key_sealed: vec![1, 2, 3],
+        created_at,
+        activates_at,
+        retired_at,
+    };
+    s.insert_signing_key(&key("ed-old", "EdDSA", NOW - DAY, 0, Some(NOW - 100))).await.unwrap();
+    s.insert_signing_key(&key("ed-cur", "EdDSA", NOW - 50, 0, None)).await.unwrap();
+    s.insert_signing_key(&key("ed-late", "EdDSA", NOW - 40, 0, Some(NOW + 10 * DAY))).await.unwrap();
+    s.insert_signing_key(&key("es-cur", "ES256", NOW - 50, 0, None)).await.unwrap();
+    s.rotate_signing_key(&key("ed-new", "EdDSA", NOW, NOW + 600, None)).await.unwrap();
+    let retired: std::collections::HashMap<String, Option<i64>> =
+        s.list_signing_keys().await.unwrap().into_iter().map(|k| (k.kid, k.retired_at)).collect();
+    assert_eq!(retired["ed-old"], Some(NOW - 100), "an already retired key keeps its time");
+    assert_eq!(retired["ed-cur"], Some(NOW + 600), "the signing key retires when the new one activates");
+    assert_eq!(retired["ed-late"], Some(NOW + 600), "a later retirement is brought forward");
+    assert_eq!(retired["es-cur"], None, "other algorithms are untouched");
+    assert_eq!(retired["ed-new"], None);
+    // The kid is the key: a duplicate changes nothing, not even the retirements.
+    assert!(s.rotate_signing_key(&key("ed-new", "ES256", NOW, NOW + 900, None)).await.is_err());
+    let after = s.list_signing_keys().await.unwrap();
+    assert_eq!(after.len(), 5);
+    assert_eq!(after.iter().find(|k| k.kid == "es-cur").unwrap().retired_at, None);
+}
+
+async fn client_secret_rotation_keeps_the_old_hash_for_the_overlap(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    assert!(s.rotate_client_secret(&client_id("cli_a"), &[8; 32], Some(NOW + 3600)).await.unwrap());
+    let c = s.get_client(&client_id("cli_a")).await.unwrap().unwrap();
+    assert_eq!(
+        (c.secret_hash, c.previous_secret_hash, c.previous_secret_expires_at),
+        (vec![8; 32], Some(vec![7; 32]), Some(NOW + 3600))
+    );
+    // Without overlap, the old secret is dropped at once.
+    assert!(s.rotate_client_secret(&client_id("cli_a"), &[9; 32], None).await.unwrap());
+    let c = s.get_client(&client_id("cli_a")).await.unwrap().unwrap();
+    assert_eq!((c.secret_hash, c.previous_secret_hash, c.previous_secret_expires_at), (vec![9; 32], None, None));
+    assert!(!s.rotate_client_secret(&client_id("cli_nobody"), &[1; 32], None).await.unwrap());
+}
+
+fn audit_event(at: i64, event: &str, client: Option<&str>) -> AuditEvent {
+    AuditEvent {
+        at,
+        event: event.into(),
+        outcome: "success".into(),
+        client_id: client.map(Into::into),
+        token_id: Some(format!("tok-{at}")),
+        source: Some("127.0.0.1".into()),
+        mechanism: Some("client_secret".into()),
+        reason: None,
+        detail: Some(r#"{"n":1}"#.into()),
+    }
+}
+
+async fn audit_events_round_trip_filter_page_and_purge(s: Arc<dyn Store>) {
+    let all = |q: AuditQuery| {
+        let s = Arc::clone(&s);
+        async move { s.list_audit(&AuditQuery { limit: 100, ..q }).await.unwrap() }
+    };
+    assert!(all(AuditQuery::default()).await.is_empty());
+    s.record_audit(vec![audit_event(1000, "a", Some("cli_a")), audit_event(2000, "b", None)]).await.unwrap();
+    s.record_audit(vec![]).await.unwrap();
+    s.record_audit(vec![audit_event(3000, "c", Some("cli_b")), audit_event(4000, "d", Some("cli_a"))]).await.unwrap();
+    let got = all(AuditQuery::default()).await;
+    assert_eq!(got.iter().map(|r| r.event.event.as_str()).collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+    assert_eq!(got[0].event, audit_event(1000, "a", Some("cli_a")), "every field round-trips");
+    assert!(got.windows(2).all(|w| w[0].id < w[1].id));
+    let for_a = all(AuditQuery { client_id: Some("cli_a".into()), ..Default::default() }).await;
+    assert_eq!(for_a.iter().map(|r| r.event.event.as_str()).collect::<Vec<_>>(), ["a", "d"]);
+    let since = all(AuditQuery { since: Some(2000), ..Default::default() }).await;
+    assert_eq!(since.iter().map(|r| r.event.event.as_str()).collect::<Vec<_>>(), ["b", "c", "d"]);
+    let page = s.list_audit(&AuditQuery { after_id: got[1].id, limit: 1, ..Default::default() }).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.event.event.as_str()).collect::<Vec<_>>(), ["c"]);
+    assert_eq!(s.purge_audit(3000, 1).await.unwrap(), 1, "bounded by the batch");
+    assert_eq!(s.purge_audit(3000, 100).await.unwrap(), 1);
+    assert_eq!(all(AuditQuery::default()).await.iter().map(|r| r.event.event.as_str()).collect::<Vec<_>>(), ["c", "d"]);
 }
 
 async fn purge_deletes_only_what_expired_in_bounded_batches(s: Arc<dyn Store>) {
@@ -687,6 +771,9 @@ conformance!(
     long_token_revocation_is_idempotent_and_never_postponed,
     short_token_revocation_is_idempotent,
     signing_keys_round_trip,
+    signing_key_rotation_retires_the_keys_of_its_algorithm_when_it_activates,
+    client_secret_rotation_keeps_the_old_hash_for_the_overlap,
+    audit_events_round_trip_filter_page_and_purge,
     purge_deletes_only_what_expired_in_bounded_batches,
     purge_with_a_large_batch_takes_everything_at_once,
 );
@@ -726,7 +813,8 @@ mod postgres_only {
             .fetch_one(again.pool())
             .await
             .unwrap();
-        assert_eq!(applied, 1);
+        let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
+        assert_eq!(applied, migrations as i64, "each migration applied once");
     }
 
     /// A single-use check holds across instances, each with its own pool.

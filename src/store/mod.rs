@@ -37,6 +37,9 @@ pub struct ClientRecord {
     pub scopes: Scopes,
     /// Keyed hash of the client secret.
     pub secret_hash: Vec<u8>,
+    /// Keyed hash of the secret it replaced, accepted until `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_expires_at: Option<i64>,
     /// The TOTP seed, sealed.
     pub otp_seed_sealed: Option<Vec<u8>>,
     pub otp_last_step: i64,
@@ -118,8 +121,52 @@ pub struct SigningKeyRecord {
     pub kid: String,
     pub alg: String,
     pub key_sealed: Vec<u8>,
+    /// Published in the JWKS from this time on.
     pub created_at: i64,
+    /// Signs from this time on (0: from `created_at`), so verifiers that cache the JWKS
+    /// learn the key before they meet a token it signed.
+    pub activates_at: i64,
+    /// Stops signing at this time (possibly in the future); published until the tokens it
+    /// signed have expired.
     pub retired_at: Option<i64>,
+}
+
+/// One entry of the audit trail: ids, never a secret or a token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEvent {
+    /// Unix milliseconds.
+    pub at: i64,
+    /// What happened, e.g. `long_token.issued`, `auth.failed`, `signing_key.rotated`.
+    pub event: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub client_id: Option<String>,
+    pub token_id: Option<String>,
+    /// The peer address of a request, or `cli`.
+    pub source: Option<String>,
+    /// How the caller authenticated (or tried to).
+    pub mechanism: Option<String>,
+    /// The reason class of a failure, e.g. `wrong_secret`, `replay`.
+    pub reason: Option<String>,
+    /// A JSON object with further non-secret facts (a rotated token's id, a count).
+    pub detail: Option<String>,
+}
+
+/// A recorded audit event and its position in the trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub event: AuditEvent,
+}
+
+/// Which audit events to read: oldest first, after `after_id`, at most `limit`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub client_id: Option<String>,
+    /// Unix milliseconds; events at or after it.
+    pub since: Option<i64>,
+    pub after_id: i64,
+    pub limit: u32,
 }
 
 /// How many rows a cleanup pass removed.
@@ -165,6 +212,25 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+
+    /// Replaces a client's secret hash; the old one stays valid until `previous_until`
+    /// (`None`: not at all). `false` if there is no such client.
+    async fn rotate_client_secret(
+        &self,
+        id: &ClientId,
+        new_hash: &[u8],
+        previous_until: Option<i64>,
+    ) -> Result<bool, StoreError>;
+
+    /// Inserts `key` and, atomically with it, schedules every other key of its algorithm
+    /// that is still signing at `key.activates_at` to retire then.
+    async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+
+    /// Appends events to the audit trail, durably, before returning.
+    async fn record_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError>;
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Deletes at most `batch` audit events older than `before` (Unix milliseconds).
+    async fn purge_audit(&self, before: i64, batch: u32) -> Result<u64, StoreError>;
 
     /// Deletes long-term tokens that expired before `long_before`, and revoked short-term
     /// tokens and assertion ids that expired before `now`, at most `batch` rows per table.

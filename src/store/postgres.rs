@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::{ConnectOptions, Connection};
 
-use super::rows::{ClientRow, LongTokenRow};
+use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow};
 use super::{
-    ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store,
+    AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store,
     StoreError, redact_url,
 };
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
@@ -108,6 +108,25 @@ where
     }
 }
 
+async fn insert_signing_key<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    k: &SigningKeyRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, key_sealed, created_at, activates_at, retired_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&k.kid)
+    .bind(&k.alg)
+    .bind(&k.key_sealed)
+    .bind(k.created_at)
+    .bind(k.activates_at)
+    .bind(k.retired_at)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
 impl PgStore {
     /// Connects (failing at once, with the server named, if it cannot be reached) and applies
     /// the migrations in `migrations/postgres`.
@@ -172,8 +191,8 @@ impl PgStore {
 macro_rules! client_select {
     ($tail:literal) => {
         concat!(
-            "SELECT id, name, scopes, secret_hash, otp_seed_sealed, otp_last_step, public_key, public_key_alg, ",
-            "disabled, created_at FROM clients ",
+            "SELECT id, name, scopes, secret_hash, previous_secret_hash, previous_secret_expires_at, ",
+            "otp_seed_sealed, otp_last_step, public_key, public_key_alg, disabled, created_at FROM clients ",
             $tail
         )
     };
@@ -397,38 +416,116 @@ impl Store for PgStore {
     }
 
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kid, alg, key_sealed, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(
+            "SELECT kid, alg, key_sealed, created_at, activates_at, retired_at FROM signing_keys \
+             ORDER BY created_at, kid",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(SigningKeyRecord {
-                    kid: r.try_get("kid").map_err(map_err)?,
-                    alg: r.try_get("alg").map_err(map_err)?,
-                    key_sealed: r.try_get("key_sealed").map_err(map_err)?,
-                    created_at: r.try_get("created_at").map_err(map_err)?,
-                    retired_at: r.try_get("retired_at").map_err(map_err)?,
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn insert_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
+        insert_signing_key(&self.pool, k).await.map_err(map_err)
+    }
+
+    async fn rotate_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
         sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, key_sealed, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)",
+            "UPDATE signing_keys SET retired_at = $1 WHERE alg = $2 AND (retired_at IS NULL OR retired_at > $1)",
         )
-        .bind(&k.kid)
+        .bind(k.activates_at.max(k.created_at))
         .bind(&k.alg)
-        .bind(&k.key_sealed)
-        .bind(k.created_at)
-        .bind(k.retired_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_signing_key(&mut *tx, k).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        id: &ClientId,
+        new_hash: &[u8],
+        previous_until: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        // The right-hand sides read the row as it was, so the old hash moves over.
+        let r = sqlx::query(
+            "UPDATE clients SET previous_secret_hash = CASE WHEN $1::BIGINT IS NULL THEN NULL ELSE secret_hash END, \
+             previous_secret_expires_at = $1, secret_hash = $2 WHERE id = $3",
+        )
+        .bind(previous_until)
+        .bind(new_hash)
+        .bind(id.as_str())
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn record_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // One statement, so a group of events is recorded whole or not at all.
+        let col = |f: fn(&AuditEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+        let at: Vec<i64> = events.iter().map(|e| e.at).collect();
+        let event = col(|e| Some(e.event.clone()));
+        let outcome = col(|e| Some(e.outcome.clone()));
+        let client_id = col(|e| e.client_id.clone());
+        let token_id = col(|e| e.token_id.clone());
+        let source = col(|e| e.source.clone());
+        let mechanism = col(|e| e.mechanism.clone());
+        let reason = col(|e| e.reason.clone());
+        let detail = col(|e| e.detail.clone());
+        retrying(|| {
+            sqlx::query(
+                "INSERT INTO audit_events (at, event, outcome, client_id, token_id, source, mechanism, reason, detail) \
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], \
+                 $7::TEXT[], $8::TEXT[], $9::TEXT[])",
+            )
+            .bind(&at)
+            .bind(&event)
+            .bind(&outcome)
+            .bind(&client_id)
+            .bind(&token_id)
+            .bind(&source)
+            .bind(&mechanism)
+            .bind(&reason)
+            .bind(&detail)
+            .execute(&self.pool)
+        })
+        .await?;
         Ok(())
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT id, at, event, outcome, client_id, token_id, source, mechanism, reason, detail \
+             FROM audit_events WHERE id > $1 AND ($2::TEXT IS NULL OR client_id = $2) \
+             AND ($3::BIGINT IS NULL OR at >= $3) ORDER BY id LIMIT $4",
+        )
+        .bind(q.after_id)
+        .bind(&q.client_id)
+        .bind(q.since)
+        .bind(i64::from(q.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn purge_audit(&self, before: i64, batch: u32) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(before)
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
     }
 
     async fn purge_expired(&self, now: i64, long_before: i64, batch: u32) -> Result<Purged, StoreError> {

@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{ClientRecord, LongTokenRecord, StoreError};
+use super::{AuditEvent, AuditRecord, ClientRecord, LongTokenRecord, SigningKeyRecord, StoreError};
 use crate::domain::{ClientId, LongTokenId, Scopes};
 
 #[derive(FromRow)]
@@ -13,6 +13,8 @@ pub(super) struct ClientRow {
     name: String,
     scopes: String,
     secret_hash: Vec<u8>,
+    previous_secret_hash: Option<Vec<u8>>,
+    previous_secret_expires_at: Option<i64>,
     otp_seed_sealed: Option<Vec<u8>>,
     otp_last_step: i64,
     public_key: Option<String>,
@@ -30,6 +32,8 @@ impl TryFrom<ClientRow> for ClientRecord {
             name: r.name,
             scopes: Scopes::from_space_separated(&r.scopes).map_err(StoreError::Backend)?,
             secret_hash: r.secret_hash,
+            previous_secret_hash: r.previous_secret_hash,
+            previous_secret_expires_at: r.previous_secret_expires_at,
             otp_seed_sealed: r.otp_seed_sealed,
             otp_last_step: r.otp_last_step,
             public_key: r.public_key,
@@ -66,5 +70,61 @@ impl TryFrom<LongTokenRow> for LongTokenRecord {
             revoked_at: r.revoked_at,
             client_disabled: r.client_disabled,
         })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct SigningKeyRow {
+    kid: String,
+    alg: String,
+    key_sealed: Vec<u8>,
+    created_at: i64,
+    activates_at: i64,
+    retired_at: Option<i64>,
+}
+
+impl From<SigningKeyRow> for SigningKeyRecord {
+    fn from(r: SigningKeyRow) -> Self {
+        SigningKeyRecord {
+            kid: r.kid,
+            alg: r.alg,
+            key_sealed: r.key_sealed,
+            created_at: r.created_at,
+            activates_at: r.activates_at,
+            retired_at: r.retired_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct AuditRow {
+    id: i64,
+    at: i64,
+    event: String,
+    outcome: String,
+    client_id: Option<String>,
+    token_id: Option<String>,
+    source: Option<String>,
+    mechanism: Option<String>,
+    reason: Option<String>,
+    detail: Option<String>,
+}
+
+impl From<AuditRow> for AuditRecord {
+    fn from(r: AuditRow) -> Self {
+        AuditRecord {
+            id: r.id,
+            event: AuditEvent {
+                at: r.at,
+                event: r.event,
+                outcome: r.outcome,
+                client_id: r.client_id,
+                token_id: r.token_id,
+                source: r.source,
+                mechanism: r.mechanism,
+                reason: r.reason,
+                detail: r.detail,
+            },
+        }
     }
 }

@@ -14,9 +14,9 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{ClientRow, LongTokenRow};
+use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow};
 use super::{
-    ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store,
+    AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store,
     StoreError,
 };
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
@@ -225,36 +225,87 @@ impl Store for SqliteStore {
     }
 
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kid, alg, key_sealed, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(
+            "SELECT kid, alg, key_sealed, created_at, activates_at, retired_at FROM signing_keys \
+             ORDER BY created_at, kid",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(SigningKeyRecord {
-                    kid: r.try_get("kid").map_err(map_err)?,
-                    alg: r.try_get("alg").map_err(map_err)?,
-                    key_sealed: r.try_get("key_sealed").map_err(map_err)?,
-                    created_at: r.try_get("created_at").map_err(map_err)?,
-                    retired_at: r.try_get("retired_at").map_err(map_err)?,
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn insert_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO signing_keys (kid, alg, key_sealed, created_at, retired_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&k.kid)
-            .bind(&k.alg)
-            .bind(&k.key_sealed)
-            .bind(k.created_at)
-            .bind(k.retired_at)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        insert_signing_key(&self.pool, k).await
+    }
+
+    async fn rotate_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = ?1 WHERE alg = ?2 AND (retired_at IS NULL OR retired_at > ?1)",
+        )
+        .bind(k.activates_at.max(k.created_at))
+        .bind(&k.alg)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_signing_key(&mut *tx, k).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        id: &ClientId,
+        new_hash: &[u8],
+        previous_until: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        // The right-hand sides read the row as it was, so the old hash moves over.
+        let r = sqlx::query(
+            "UPDATE clients SET previous_secret_hash = CASE WHEN ?1 IS NULL THEN NULL ELSE secret_hash END, \
+             previous_secret_expires_at = ?1, secret_hash = ?2 WHERE id = ?3",
+        )
+        .bind(previous_until)
+        .bind(new_hash)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn record_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.write(|reply| WriteOp::Audit { events, reply }).await
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT id, at, event, outcome, client_id, token_id, source, mechanism, reason, detail \
+             FROM audit_events WHERE id > ?1 AND (?2 IS NULL OR client_id = ?2) AND (?3 IS NULL OR at >= ?3) \
+             ORDER BY id LIMIT ?4",
+        )
+        .bind(q.after_id)
+        .bind(&q.client_id)
+        .bind(q.since)
+        .bind(q.limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn purge_audit(&self, before: i64, batch: u32) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ? ORDER BY id LIMIT ?)",
+        )
+        .bind(before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
     }
 
     async fn purge_expired(&self, now: i64, long_before: i64, batch: u32) -> Result<Purged, StoreError> {
@@ -290,6 +341,48 @@ impl Store for SqliteStore {
             used_assertions: jtis.rows_affected(),
         })
     }
+}
+
+async fn insert_signing_key<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    k: &SigningKeyRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, key_sealed, created_at, activates_at, retired_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&k.kid)
+    .bind(&k.alg)
+    .bind(&k.key_sealed)
+    .bind(k.created_at)
+    .bind(k.activates_at)
+    .bind(k.retired_at)
+    .execute(exec)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+async fn insert_audit(conn: &mut SqliteConnection, events: &[AuditEvent]) -> Result<(), StoreError> {
+    for e in events {
+        sqlx::query(
+            "INSERT INTO audit_events (at, event, outcome, client_id, token_id, source, mechanism, reason, detail) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.at)
+        .bind(&e.event)
+        .bind(&e.outcome)
+        .bind(&e.client_id)
+        .bind(&e.token_id)
+        .bind(&e.source)
+        .bind(&e.mechanism)
+        .bind(&e.reason)
+        .bind(&e.detail)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 // ----- group commit -------------------------------------------------------------------------
@@ -330,6 +423,10 @@ enum WriteOp {
         jti: String,
         expires_at: i64,
         reply: Reply<bool>,
+    },
+    Audit {
+        events: Vec<AuditEvent>,
+        reply: Reply<()>,
     },
 }
 
@@ -384,7 +481,9 @@ fn op_reply(op: WriteOp) -> Done {
         WriteOp::InsertLong { reply, .. } | WriteOp::ConsumeOtp { reply, .. } | WriteOp::ConsumeJti { reply, .. } => {
             Done::Bool(reply, Ok(false))
         }
-        WriteOp::RevokeLong { reply, .. } | WriteOp::RevokeShort { reply, .. } => Done::Unit(reply, Ok(())),
+        WriteOp::RevokeLong { reply, .. } | WriteOp::RevokeShort { reply, .. } | WriteOp::Audit { reply, .. } => {
+            Done::Unit(reply, Ok(()))
+        }
     }
 }
 
@@ -402,6 +501,15 @@ async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
             let end = if matches!(r, Ok(true)) { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
             let _ = sqlx::raw_sql(end).execute(&mut *conn).await;
             Done::Bool(reply, r)
+        }
+        WriteOp::Audit { events, reply } => {
+            if let Err(e) = sqlx::query("SAVEPOINT op").execute(&mut *conn).await {
+                return Done::Unit(reply, Err(map_err(e)));
+            }
+            let r = insert_audit(conn, &events).await;
+            let end = if r.is_ok() { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
+            let _ = sqlx::raw_sql(end).execute(&mut *conn).await;
+            Done::Unit(reply, r)
         }
         WriteOp::RevokeLong { id, at, reply } => {
             let r = sqlx::query(

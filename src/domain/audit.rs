@@ -1,0 +1,150 @@
+//! The audit trail: what happened to credentials, who did it, from where, with what outcome.
+//!
+//! Recorded: every long-term issuance and rotation, every revocation, every failed
+//! authentication (mechanism and reason class), client administration and signing-key
+//! rotation. Short-term issuance is counted per client and recorded as one
+//! `short_tokens.issued` event per client per cleanup tick, or one by one when configured.
+//! Events carry ids, never a secret or a token.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use super::types::ClientId;
+use crate::store::AuditEvent;
+
+/// The event names, in one place.
+pub mod event {
+    pub const LONG_TOKEN_ISSUED: &str = "long_token.issued";
+    pub const LONG_TOKEN_ROTATED: &str = "long_token.rotated";
+    pub const SHORT_TOKEN_ISSUED: &str = "short_token.issued";
+    pub const SHORT_TOKENS_ISSUED: &str = "short_tokens.issued";
+    pub const TOKEN_REVOKED: &str = "token.revoked";
+    pub const AUTH_FAILED: &str = "auth.failed";
+    pub const CLIENT_CREATED: &str = "client.created";
+    pub const CLIENT_DISABLED: &str = "client.disabled";
+    pub const CLIENT_ENABLED: &str = "client.enabled";
+    pub const CLIENT_SECRET_ROTATED: &str = "client.secret_rotated";
+    pub const SIGNING_KEY_CREATED: &str = "signing_key.created";
+    pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
+}
+
+pub const SUCCESS: &str = "success";
+pub const FAILURE: &str = "failure";
+/// The `source` of events caused by the command line.
+pub const CLI: &str = "cli";
+
+/// Builds an event; the optional parts are set with the chained methods.
+pub fn new(at_ms: i64, event: &str, outcome: &str) -> AuditEvent {
+    AuditEvent { at: at_ms, event: event.into(), outcome: outcome.into(), ..AuditEvent::default() }
+}
+
+/// Chained setters for [`AuditEvent`].
+pub trait AuditEventExt: Sized {
+    fn client(self, id: &ClientId) -> Self;
+    fn token(self, id: impl ToString) -> Self;
+    fn source(self, source: impl ToString) -> Self;
+    fn addr(self, addr: IpAddr) -> Self {
+        self.source(addr)
+    }
+    fn mechanism(self, m: &str) -> Self;
+    fn reason(self, r: &str) -> Self;
+    fn detail(self, d: serde_json::Value) -> Self;
+}
+
+impl AuditEventExt for AuditEvent {
+    fn client(mut self, id: &ClientId) -> Self {
+        self.client_id = Some(id.to_string());
+        self
+    }
+    fn token(mut self, id: impl ToString) -> Self {
+        self.token_id = Some(id.to_string());
+        self
+    }
+    fn source(mut self, source: impl ToString) -> Self {
+        self.source = Some(source.to_string());
+        self
+    }
+    fn mechanism(mut self, m: &str) -> Self {
+        self.mechanism = Some(m.into());
+        self
+    }
+    fn reason(mut self, r: &str) -> Self {
+        self.reason = Some(r.into());
+        self
+    }
+    fn detail(mut self, d: serde_json::Value) -> Self {
+        self.detail = Some(d.to_string());
+        self
+    }
+}
+
+/// Short-term issuances per client since the last flush.
+#[derive(Debug, Default)]
+pub struct ShortIssuanceCounter {
+    counts: Mutex<HashMap<ClientId, u64>>,
+}
+
+impl ShortIssuanceCounter {
+    pub fn add(&self, client: &ClientId) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        match counts.get_mut(client) {
+            Some(n) => *n += 1,
+            None => {
+                counts.insert(client.clone(), 1);
+            }
+        }
+    }
+
+    /// The counts so far, reset to zero.
+    pub fn take(&self) -> Vec<(ClientId, u64)> {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = counts.drain().collect();
+        v.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        v
+    }
+
+    /// Puts counts back (their flush failed), so they are recorded with the next one.
+    pub fn restore(&self, taken: Vec<(ClientId, u64)>) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        for (c, n) in taken {
+            *counts.entry(c).or_insert(0) += n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_per_client_and_reset_when_taken() {
+        let c = ShortIssuanceCounter::default();
+        let (a, b) = (ClientId::generate(), ClientId::generate());
+        c.add(&a);
+        c.add(&b);
+        c.add(&a);
+        let mut taken = c.take();
+        taken.sort_by_key(|(_, n)| *n);
+        assert_eq!(taken, vec![(b.clone(), 1), (a.clone(), 2)]);
+        assert!(c.take().is_empty());
+        c.restore(taken);
+        c.add(&a);
+        let mut again = c.take();
+        again.sort_by_key(|(_, n)| *n);
+        assert_eq!(again, vec![(b, 1), (a, 3)]);
+    }
+
+    #[test]
+    fn events_are_built_with_ids_only() {
+        let id = ClientId::generate();
+        let e = new(5, event::AUTH_FAILED, FAILURE)
+            .client(&id)
+            .addr("127.0.0.1".parse().unwrap())
+            .mechanism("client_secret")
+            .reason("wrong_secret");
+        assert_eq!(e.client_id.as_deref(), Some(id.as_str()));
+        assert_eq!(e.source.as_deref(), Some("127.0.0.1"));
+        assert_eq!((e.event.as_str(), e.outcome.as_str(), e.at), ("auth.failed", "failure", 5));
+    }
+}
