@@ -37,6 +37,9 @@ pub struct Settings {
     /// Milliseconds a long-term token record may be served from memory (0: no cache); the
     /// bound on how long a revocation made by another process can go unseen here.
     pub token_cache_ttl_ms: u32,
+    /// Record each short-term issuance in the audit trail, not only a count per client.
+    pub audit_short_tokens: bool,
+    pub audit_retention_days: u32,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -63,6 +66,8 @@ impl Default for Settings {
             cleanup_interval_secs: 60,
             expired_retention_days: 7,
             token_cache_ttl_ms: 1000,
+            audit_short_tokens: false,
+            audit_retention_days: 365,
         }
     }
 }
@@ -125,6 +130,13 @@ pub struct FileConfig {
     /// revocation made by another process goes unseen [default: 1000].
     #[arg(long, env = "TOKENSMITH_TOKEN_CACHE_TTL_MS")]
     pub token_cache_ttl_ms: Option<u32>,
+    /// Record every short-term issuance in the audit trail (by default they are counted per
+    /// client and recorded as one event per client per cleanup pass) [default: false].
+    #[arg(long, env = "TOKENSMITH_AUDIT_SHORT_TOKENS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub audit_short_tokens: Option<bool>,
+    /// Days audit events are kept [default: 365].
+    #[arg(long, env = "TOKENSMITH_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u32>,
 }
 
 impl FileConfig {
@@ -160,7 +172,9 @@ impl FileConfig {
             body_limit_bytes,
             cleanup_interval_secs,
             expired_retention_days,
-            token_cache_ttl_ms
+            token_cache_ttl_ms,
+            audit_short_tokens,
+            audit_retention_days
         );
         set_opt!(issuer, key_file, default_audience);
         Ok(())
@@ -196,6 +210,9 @@ impl Settings {
         if self.token_cache_ttl_ms > 1000 {
             return Err("token_cache_ttl_ms must be at most 1000 (the staleness bound)".into());
         }
+        if self.audit_retention_days == 0 {
+            return Err("audit_retention_days must be at least 1".into());
+        }
         if self.cleanup_interval_secs == 0 {
             return Err("cleanup_interval_secs must be at least 1".into());
         }
@@ -229,6 +246,8 @@ impl Settings {
         c.expired_retention_secs = i64::from(self.expired_retention_days) * 86_400;
         c.signing_alg = self.signing_alg;
         c.token_cache_ttl_ms = i64::from(self.token_cache_ttl_ms);
+        c.audit_short_tokens = self.audit_short_tokens;
+        c.audit_retention_secs = i64::from(self.audit_retention_days) * 86_400;
         c
     }
 }

@@ -44,6 +44,20 @@ pub enum ClientCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Give a client a new secret (printed once). The old secret keeps working for --overlap,
+    /// so deployments can switch over without an outage.
+    RotateSecret {
+        /// The client's id.
+        client_id: String,
+        /// How long the old secret stays valid, e.g. 0s, 30m, 24h, 7d (at most 30d).
+        #[arg(long, default_value = "0s", value_parser = super::parse_duration, value_name = "DURATION")]
+        overlap: i64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// Enable a disabled client again.
     Enable {
         /// The client's id.
@@ -116,6 +130,34 @@ pub(super) async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        ClientCommand::RotateSecret { client_id, overlap, json, db } => {
+            let id = parse_client_id(&client_id)?;
+            let (store, keyring) = app::open(&db.settings()).await?;
+            let now = SystemClock.now();
+            let secret = admin::rotate_client_secret(store.as_ref(), &keyring, now, &id, overlap)
+                .await
+                .map_err(|e| admin_error(e, &db))?;
+            let old_until = (overlap > 0).then(|| rfc3339(now + overlap));
+            let mut out = std::io::stdout().lock();
+            if json {
+                let v = serde_json::json!({
+                    "client_id": id.as_str(),
+                    "client_secret": secret.expose(),
+                    "previous_secret_valid_until": old_until,
+                });
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(out, "client secret rotated")?;
+                writeln!(out, "  client_id:     {id}")?;
+                writeln!(out, "  client_secret: {}", secret.expose())?;
+                match old_until {
+                    Some(t) => writeln!(out, "  the previous secret keeps working until {t}")?,
+                    None => writeln!(out, "  the previous secret no longer works")?,
+                }
+                writeln!(out, "The secret above is shown this once; store it now.")?;
+            }
+            Ok(())
+        }
         ClientCommand::Disable { client_id, db } => set_disabled(&client_id, &db, true).await,
         ClientCommand::Enable { client_id, db } => set_disabled(&client_id, &db, false).await,
         ClientCommand::List { json, db } => {
@@ -165,13 +207,27 @@ pub(super) async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn set_disabled(client_id: &str, db: &DatabaseArgs, disabled: bool) -> anyhow::Result<()> {
-    let id = crate::domain::ClientId::parse(client_id)
-        .ok_or_else(|| anyhow::anyhow!("{client_id:?} is not a client id (see tokensmith client list)"))?;
-    let (store, _) = app::open(&db.settings()).await?;
-    if !store.set_client_disabled(&id, disabled).await? {
-        anyhow::bail!("no client {id} in {} (see tokensmith client list)", redact_url(&db.database));
+fn parse_client_id(raw: &str) -> anyhow::Result<crate::domain::ClientId> {
+    crate::domain::ClientId::parse(raw)
+        .ok_or_else(|| anyhow::anyhow!("{raw:?} is not a client id (see tokensmith client list)"))
+}
+
+/// An administrative failure as a message that says what to do.
+fn admin_error(e: admin::AdminError, db: &DatabaseArgs) -> anyhow::Error {
+    match e {
+        admin::AdminError::NoSuchClient(id) => {
+            anyhow::anyhow!("no client {id} in {} (see tokensmith client list)", redact_url(&db.database))
+        }
+        e => anyhow::anyhow!("{e}"),
     }
+}
+
+async fn set_disabled(client_id: &str, db: &DatabaseArgs, disabled: bool) -> anyhow::Result<()> {
+    let id = parse_client_id(client_id)?;
+    let (store, _) = app::open(&db.settings()).await?;
+    admin::set_client_disabled(store.as_ref(), SystemClock.now(), &id, disabled)
+        .await
+        .map_err(|e| admin_error(e, db))?;
     println!("client {id} {}", if disabled { "disabled" } else { "enabled" });
     Ok(())
 }

@@ -86,14 +86,13 @@ pub async fn create_client(
     store.insert_client(&record).await?;
     store
         .record_audit(vec![
-            audit::new(now * 1000, event::CLIENT_CREATED, audit::SUCCESS)
-                .client(&id)
-                .source(audit::CLI)
-                .detail(serde_json::json!({
+            audit::new(now * 1000, event::CLIENT_CREATED, audit::SUCCESS).client(&id).source(audit::CLI).detail(
+                serde_json::json!({
                     "scopes": spec.scopes.to_space_separated(),
                     "otp": spec.otp,
                     "public_key_alg": public_key_alg,
-                })),
+                }),
+            ),
         ])
         .await?;
     tracing::info!(client_id = %id, "client created");

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use super::audit::{self, AuditEventExt, event};
 use crate::clock::Clock;
 use crate::crypto::Keyring;
 use crate::signer::{self, KeyMaterial, KeySet, SigningAlg};
@@ -98,15 +99,27 @@ pub struct Selected {
 impl KeySchedule {
     /// Reads the keys, creating one of `alg` when none of that algorithm is signing or due to
     /// sign, and decrypts them. The master key must match the database.
-    pub async fn load(store: &dyn Store, keyring: &Keyring, clock: &dyn Clock, alg: SigningAlg) -> anyhow::Result<Self> {
+    pub async fn load(
+        store: &dyn Store,
+        keyring: &Keyring,
+        clock: &dyn Clock,
+        alg: SigningAlg,
+    ) -> anyhow::Result<Self> {
         let now = clock.now();
         let mut records = store.list_signing_keys().await?;
-        let has_current = |rs: &[SigningKeyRecord]| {
-            rs.iter().any(|r| r.alg == alg.as_str() && r.retired_at.is_none_or(|t| t > now))
-        };
+        let has_current =
+            |rs: &[SigningKeyRecord]| rs.iter().any(|r| r.alg == alg.as_str() && r.retired_at.is_none_or(|t| t > now));
         if !has_current(&records) {
             let record = new_record(keyring, alg, now, 0)?;
             store.insert_signing_key(&record).await?;
+            store
+                .record_audit(vec![
+                    audit::new(now * 1000, event::SIGNING_KEY_CREATED, audit::SUCCESS)
+                        .token(&record.kid)
+                        .source("server")
+                        .detail(serde_json::json!({ "alg": alg.as_str() })),
+                ])
+                .await?;
             tracing::info!(kid = %record.kid, %alg, "created a signing key");
             records = store.list_signing_keys().await?;
         }

@@ -41,14 +41,25 @@ pub fn otp_uri(secret: &[u8], account: &str) -> Option<String> {
     totp(secret, &account)?.to_url().ok()
 }
 
-/// The time step that `code` belongs to at `now` (within ±1 step), if any.
+/// The time step that `code` belongs to at `now` (within ±1 step), if any. All three
+/// candidate codes are computed and compared in constant time, whichever matches.
 pub fn matching_step(secret: &[u8], code: &str, now: i64) -> Option<i64> {
+    use subtle::{ConditionallySelectable, ConstantTimeEq};
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let now = u64::try_from(now).ok()?;
-    let step = totp(secret, "x")?.check(code, now)?;
-    i64::try_from(step).ok()
+    let totp = totp(secret, "x")?;
+    let origin = now / STEP_SECS;
+    let mut found = subtle::Choice::from(0);
+    let mut step = 0u64;
+    for counter in [origin.saturating_sub(1), origin, origin + 1] {
+        let candidate = totp.generate(counter * STEP_SECS).to_string();
+        let hit = candidate.as_bytes().ct_eq(code.as_bytes()) & !found;
+        step = u64::conditional_select(&step, &counter, hit);
+        found |= hit;
+    }
+    if bool::from(found) { i64::try_from(step).ok() } else { None }
 }
 
 /// The code for `now`, for tests and for the CLI's self-check.

@@ -332,7 +332,11 @@ impl TokenService {
             Ok(fresh) => {
                 let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
                 if keys.jwks() != fresh.set.jwks() || keys.active_kid() != fresh.set.active_kid() {
-                    tracing::info!(active = fresh.set.active_kid(), published = fresh.published, "signing keys changed");
+                    tracing::info!(
+                        active = fresh.set.active_kid(),
+                        published = fresh.published,
+                        "signing keys changed"
+                    );
                     *keys = fresh.set;
                 }
                 metrics::gauge!("tokensmith_signing_keys").set(fresh.published as f64);
@@ -350,8 +354,7 @@ impl TokenService {
     /// another instance or by an operator reach this one.
     pub async fn reload_keys(&self) -> anyhow::Result<()> {
         let fresh = Arc::new(
-            KeySchedule::load(self.store.as_ref(), &self.keyring, self.clock.as_ref(), self.config.signing_alg)
-                .await?,
+            KeySchedule::load(self.store.as_ref(), &self.keyring, self.clock.as_ref(), self.config.signing_alg).await?,
         );
         *self.schedule.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&fresh);
         self.install(&fresh, self.clock.now());
@@ -446,7 +449,8 @@ impl TokenService {
         let name = if rotation.is_some() { event::LONG_TOKEN_ROTATED } else { event::LONG_TOKEN_ISSUED };
         let mut ev = audit::new(now_ms, name, audit::SUCCESS).client(&client_id).token(id).addr(addr).mechanism(grant);
         if let Some(r) = rotation {
-            ev = ev.detail(serde_json::json!({ "rotated_token_id": r.old.to_string(), "old_valid_until": r.revoke_at }));
+            ev =
+                ev.detail(serde_json::json!({ "rotated_token_id": r.old.to_string(), "old_valid_until": r.revoke_at }));
         }
         self.store.record_audit(vec![ev]).await?;
         metrics::counter!("tokensmith_long_tokens_issued_total", "grant" => grant).increment(1);
@@ -523,7 +527,8 @@ impl TokenService {
     ) -> Result<(), StoreError> {
         metrics::counter!("tokensmith_auth_failures_total", "mechanism" => mechanism).increment(1);
         tracing::info!(client_id = ?client.map(ClientId::as_str), %addr, mechanism, reason, "authentication failed");
-        let mut ev = audit::new(now_ms, event::AUTH_FAILED, audit::FAILURE).addr(addr).mechanism(mechanism).reason(reason);
+        let mut ev =
+            audit::new(now_ms, event::AUTH_FAILED, audit::FAILURE).addr(addr).mechanism(mechanism).reason(reason);
         if let Some(c) = client {
             ev = ev.client(c);
         }
@@ -634,7 +639,8 @@ impl TokenService {
         let (Some(client), Some(key)) = (client, key) else {
             return Err(invalid("assertion is not valid for this client", Some(client_id), "unknown_client_or_key"));
         };
-        let fail = |msg: String| AuthFail::new(DomainError::InvalidGrant(msg), Some(client.id.clone()), "assertion_invalid");
+        let fail =
+            |msg: String| AuthFail::new(DomainError::InvalidGrant(msg), Some(client.id.clone()), "assertion_invalid");
         let claims = client_key::verify_signature(assertion, &key).map_err(fail)?;
         if claims.iss.as_deref() != Some(client.id.as_str()) || claims.sub.as_deref() != Some(client.id.as_str()) {
             return Err(fail("assertion iss and sub must both be the client id".into()));
@@ -661,7 +667,10 @@ impl TokenService {
             return Err(fail("assertion needs a jti of 1 to 256 characters".into()));
         };
         if !self.store.consume_assertion_jti(&client.id, &jti, exp).await? {
-            return Err(AuthFail { reason: "assertion_replay", ..fail("assertion was already used (jti replay)".into()) });
+            return Err(AuthFail {
+                reason: "assertion_replay",
+                ..fail("assertion was already used (jti replay)".into())
+            });
         }
         Ok((client.id, client.scopes))
     }

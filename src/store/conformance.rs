@@ -15,7 +15,8 @@ use uuid::Uuid;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::{
-    AuditEvent, AuditQuery, ClientRecord, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store, StoreError,
+    AuditEvent, AuditQuery, ClientRecord, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation,
+    SigningKeyRecord, Store, StoreError,
 };
 use crate::crypto::{self, Keyring};
 use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
@@ -813,7 +814,8 @@ mod postgres_only {
             .fetch_one(again.pool())
             .await
             .unwrap();
-        let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
+        let migrations =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
         assert_eq!(applied, migrations as i64, "each migration applied once");
     }
 

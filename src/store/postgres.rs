@@ -21,8 +21,8 @@ use sqlx::{ConnectOptions, Connection};
 
 use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow};
 use super::{
-    AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store,
-    StoreError, redact_url,
+    AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken,
+    Purged, Rotation, SigningKeyRecord, Store, StoreError, redact_url,
 };
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
 

@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow};
 use super::{
-    AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, SigningKeyRecord, Store,
-    StoreError,
+    AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken,
+    Purged, Rotation, SigningKeyRecord, Store, StoreError,
 };
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
 

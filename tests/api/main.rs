@@ -8,6 +8,7 @@ mod cli;
 mod client_credentials_grant;
 mod durability;
 mod faults;
+mod hardening;
 mod health;
 mod helpers;
 mod introspection;
