@@ -159,3 +159,35 @@ pub fn verify_signature(assertion: &str, key: &ClientPublicKey) -> Result<Assert
         .map(|d| d.claims)
         .map_err(|_| "assertion signature is not valid".to_owned())
 }
+
+/// Public keys that no client holds (the examples of RFC 8032 §7.1 and RFC 7515 A.2/A.3), one
+/// per algorithm. An assertion naming an unknown client, or one without a key, is verified
+/// against the one of its header's algorithm, so it takes the same path and time as an
+/// assertion with a bad signature from a registered client.
+const DUMMY_KEYS: [&str; 3] = [
+    r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
+    r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#,
+    r#"{"kty":"RSA","e":"AQAB","n":"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"}"#,
+];
+
+/// Does the work of [`verify_signature`] against a key nobody holds; the result is always a
+/// failure (see [`DUMMY_KEYS`]).
+pub fn verify_against_dummy(assertion: &str) {
+    static KEYS: std::sync::OnceLock<Vec<ClientPublicKey>> = std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(|| DUMMY_KEYS.iter().filter_map(|k| ClientPublicKey::parse(k).ok()).collect());
+    let Ok(header) = jsonwebtoken::decode_header(assertion) else { return };
+    if let Some(key) = keys.iter().find(|k| k.alg == header.alg) {
+        let _ = std::hint::black_box(verify_signature(assertion, key));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dummy_key_parses() {
+        let algs: Vec<Algorithm> = DUMMY_KEYS.iter().map(|k| ClientPublicKey::parse(k).unwrap().alg).collect();
+        assert_eq!(algs, [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256]);
+    }
+}
