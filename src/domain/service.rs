@@ -433,7 +433,13 @@ impl TokenService {
             issued_at: now,
             expires_at,
         };
-        match self.store.insert_long_token(&new, rotation, now).await {
+        let name = if rotation.is_some() { event::LONG_TOKEN_ROTATED } else { event::LONG_TOKEN_ISSUED };
+        let mut ev = audit::new(now_ms, name, audit::SUCCESS).client(&client_id).token(id).addr(addr).mechanism(grant);
+        if let Some(r) = rotation {
+            ev =
+                ev.detail(serde_json::json!({ "rotated_token_id": r.old.to_string(), "old_valid_until": r.revoke_at }));
+        }
+        match self.store.insert_long_token_audited(&new, rotation, now, ev).await {
             Ok(()) => {
                 if let Some(r) = rotation {
                     self.long_tokens.remove(&r.old);
@@ -446,13 +452,6 @@ impl TokenService {
             }
             Err(InsertError::Store(e)) => return Err(e.into()),
         }
-        let name = if rotation.is_some() { event::LONG_TOKEN_ROTATED } else { event::LONG_TOKEN_ISSUED };
-        let mut ev = audit::new(now_ms, name, audit::SUCCESS).client(&client_id).token(id).addr(addr).mechanism(grant);
-        if let Some(r) = rotation {
-            ev =
-                ev.detail(serde_json::json!({ "rotated_token_id": r.old.to_string(), "old_valid_until": r.revoke_at }));
-        }
-        self.store.record_audit(vec![ev]).await?;
         metrics::counter!("tokensmith_long_tokens_issued_total", "grant" => grant).increment(1);
         tracing::info!(client_id = %client_id, token_id = %id, grant, rotated = ?rotation.map(|r| r.old.to_string()), "long-term token issued");
         Ok(IssuedLong { id, token, client_id, scopes, issued_at: now, expires_at, rotated: rotation.map(|r| r.old) })
@@ -920,9 +919,8 @@ impl TokenService {
                 if record.revoked_at.is_some_and(|r| r <= now) || record.expires_at <= now {
                     return Ok(());
                 }
-                self.store.revoke_long_token(&id, now).await?;
+                self.store.revoke_long_token_audited(&id, now, revoked(&record.client_id, &id, "long")).await?;
                 self.long_tokens.remove(&id);
-                self.store.record_audit(vec![revoked(&record.client_id, &id, "long")]).await?;
                 metrics::counter!("tokensmith_revocations_total", "kind" => "long").increment(1);
                 tracing::info!(client_id = %record.client_id, token_id = %id, "long-term token revoked");
             }
@@ -941,9 +939,8 @@ impl TokenService {
                 if id.expires_at <= now {
                     return Ok(());
                 }
-                self.store.revoke_short_token(&id).await?;
+                self.store.revoke_short_token_audited(&id, revoked(caller.client_id(), &id, "short")).await?;
                 self.short_revoked.insert(id.to_string(), true, id.expires_at * 1000, self.clock.now_millis());
-                self.store.record_audit(vec![revoked(caller.client_id(), &id, "short")]).await?;
                 metrics::counter!("tokensmith_revocations_total", "kind" => "short").increment(1);
                 tracing::info!(client_id = %caller.client_id(), token_id = %id, "short-term token revoked");
             }

@@ -539,6 +539,31 @@ async fn audit_events_round_trip_filter_page_and_purge(s: Arc<dyn Store>) {
     assert_eq!(all(AuditQuery::default()).await.iter().map(|r| r.event.event.as_str()).collect::<Vec<_>>(), ["c", "d"]);
 }
 
+async fn audited_writes_record_their_event_with_them_or_not_at_all(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    let events = |s: Arc<dyn Store>| async move {
+        let all = s.list_audit(&AuditQuery { limit: 100, ..Default::default() }).await.unwrap();
+        all.into_iter().map(|r| r.event.event).collect::<Vec<_>>()
+    };
+    s.insert_long_token_audited(&token(1, "cli_a", NOW, DAY), None, NOW, audit_event(1, "issued", Some("cli_a")))
+        .await
+        .unwrap();
+    // A rotation whose target is not live writes neither the token nor the event.
+    let rotation = Rotation { old: long_id(99), revoke_at: NOW };
+    let r = s
+        .insert_long_token_audited(&token(2, "cli_a", NOW, DAY), Some(rotation), NOW, audit_event(2, "rotated", None))
+        .await;
+    assert_not_live(r);
+    assert!(s.get_long_token(&long_id(2)).await.unwrap().is_none());
+    s.revoke_long_token_audited(&long_id(1), NOW + 5, audit_event(3, "revoked", None)).await.unwrap();
+    assert_eq!(get(s.as_ref(), 1).await.revoked_at, Some(NOW + 5));
+    let keyring = Keyring::random();
+    let short = ShortTokenId::generate(&keyring, long_id(1), NOW + 300);
+    s.revoke_short_token_audited(&short, audit_event(4, "short revoked", None)).await.unwrap();
+    assert!(s.is_short_token_revoked(&short).await.unwrap());
+    assert_eq!(events(Arc::clone(&s)).await, ["issued", "revoked", "short revoked"]);
+}
+
 async fn purge_deletes_only_what_expired_in_bounded_batches(s: Arc<dyn Store>) {
     let retention = 7 * DAY;
     let long_before = NOW - retention;
@@ -775,6 +800,7 @@ conformance!(
     signing_key_rotation_retires_the_keys_of_its_algorithm_when_it_activates,
     client_secret_rotation_keeps_the_old_hash_for_the_overlap,
     audit_events_round_trip_filter_page_and_purge,
+    audited_writes_record_their_event_with_them_or_not_at_all,
     purge_deletes_only_what_expired_in_bounded_batches,
     purge_with_a_large_batch_takes_everything_at_once,
 );

@@ -226,6 +226,19 @@ pub trait Store: Send + Sync + 'static {
     /// that is still signing at `key.activates_at` to retire then.
     async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
 
+    /// `insert_long_token` and the audit event that records it, in one transaction.
+    async fn insert_long_token_audited(
+        &self,
+        token: &NewLongToken,
+        rotation: Option<Rotation>,
+        now: i64,
+        event: AuditEvent,
+    ) -> Result<(), InsertError>;
+    /// `revoke_long_token` and its audit event, in one transaction.
+    async fn revoke_long_token_audited(&self, id: &LongTokenId, at: i64, event: AuditEvent) -> Result<(), StoreError>;
+    /// `revoke_short_token` and its audit event, in one transaction.
+    async fn revoke_short_token_audited(&self, id: &ShortTokenId, event: AuditEvent) -> Result<(), StoreError>;
+
     /// Appends events to the audit trail, durably, before returning.
     async fn record_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError>;
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;

@@ -127,6 +127,32 @@ async fn insert_signing_key<'e>(
     Ok(())
 }
 
+/// Inserts `events` in one statement, so a group is recorded whole or not at all.
+async fn insert_audit<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    events: &[AuditEvent],
+) -> Result<(), sqlx::Error> {
+    let col = |f: fn(&AuditEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+    let at: Vec<i64> = events.iter().map(|e| e.at).collect();
+    sqlx::query(
+        "INSERT INTO audit_events (at, event, outcome, client_id, token_id, source, mechanism, reason, detail) \
+         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], \
+         $7::TEXT[], $8::TEXT[], $9::TEXT[])",
+    )
+    .bind(&at)
+    .bind(col(|e| Some(e.event.clone())))
+    .bind(col(|e| Some(e.outcome.clone())))
+    .bind(col(|e| e.client_id.clone()))
+    .bind(col(|e| e.token_id.clone()))
+    .bind(col(|e| e.source.clone()))
+    .bind(col(|e| e.mechanism.clone()))
+    .bind(col(|e| e.reason.clone()))
+    .bind(col(|e| e.detail.clone()))
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
 impl PgStore {
     /// Connects (failing at once, with the server named, if it cannot be reached) and applies
     /// the migrations in `migrations/postgres`.
@@ -217,6 +243,7 @@ impl PgStore {
         t: &NewLongToken,
         rotation: Option<Rotation>,
         now: i64,
+        audit: Option<&AuditEvent>,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         if let Some(rot) = rotation {
@@ -251,6 +278,9 @@ impl PgStore {
         .bind(t.expires_at)
         .execute(&mut *tx)
         .await?;
+        if let Some(e) = audit {
+            insert_audit(&mut *tx, std::slice::from_ref(e)).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -342,7 +372,7 @@ impl Store for PgStore {
         rotation: Option<Rotation>,
         now: i64,
     ) -> Result<(), InsertError> {
-        match retrying(|| self.try_insert_long(t, rotation, now)).await {
+        match retrying(|| self.try_insert_long(t, rotation, now, None)).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(InsertError::RotationTargetNotLive),
             Err(e) => Err(InsertError::Store(e)),
@@ -404,6 +434,51 @@ impl Store for PgStore {
         })
         .await?;
         Ok(())
+    }
+
+    async fn insert_long_token_audited(
+        &self,
+        t: &NewLongToken,
+        rotation: Option<Rotation>,
+        now: i64,
+        event: AuditEvent,
+    ) -> Result<(), InsertError> {
+        match retrying(|| self.try_insert_long(t, rotation, now, Some(&event))).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(InsertError::RotationTargetNotLive),
+            Err(e) => Err(InsertError::Store(e)),
+        }
+    }
+
+    async fn revoke_long_token_audited(&self, id: &LongTokenId, at: i64, event: AuditEvent) -> Result<(), StoreError> {
+        let id = id.to_string();
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "UPDATE long_tokens SET revoked_at = $1 WHERE id = $2 AND (revoked_at IS NULL OR revoked_at > $1)",
+            )
+            .bind(at)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit(&mut *tx, std::slice::from_ref(&event)).await?;
+            tx.commit().await
+        })
+        .await
+    }
+
+    async fn revoke_short_token_audited(&self, id: &ShortTokenId, event: AuditEvent) -> Result<(), StoreError> {
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("INSERT INTO revoked_short_tokens (id, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(id.as_str())
+                .bind(id.expires_at)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit(&mut *tx, std::slice::from_ref(&event)).await?;
+            tx.commit().await
+        })
+        .await
     }
 
     async fn is_short_token_revoked(&self, id: &ShortTokenId) -> Result<bool, StoreError> {
@@ -468,36 +543,7 @@ impl Store for PgStore {
         if events.is_empty() {
             return Ok(());
         }
-        // One statement, so a group of events is recorded whole or not at all.
-        let col = |f: fn(&AuditEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
-        let at: Vec<i64> = events.iter().map(|e| e.at).collect();
-        let event = col(|e| Some(e.event.clone()));
-        let outcome = col(|e| Some(e.outcome.clone()));
-        let client_id = col(|e| e.client_id.clone());
-        let token_id = col(|e| e.token_id.clone());
-        let source = col(|e| e.source.clone());
-        let mechanism = col(|e| e.mechanism.clone());
-        let reason = col(|e| e.reason.clone());
-        let detail = col(|e| e.detail.clone());
-        retrying(|| {
-            sqlx::query(
-                "INSERT INTO audit_events (at, event, outcome, client_id, token_id, source, mechanism, reason, detail) \
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], \
-                 $7::TEXT[], $8::TEXT[], $9::TEXT[])",
-            )
-            .bind(&at)
-            .bind(&event)
-            .bind(&outcome)
-            .bind(&client_id)
-            .bind(&token_id)
-            .bind(&source)
-            .bind(&mechanism)
-            .bind(&reason)
-            .bind(&detail)
-            .execute(&self.pool)
-        })
-        .await?;
-        Ok(())
+        retrying(|| insert_audit(&self.pool, &events)).await
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {

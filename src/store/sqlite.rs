@@ -166,7 +166,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<(), InsertError> {
         let token = t.clone();
-        match self.write(|reply| WriteOp::InsertLong { token, rotation, now, reply }).await {
+        match self.write(|reply| WriteOp::InsertLong { token, rotation, now, audit: None, reply }).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(InsertError::RotationTargetNotLive),
             Err(e) => Err(InsertError::Store(e)),
@@ -207,12 +207,37 @@ impl Store for SqliteStore {
 
     async fn revoke_long_token(&self, id: &LongTokenId, at: i64) -> Result<(), StoreError> {
         let id = id.to_string();
-        self.write(|reply| WriteOp::RevokeLong { id, at, reply }).await
+        self.write(|reply| WriteOp::RevokeLong { id, at, audit: None, reply }).await
     }
 
     async fn revoke_short_token(&self, id: &ShortTokenId) -> Result<(), StoreError> {
         let (id, expires_at) = (id.as_str().to_owned(), id.expires_at);
-        self.write(|reply| WriteOp::RevokeShort { id, expires_at, reply }).await
+        self.write(|reply| WriteOp::RevokeShort { id, expires_at, audit: None, reply }).await
+    }
+
+    async fn insert_long_token_audited(
+        &self,
+        t: &NewLongToken,
+        rotation: Option<Rotation>,
+        now: i64,
+        event: AuditEvent,
+    ) -> Result<(), InsertError> {
+        let (token, audit) = (t.clone(), Some(event));
+        match self.write(|reply| WriteOp::InsertLong { token, rotation, now, audit, reply }).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(InsertError::RotationTargetNotLive),
+            Err(e) => Err(InsertError::Store(e)),
+        }
+    }
+
+    async fn revoke_long_token_audited(&self, id: &LongTokenId, at: i64, event: AuditEvent) -> Result<(), StoreError> {
+        let (id, audit) = (id.to_string(), Some(event));
+        self.write(|reply| WriteOp::RevokeLong { id, at, audit, reply }).await
+    }
+
+    async fn revoke_short_token_audited(&self, id: &ShortTokenId, event: AuditEvent) -> Result<(), StoreError> {
+        let (id, expires_at, audit) = (id.as_str().to_owned(), id.expires_at, Some(event));
+        self.write(|reply| WriteOp::RevokeShort { id, expires_at, audit, reply }).await
     }
 
     async fn is_short_token_revoked(&self, id: &ShortTokenId) -> Result<bool, StoreError> {
@@ -401,16 +426,19 @@ enum WriteOp {
         token: NewLongToken,
         rotation: Option<Rotation>,
         now: i64,
+        audit: Option<AuditEvent>,
         reply: Reply<bool>,
     },
     RevokeLong {
         id: String,
         at: i64,
+        audit: Option<AuditEvent>,
         reply: Reply<()>,
     },
     RevokeShort {
         id: String,
         expires_at: i64,
+        audit: Option<AuditEvent>,
         reply: Reply<()>,
     },
     ConsumeOtp {
@@ -487,48 +515,71 @@ fn op_reply(op: WriteOp) -> Done {
     }
 }
 
-/// Runs one op inside the group's transaction. A single SQL statement is atomic on its own
-/// (a failed statement leaves no trace and does not abort the transaction in SQLite); the
-/// two-statement rotation runs inside a savepoint so that it, too, applies whole or not at all.
+/// Runs one op inside the group's transaction, in a savepoint, so that an op of several
+/// statements (a rotation's update and insert, a write and its audit event) applies whole or
+/// not at all while the rest of the group commits.
 async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
     match op {
-        WriteOp::InsertLong { token, rotation, now, reply } => {
-            if let Err(e) = sqlx::query("SAVEPOINT op").execute(&mut *conn).await {
-                return Done::Bool(reply, Err(map_err(e)));
-            }
-            let r = insert_long(conn, &token, rotation, now).await;
-            // A failure, or a rotation that found no live target, leaves nothing behind.
-            let end = if matches!(r, Ok(true)) { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
-            let _ = sqlx::raw_sql(end).execute(&mut *conn).await;
+        WriteOp::InsertLong { token, rotation, now, audit, reply } => {
+            // `false` (a rotation that found no live target) leaves nothing behind either.
+            let r = in_savepoint(
+                conn,
+                |c| {
+                    Box::pin(async move {
+                        let inserted = insert_long(c, &token, rotation, now).await?;
+                        if inserted && let Some(e) = &audit {
+                            insert_audit(c, std::slice::from_ref(e)).await?;
+                        }
+                        Ok(inserted)
+                    })
+                },
+                |r| matches!(r, Ok(true)),
+            )
+            .await;
             Done::Bool(reply, r)
         }
         WriteOp::Audit { events, reply } => {
-            if let Err(e) = sqlx::query("SAVEPOINT op").execute(&mut *conn).await {
-                return Done::Unit(reply, Err(map_err(e)));
-            }
-            let r = insert_audit(conn, &events).await;
-            let end = if r.is_ok() { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
-            let _ = sqlx::raw_sql(end).execute(&mut *conn).await;
+            let r =
+                in_savepoint(conn, |c| Box::pin(async move { insert_audit(c, &events).await }), Result::is_ok).await;
             Done::Unit(reply, r)
         }
-        WriteOp::RevokeLong { id, at, reply } => {
-            let r = sqlx::query(
-                "UPDATE long_tokens SET revoked_at = ?1 WHERE id = ?2 AND (revoked_at IS NULL OR revoked_at > ?1)",
-            )
-            .bind(at)
-            .bind(id)
-            .execute(&mut *conn)
-            .await;
-            Done::Unit(reply, r.map(|_| ()).map_err(map_err))
-        }
-        WriteOp::RevokeShort { id, expires_at, reply } => {
-            let r =
-                sqlx::query("INSERT INTO revoked_short_tokens (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
+        WriteOp::RevokeLong { id, at, audit, reply } => {
+            let r = in_savepoint(conn, |c| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE long_tokens SET revoked_at = ?1 WHERE id = ?2 AND (revoked_at IS NULL OR revoked_at > ?1)",
+                    )
+                    .bind(at)
                     .bind(id)
-                    .bind(expires_at)
-                    .execute(&mut *conn)
-                    .await;
-            Done::Unit(reply, r.map(|_| ()).map_err(map_err))
+                    .execute(&mut *c)
+                    .await
+                    .map_err(map_err)?;
+                    insert_audit(c, audit.as_slice()).await
+                })
+            }, Result::is_ok)
+            .await;
+            Done::Unit(reply, r)
+        }
+        WriteOp::RevokeShort { id, expires_at, audit, reply } => {
+            let r = in_savepoint(
+                conn,
+                |c| {
+                    Box::pin(async move {
+                        sqlx::query(
+                            "INSERT INTO revoked_short_tokens (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(id)
+                        .bind(expires_at)
+                        .execute(&mut *c)
+                        .await
+                        .map_err(map_err)?;
+                        insert_audit(c, audit.as_slice()).await
+                    })
+                },
+                Result::is_ok,
+            )
+            .await;
+            Done::Unit(reply, r)
         }
         WriteOp::ConsumeOtp { client, step, reply } => {
             let r = sqlx::query("UPDATE clients SET otp_last_step = ?1 WHERE id = ?2 AND otp_last_step < ?1")
@@ -550,6 +601,21 @@ async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
             Done::Bool(reply, r.map(|r| r.rows_affected() == 1).map_err(map_err))
         }
     }
+}
+
+type OpFuture<'c, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'c>>;
+
+/// Runs `op` in a savepoint: released when `keep` says so, rolled back to otherwise.
+async fn in_savepoint<T>(
+    conn: &mut SqliteConnection,
+    op: impl for<'c> FnOnce(&'c mut SqliteConnection) -> OpFuture<'c, T>,
+    keep: impl FnOnce(&Result<T, StoreError>) -> bool,
+) -> Result<T, StoreError> {
+    sqlx::query("SAVEPOINT op").execute(&mut *conn).await.map_err(map_err)?;
+    let r = op(&mut *conn).await;
+    let end = if keep(&r) { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
+    let _ = sqlx::raw_sql(end).execute(&mut *conn).await;
+    r
 }
 
 /// Rotation (a conditional update) and insert; `Ok(false)` when the rotation target is not
