@@ -46,56 +46,70 @@ pub(super) async fn run(args: AuditArgs) -> anyhow::Result<()> {
         None => None,
     };
     let (store, _) = app::open(&args.db.settings()).await?;
-    let mut events: Vec<AuditRecord> = Vec::new();
+    let mut out = std::io::stdout().lock();
+    let mut printed = 0usize;
+    let mut print = |out: &mut std::io::StdoutLock<'_>, records: &[AuditRecord]| -> anyhow::Result<()> {
+        for r in records {
+            if printed == 0 && !args.json {
+                writeln!(
+                    out,
+                    "{:<24} {:<20} {:<8} {:<25} {:<38} {:<16} {:<13} {:<26} DETAIL",
+                    "TIME", "EVENT", "OUTCOME", "CLIENT", "TOKEN", "SOURCE", "MECHANISM", "REASON"
+                )?;
+            }
+            printed += 1;
+            writeln!(out, "{}", if args.json { json_line(r)? } else { table_line(r) })?;
+        }
+        Ok(())
+    };
+    // Pages of the trail, oldest first: printed as they come, or, with --limit, only the last
+    // N kept (so memory stays bounded either way).
+    let mut tail: std::collections::VecDeque<AuditRecord> = std::collections::VecDeque::new();
     let mut after_id = 0;
     loop {
         let page = store.list_audit(&AuditQuery { client_id: client.clone(), since, after_id, limit: PAGE }).await?;
         let Some(last) = page.last() else { break };
         after_id = last.id;
-        events.extend(page);
-        if let Some(limit) = args.limit
-            && events.len() > limit
-        {
-            events.drain(..events.len() - limit);
+        match args.limit {
+            None => print(&mut out, &page)?,
+            Some(limit) => {
+                tail.extend(page);
+                while tail.len() > limit {
+                    tail.pop_front();
+                }
+            }
         }
     }
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        for r in &events {
-            let mut v = serde_json::to_value(&r.event)?;
-            v["id"] = r.id.into();
-            v["at"] = rfc3339_millis(r.event.at).into();
-            v["detail"] =
-                r.event.detail.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()).into();
-            writeln!(out, "{v}")?;
-        }
-    } else if events.is_empty() {
+    print(&mut out, tail.make_contiguous())?;
+    if printed == 0 && !args.json {
         writeln!(out, "no audit events")?;
-    } else {
-        writeln!(
-            out,
-            "{:<24} {:<20} {:<8} {:<25} {:<38} {:<16} {:<13} {:<26} DETAIL",
-            "TIME", "EVENT", "OUTCOME", "CLIENT", "TOKEN", "SOURCE", "MECHANISM", "REASON"
-        )?;
-        for r in &events {
-            let e = &r.event;
-            let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-            writeln!(
-                out,
-                "{:<24} {:<20} {:<8} {:<25} {:<38} {:<16} {:<13} {:<26} {}",
-                rfc3339_millis(e.at),
-                e.event,
-                e.outcome,
-                dash(&e.client_id),
-                dash(&e.token_id),
-                dash(&e.source),
-                dash(&e.mechanism),
-                dash(&e.reason),
-                e.detail.as_deref().unwrap_or("")
-            )?;
-        }
     }
     Ok(())
+}
+
+fn json_line(r: &AuditRecord) -> anyhow::Result<String> {
+    let mut v = serde_json::to_value(&r.event)?;
+    v["id"] = r.id.into();
+    v["at"] = rfc3339_millis(r.event.at).into();
+    v["detail"] = r.event.detail.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()).into();
+    Ok(v.to_string())
+}
+
+fn table_line(r: &AuditRecord) -> String {
+    let e = &r.event;
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    format!(
+        "{:<24} {:<20} {:<8} {:<25} {:<38} {:<16} {:<13} {:<26} {}",
+        rfc3339_millis(e.at),
+        e.event,
+        e.outcome,
+        dash(&e.client_id),
+        dash(&e.token_id),
+        dash(&e.source),
+        dash(&e.mechanism),
+        dash(&e.reason),
+        e.detail.as_deref().unwrap_or("")
+    )
 }
 
 fn rfc3339_millis(ms: i64) -> String {
