@@ -1,21 +1,31 @@
 //! The command line: clap definitions, turned into validated settings, then dispatched.
 //!
-//! One file per command group: `serve` (the server), `client` (client administration).
-//! Every flag of `serve` has a `TOKENSMITH_<FLAG>` environment variable (clap reads it when
+//! One file per command group: `serve` (the server), `client` (client administration),
+//! `token` (long-term tokens, revocation); `output` prints tables and JSON for all of them,
+//! `qr` draws TOTP enrolment codes. Every flag of `serve` has a `TOKENSMITH_<FLAG>` environment variable (clap reads it when
 //! the flag is absent); a `--config` TOML file sits beneath both.
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::app;
 use crate::config::{self, Settings};
+use crate::crypto::Keyring;
+use crate::domain::ClientId;
+use crate::store::{self, Store};
 
 mod client;
+pub mod output;
+mod qr;
 mod serve;
+mod token;
 
 pub use client::ClientCommand;
 pub use serve::ServeArgs;
+pub use token::TokenCommand;
 
 #[derive(Debug, Parser)]
 #[command(name = "tokensmith", version, about = "Long-term tokens for automation, short-term JWTs, instant revocation")]
@@ -40,8 +50,22 @@ pub enum Command {
     /// Manage clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// List and revoke tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Print the OpenAPI document (the one served at /openapi.json) as JSON.
     Openapi,
+    /// Print a shell completion script, e.g. `tokensmith completions bash > /etc/bash_completion.d/tokensmith`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `tokensmith man | man -l -`; `tokensmith man client create` for one command.
+    Man {
+        /// A command, for its own page (e.g. `client create`); none for tokensmith(1).
+        command: Vec<String>,
+    },
 }
 
 /// Where an admin command finds the database and its keys.
@@ -64,6 +88,51 @@ impl DatabaseArgs {
             ..Settings::default()
         }
     }
+
+    /// The database, for messages (a password redacted).
+    pub(crate) fn name(&self) -> String {
+        store::redact_url(&self.database)
+    }
+
+    /// Opens the database of an admin command that reads or changes what is there. A SQLite
+    /// file that does not exist is an error, not a new empty database (a mistyped path would
+    /// otherwise answer "no clients" and leave a stray file and key behind).
+    pub(crate) async fn open_existing(&self) -> anyhow::Result<(Arc<dyn Store>, Keyring)> {
+        if let Some(path) = store::sqlite_path(&self.database)
+            && !path.exists()
+        {
+            anyhow::bail!(
+                "no database at {} (start the server once to create it, or pass --database URL or set TOKENSMITH_DATABASE)",
+                path.display()
+            );
+        }
+        app::open(&self.settings()).await
+    }
+
+    /// Opens the database, creating a SQLite file and its key file when missing (for
+    /// `client create`, which may come before the first start of the server); says so on stderr.
+    pub(crate) async fn open_or_create(&self) -> anyhow::Result<(Arc<dyn Store>, Keyring)> {
+        let created = store::sqlite_path(&self.database).filter(|p| !p.exists());
+        let opened = app::open(&self.settings()).await?;
+        if let Some(path) = created {
+            eprintln!(
+                "note: created a new database at {} (and its master key file); start the server with --database {}",
+                path.display(),
+                self.name()
+            );
+        }
+        Ok(opened)
+    }
+}
+
+/// Parses a client id given on the command line.
+pub(crate) fn parse_client_id(text: &str) -> anyhow::Result<ClientId> {
+    ClientId::parse(text).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{:?} is not a client id: ids look like cli_3vQk0ZcO0mB1m4v8Xq2L (see tokensmith client list)",
+            output::clean(text)
+        )
+    })
 }
 
 /// Runs the parsed command.
@@ -71,12 +140,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(*args).await,
         Command::Client(cmd) => client::run(cmd).await,
+        Command::Token(cmd) => token::run(cmd).await,
         Command::Openapi => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", crate::http::openapi::json())?;
             Ok(())
         }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tokensmith", &mut buf);
+            output::print(&String::from_utf8_lossy(&buf))
+        }
+        Command::Man { command } => output::print(&man_page(&command)?),
     }
+}
+
+/// The man page of `tokensmith` or of one of its commands (`["client", "create"]`), in roff.
+pub fn man_page(path: &[String]) -> anyhow::Result<String> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut title = "tokensmith".to_owned();
+    for part in path {
+        let sub = cmd.find_subcommand(part).cloned().ok_or_else(|| {
+            let known: Vec<&str> =
+                cmd.get_subcommands().map(clap::Command::get_name).filter(|n| *n != "help").collect();
+            anyhow::anyhow!(
+                "no command {:?} in {}; known: {} (see tokensmith --help)",
+                output::clean(part),
+                title.replace('-', " "),
+                known.join(", ")
+            )
+        })?;
+        title = format!("{title}-{part}");
+        cmd = sub;
+    }
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .title(title)
+        .source(format!("tokensmith {}", env!("CARGO_PKG_VERSION")))
+        .render(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// Installs the log subscriber on stderr (`RUST_LOG` filters; default `info`).

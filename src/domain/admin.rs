@@ -1,10 +1,12 @@
-//! Administration that runs outside a request: registering clients, listing them.
+//! Administration that runs outside a request (the command line): registering clients,
+//! their public keys, the state of long-term tokens, revocation by an operator.
 
 use super::client_key::{ClientPublicKey, alg_name};
 use super::otp;
-use super::types::{CLIENT_SECRET_PREFIX, ClientId, OpaqueSecret, Scopes};
+use super::service::TokenKind;
+use super::types::{CLIENT_SECRET_PREFIX, ClientId, OpaqueSecret, Scopes, TokenId};
 use crate::crypto::Keyring;
-use crate::store::{ClientRecord, Store, StoreError};
+use crate::store::{ClientRecord, LongTokenRecord, Store, StoreError};
 
 /// What `client create` asks for.
 #[derive(Debug, Clone)]
@@ -32,6 +34,16 @@ pub struct CreatedClient {
 pub enum AdminError {
     #[error("{0}")]
     Invalid(String),
+    /// No client has this id.
+    #[error("no client {0}")]
+    UnknownClient(ClientId),
+    /// A well-formed long-term token id that no stored token has (never issued, or purged
+    /// after its expiry).
+    #[error("no long-term token {0}")]
+    UnknownToken(String),
+    /// The client already has a public key, and replacing it was not asked for.
+    #[error("client {client} already has a public key ({alg})")]
+    KeyExists { client: ClientId, alg: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -89,4 +101,176 @@ pub async fn create_client(
         otp_uri,
         public_key_alg,
     })
+}
+
+/// Where a long-term token stands at a given time, for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// Valid.
+    Live,
+    /// Valid until its rotation's grace period ends (`revoked_at`, in the future).
+    Rotating,
+    /// Not expired or revoked, but its client is disabled (valid again if it is enabled).
+    Disabled,
+    Revoked,
+    Expired,
+}
+
+impl TokenStatus {
+    pub fn of(t: &LongTokenRecord, now: i64) -> Self {
+        if t.expires_at <= now {
+            TokenStatus::Expired
+        } else if t.revoked_at.is_some_and(|r| r <= now) {
+            TokenStatus::Revoked
+        } else if t.client_disabled {
+            TokenStatus::Disabled
+        } else if t.revoked_at.is_some() {
+            TokenStatus::Rotating
+        } else {
+            TokenStatus::Live
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Live => "live",
+            TokenStatus::Rotating => "rotating",
+            TokenStatus::Disabled => "disabled",
+            TokenStatus::Revoked => "revoked",
+            TokenStatus::Expired => "expired",
+        }
+    }
+}
+
+/// Registers `text` (a PEM SubjectPublicKeyInfo or a JWK) as the public key of client `id`
+/// for assertions. A client has one key: it is set where there is none, and replaced only
+/// with `replace`. The key is checked before anything is written; returns its algorithm.
+pub async fn set_public_key(
+    store: &dyn Store,
+    id: &ClientId,
+    text: &str,
+    replace: bool,
+) -> Result<&'static str, AdminError> {
+    let alg = alg_name(ClientPublicKey::parse(text).map_err(AdminError::Invalid)?.alg);
+    let client = store.get_client(id).await?.ok_or_else(|| AdminError::UnknownClient(id.clone()))?;
+    if let (Some(existing), false) = (&client.public_key_alg, replace) {
+        return Err(AdminError::KeyExists { client: id.clone(), alg: existing.clone() });
+    }
+    // Conditional: a key registered meanwhile by someone else is not overwritten silently.
+    if !store.set_client_public_key(id, text.trim(), alg, replace).await? {
+        return match store.get_client(id).await? {
+            None => Err(AdminError::UnknownClient(id.clone())),
+            Some(c) => Err(AdminError::KeyExists { client: id.clone(), alg: c.public_key_alg.unwrap_or_default() }),
+        };
+    }
+    tracing::info!(client_id = %id, alg, replaced = client.public_key.is_some(), "client public key registered");
+    Ok(alg)
+}
+
+/// What an operator's revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    Revoked,
+    /// Nothing to do: it was revoked before (a long-term token).
+    AlreadyRevoked,
+    /// Nothing to do: it has expired.
+    AlreadyExpired,
+}
+
+#[derive(Debug, Clone)]
+pub struct Revocation {
+    pub token_id: String,
+    pub kind: TokenKind,
+    /// The owning client, when known (a short-term token's parent may have been purged).
+    pub client_id: Option<ClientId>,
+    pub outcome: RevokeOutcome,
+}
+
+/// Revokes a token by id as an operator: no bearer, any client's token. The rules are the
+/// service's (see `TokenService::revoke`): idempotent; a long-term token's revocation
+/// cascades to its short-term tokens, because those are valid only while their parent is;
+/// a short-term id is authenticated by its MAC, so ids this database never issued are refused.
+pub async fn revoke_token(
+    store: &dyn Store,
+    keyring: &Keyring,
+    now: i64,
+    target: &str,
+) -> Result<Revocation, AdminError> {
+    let id = TokenId::parse(keyring, target).ok_or_else(|| {
+        AdminError::Invalid(if target.starts_with("st_") {
+            format!("{target:?} is not a short-term token id issued with this database's master key")
+        } else {
+            format!("{target:?} is not a token id: expected a long-term token id (a UUID) or a short-term id (st_…)")
+        })
+    })?;
+    match id {
+        TokenId::Long(id) => {
+            let record = store.get_long_token(&id).await?.ok_or_else(|| AdminError::UnknownToken(id.to_string()))?;
+            let outcome = match TokenStatus::of(&record, now) {
+                TokenStatus::Expired => RevokeOutcome::AlreadyExpired,
+                TokenStatus::Revoked => RevokeOutcome::AlreadyRevoked,
+                TokenStatus::Live | TokenStatus::Rotating | TokenStatus::Disabled => {
+                    store.revoke_long_token(&id, now).await?;
+                    tracing::info!(client_id = %record.client_id, token_id = %id, "long-term token revoked by an operator");
+                    RevokeOutcome::Revoked
+                }
+            };
+            Ok(Revocation {
+                token_id: id.to_string(),
+                kind: TokenKind::Long,
+                client_id: Some(record.client_id),
+                outcome,
+            })
+        }
+        TokenId::Short(id) => {
+            let client_id = store.get_long_token(&id.parent).await?.map(|p| p.client_id);
+            let outcome = if id.expires_at <= now {
+                RevokeOutcome::AlreadyExpired
+            } else {
+                store.revoke_short_token(&id).await?;
+                tracing::info!(token_id = %id, "short-term token revoked by an operator");
+                RevokeOutcome::Revoked
+            };
+            Ok(Revocation { token_id: id.to_string(), kind: TokenKind::Short, client_id, outcome })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::LongTokenId;
+
+    fn record(expires_at: i64, revoked_at: Option<i64>, client_disabled: bool) -> LongTokenRecord {
+        LongTokenRecord {
+            id: LongTokenId(uuid::Uuid::from_u128(1)),
+            client_id: ClientId::parse("cli_a").unwrap(),
+            scopes: Scopes::default(),
+            name: None,
+            issued_at: 0,
+            expires_at,
+            revoked_at,
+            client_disabled,
+        }
+    }
+
+    #[test]
+    fn token_status_names_why_a_token_is_not_live() {
+        let now = 1000;
+        let cases = [
+            (record(2000, None, false), TokenStatus::Live),
+            (record(2000, Some(1500), false), TokenStatus::Rotating),
+            (record(2000, None, true), TokenStatus::Disabled),
+            (record(2000, Some(1500), true), TokenStatus::Disabled),
+            (record(2000, Some(1000), false), TokenStatus::Revoked),
+            (record(2000, Some(10), true), TokenStatus::Revoked),
+            (record(1000, None, false), TokenStatus::Expired),
+            (record(900, Some(10), false), TokenStatus::Expired),
+        ];
+        for (r, expected) in cases {
+            assert_eq!(TokenStatus::of(&r, now), expected, "{r:?}");
+            // Exactly the live ones may be used.
+            assert_eq!(r.is_live(now), matches!(expected, TokenStatus::Live | TokenStatus::Rotating), "{r:?}");
+        }
+    }
 }
