@@ -84,14 +84,12 @@ async fn list(client: Option<&str>, all: bool, json: bool, db: &DatabaseArgs) ->
         return output::print(&format!("{what}\n"));
     }
     let mut t =
-        Table::new(&["TOKEN_ID", "CLIENT_ID", "NAME", "STATUS", "ISSUED", "EXPIRES", "SCOPES"]).max_width(2, 24);
+        Table::new(&["TOKEN_ID", "CLIENT_ID", "NAME", "STATUS", "ISSUED", "VALID_UNTIL", "SCOPES"]).max_width(2, 24);
     for r in &tokens {
         let status = TokenStatus::of(r, now);
-        // A rotating token ends with its grace period, before its expiry.
-        let ends = match status {
-            TokenStatus::Rotating | TokenStatus::Revoked => r.valid_until(),
-            _ => r.expires_at,
-        };
+        // When it stops (stopped) being valid: its expiry, or the end of a rotation's grace
+        // period, or its revocation.
+        let ends = r.valid_until();
         t.row([
             r.id.to_string(),
             r.client_id.to_string(),

@@ -206,7 +206,7 @@ fn decode_qr(text: &str) -> Option<String> {
     // A drawn half is a light module (the code is drawn light on a dark terminal).
     let light = |x: usize, y: usize| -> bool {
         let c = lines[y / 2].get(x).copied().unwrap_or(' ');
-        matches!((c, y % 2 == 0), ('█', _) | ('▀', true) | ('▄', false))
+        matches!((c, y.is_multiple_of(2)), ('█', _) | ('▀', true) | ('▄', false))
     };
     let mut img = rqrr::PreparedImage::prepare_from_greyscale(width * SCALE, lines.len() * 2 * SCALE, |x, y| {
         if light(x / SCALE, y / SCALE) { 255 } else { 0 }
@@ -389,7 +389,7 @@ async fn token_list_shows_each_tokens_status_but_never_a_secret() {
 
     let text = ok(&app, &["token", "list"]).await;
     let header = text.lines().next().expect("a header");
-    for column in ["TOKEN_ID", "CLIENT_ID", "NAME", "STATUS", "ISSUED", "EXPIRES", "SCOPES"] {
+    for column in ["TOKEN_ID", "CLIENT_ID", "NAME", "STATUS", "ISSUED", "VALID_UNTIL", "SCOPES"] {
         assert!(header.contains(column), "{header}");
     }
     assert_eq!(text.lines().count(), 1 + 4, "a header and the four valid tokens:\n{text}");
