@@ -151,6 +151,9 @@ async fn create(
 ) -> anyhow::Result<()> {
     let scopes = Scopes::from_space_separated(scopes)
         .map_err(|e| anyhow::anyhow!("--scopes: {e} (give space-separated scopes, e.g. \"tokens:write deploy\")"))?;
+    if scopes.is_empty() {
+        anyhow::bail!("--scopes is empty: name at least one scope the client may grant, e.g. --scopes \"deploy\"");
+    }
     // Check the key before touching the database, so a bad file changes nothing.
     let public_key = public_key.map(read_public_key).transpose()?.map(|(text, _)| text);
     let (store, keyring) = db.open_or_create().await?;

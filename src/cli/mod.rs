@@ -106,14 +106,38 @@ impl DatabaseArgs {
                 path.display()
             );
         }
-        app::open(&self.settings()).await
+        // Nor a new master key beside an existing database: it could open none of its secrets.
+        let settings = self.settings();
+        if settings.master_key.is_none()
+            && let Some(key) = settings.key_file.clone().or_else(|| app::default_key_file(&self.database))
+            && !key.exists()
+        {
+            anyhow::bail!(
+                "no master key file at {} for database {} (restore it beside the database, or pass --key-file FILE \
+                 or set TOKENSMITH_MASTER_KEY)",
+                key.display(),
+                self.name()
+            );
+        }
+        app::open(&settings).await.map_err(|e| self.explain_open(e))
+    }
+
+    /// Adds what to check to a database that could not be opened.
+    fn explain_open(&self, e: anyhow::Error) -> anyhow::Error {
+        match e.downcast_ref::<store::ConnectError>() {
+            Some(store::ConnectError::Open(_) | store::ConnectError::Migrate(_)) => anyhow::anyhow!(
+                "{e:#} (check that --database {} names a tokensmith database that this user can read and write)",
+                self.name()
+            ),
+            _ => e,
+        }
     }
 
     /// Opens the database, creating a SQLite file and its key file when missing (for
     /// `client create`, which may come before the first start of the server); says so on stderr.
     pub(crate) async fn open_or_create(&self) -> anyhow::Result<(Arc<dyn Store>, Keyring)> {
         let created = store::sqlite_path(&self.database).filter(|p| !p.exists());
-        let opened = app::open(&self.settings()).await?;
+        let opened = app::open(&self.settings()).await.map_err(|e| self.explain_open(e))?;
         if let Some(path) = created {
             eprintln!(
                 "note: created a new database at {} (and its master key file); start the server with --database {}",

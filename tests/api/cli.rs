@@ -114,6 +114,7 @@ async fn bad_flags_fail_with_an_error_and_store_nothing() {
         vec!["client", "create", "--name", "x", "--scopes", "read", "--bogus"],
         vec!["client", "create", "--scopes", "read"],
         vec!["client", "create", "--name", "x", "--scopes", "bad\"scope"],
+        vec!["client", "create", "--name", "x", "--scopes", " "],
         vec!["client", "frobnicate"],
     ] {
         let out = app.cli(&args).await;
@@ -569,6 +570,33 @@ async fn admin_commands_refuse_a_missing_database_and_create_nothing() {
     assert!(stderr(&out).contains("created a new database"), "{}", stderr(&out));
     serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("stdout is only the JSON");
     assert!(path.exists());
+
+    // A database without its key file (copied alone) is refused, and no new key is made.
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&path, &copy).expect("copied");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+        .args(["client", "list", "--database", &format!("sqlite://{}", copy.display())])
+        .env_remove("TOKENSMITH_MASTER_KEY")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("the binary runs");
+    assert_fails_with_one_line(&out);
+    assert!(stderr(&out).contains("no master key file at") && stderr(&out).contains("--key-file"), "{}", stderr(&out));
+    assert!(!dir.path().join("copy.db.key").exists(), "no new key beside the copy");
+    // A file that is no database says which --database to check.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, "not a database at all, just some text that is long enough").expect("written");
+    std::fs::copy(dir.path().join("typo.db.key"), dir.path().join("junk.db.key")).expect("a key");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+        .args(["token", "list", "--database", &format!("sqlite://{}", junk.display())])
+        .env_remove("TOKENSMITH_MASTER_KEY")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("the binary runs");
+    assert_fails_with_one_line(&out);
+    assert!(stderr(&out).contains("check that --database"), "{}", stderr(&out));
 }
 
 #[tokio::test]
