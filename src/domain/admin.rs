@@ -254,6 +254,125 @@ mod tests {
         }
     }
 
+    const NOW: i64 = 1_800_000_000;
+
+    async fn store_with_tokens() -> (std::sync::Arc<dyn Store>, tempfile::TempDir) {
+        use crate::store::NewLongToken;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("admin.db").display());
+        let store: std::sync::Arc<dyn Store> =
+            std::sync::Arc::new(crate::store::sqlite::SqliteStore::connect(&url).await.unwrap());
+        let client = ClientRecord {
+            id: ClientId::parse("cli_a").unwrap(),
+            name: "a".into(),
+            scopes: Scopes::from_space_separated("read").unwrap(),
+            secret_hash: vec![1; 32],
+            otp_seed_sealed: None,
+            otp_last_step: 0,
+            public_key: None,
+            public_key_alg: None,
+            disabled: false,
+            created_at: NOW,
+        };
+        store.insert_client(&client).await.unwrap();
+        // Token n: 1 live, 2 expired, 3 revoked.
+        for (n, expires_at) in [(1u128, NOW + 3600), (2, NOW - 1), (3, NOW + 3600)] {
+            let t = NewLongToken {
+                id: LongTokenId(uuid::Uuid::from_u128(n)),
+                client_id: client.id.clone(),
+                token_hash: [n as u8; 32],
+                scopes: client.scopes.clone(),
+                name: None,
+                issued_at: NOW - 7200,
+                expires_at,
+            };
+            store.insert_long_token(&t, None, NOW - 7200).await.unwrap();
+        }
+        store.revoke_long_token(&LongTokenId(uuid::Uuid::from_u128(3)), NOW - 60).await.unwrap();
+        (store, dir)
+    }
+
+    fn long(n: u128) -> LongTokenId {
+        LongTokenId(uuid::Uuid::from_u128(n))
+    }
+
+    #[tokio::test]
+    async fn an_operator_revokes_long_term_tokens_idempotently() {
+        let (store, _dir) = store_with_tokens().await;
+        let keys = Keyring::random();
+        let revoke = |id: String| {
+            let (store, keys) = (store.clone(), keys.clone());
+            async move { revoke_token(store.as_ref(), &keys, NOW, &id).await }
+        };
+
+        let r = revoke(long(1).to_string()).await.unwrap();
+        assert_eq!(
+            (r.kind, r.outcome, r.client_id.as_ref().map(ClientId::as_str)),
+            (TokenKind::Long, RevokeOutcome::Revoked, Some("cli_a"))
+        );
+        assert_eq!(store.get_long_token(&long(1)).await.unwrap().unwrap().revoked_at, Some(NOW));
+        assert_eq!(revoke(long(1).to_string()).await.unwrap().outcome, RevokeOutcome::AlreadyRevoked);
+        // Expired or revoked before: nothing is written.
+        assert_eq!(revoke(long(2).to_string()).await.unwrap().outcome, RevokeOutcome::AlreadyExpired);
+        assert_eq!(store.get_long_token(&long(2)).await.unwrap().unwrap().revoked_at, None);
+        assert_eq!(revoke(long(3).to_string()).await.unwrap().outcome, RevokeOutcome::AlreadyRevoked);
+        assert_eq!(store.get_long_token(&long(3)).await.unwrap().unwrap().revoked_at, Some(NOW - 60));
+        // Unknown and malformed ids.
+        assert!(matches!(revoke(long(99).to_string()).await, Err(AdminError::UnknownToken(_))));
+        for bad in ["", "nope", "0000-0000", "st_x", "tsl_abc"] {
+            assert!(matches!(revoke(bad.into()).await, Err(AdminError::Invalid(_))), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_operator_revokes_short_term_tokens_this_database_issued() {
+        let (store, _dir) = store_with_tokens().await;
+        let keys = Keyring::random();
+        let live = crate::domain::ShortTokenId::generate(&keys, long(1), NOW + 300);
+        let r = revoke_token(store.as_ref(), &keys, NOW, live.as_str()).await.unwrap();
+        assert_eq!((r.kind, r.outcome), (TokenKind::Short, RevokeOutcome::Revoked));
+        assert_eq!(r.client_id.as_ref().map(ClientId::as_str), Some("cli_a"));
+        assert!(store.is_short_token_revoked(&live).await.unwrap());
+        let again = revoke_token(store.as_ref(), &keys, NOW, live.as_str()).await.unwrap();
+        assert_eq!(again.outcome, RevokeOutcome::Revoked, "idempotent");
+
+        let expired = crate::domain::ShortTokenId::generate(&keys, long(1), NOW - 1);
+        let r = revoke_token(store.as_ref(), &keys, NOW, expired.as_str()).await.unwrap();
+        assert_eq!(r.outcome, RevokeOutcome::AlreadyExpired);
+        assert!(!store.is_short_token_revoked(&expired).await.unwrap());
+        // Issued under another master key: not ours.
+        let foreign = crate::domain::ShortTokenId::generate(&Keyring::random(), long(1), NOW + 300);
+        assert!(matches!(
+            revoke_token(store.as_ref(), &keys, NOW, foreign.as_str()).await,
+            Err(AdminError::Invalid(_))
+        ));
+        assert!(!store.is_short_token_revoked(&foreign).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_public_key_is_checked_before_it_is_stored() {
+        let (store, _dir) = store_with_tokens().await;
+        let id = ClientId::parse("cli_a").unwrap();
+        let jwk = |seed: u8| p256::SecretKey::from_slice(&[seed; 32]).unwrap().public_key().to_jwk_string();
+
+        for bad in ["", "not a key", r#"{"kty":"oct","k":"c2VjcmV0"}"#] {
+            assert!(matches!(set_public_key(store.as_ref(), &id, bad, true).await, Err(AdminError::Invalid(_))));
+        }
+        assert_eq!(store.get_client(&id).await.unwrap().unwrap().public_key, None, "nothing stored");
+        let unknown = ClientId::parse("cli_nobody").unwrap();
+        assert!(matches!(
+            set_public_key(store.as_ref(), &unknown, &jwk(1), false).await,
+            Err(AdminError::UnknownClient(_))
+        ));
+
+        assert_eq!(set_public_key(store.as_ref(), &id, &jwk(1), false).await.unwrap(), "ES256");
+        let err = set_public_key(store.as_ref(), &id, &jwk(2), false).await.unwrap_err();
+        assert!(matches!(&err, AdminError::KeyExists { alg, .. } if alg == "ES256"), "{err:?}");
+        assert_eq!(store.get_client(&id).await.unwrap().unwrap().public_key.as_deref(), Some(jwk(1).as_str()));
+        set_public_key(store.as_ref(), &id, &jwk(2), true).await.unwrap();
+        assert_eq!(store.get_client(&id).await.unwrap().unwrap().public_key.as_deref(), Some(jwk(2).as_str()));
+    }
+
     #[test]
     fn token_status_names_why_a_token_is_not_live() {
         let now = 1000;
