@@ -55,8 +55,9 @@ pub enum ClientCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
-    /// Disable a client: its credentials and all its tokens stop working (within the token
-    /// cache TTL, at most one second, on running servers).
+    /// Disable a client: its credentials and all its tokens stop working.
+    ///
+    /// Running servers refuse them within the token cache TTL (at most one second).
     Disable {
         /// The client's id.
         client_id: String,
@@ -76,8 +77,9 @@ pub enum ClientCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
-    /// Register the public key a client signs its assertions with. A client has one key:
-    /// this sets it when there is none; --replace swaps an existing one.
+    /// Register the public key a client signs its assertions with.
+    ///
+    /// A client has one key: this sets it when there is none; --replace swaps an existing one.
     AddKey {
         /// The client's id.
         client_id: String,
@@ -155,7 +157,9 @@ async fn create(
         anyhow::bail!("--scopes is empty: name at least one scope the client may grant, e.g. --scopes \"deploy\"");
     }
     // Check the key before touching the database, so a bad file changes nothing.
-    let public_key = public_key.map(read_public_key).transpose()?.map(|(text, _)| text);
+    let public_key = public_key.map(read_public_key).transpose()?;
+    let thumbprint = public_key.as_ref().and_then(|(_, key)| key.thumbprint());
+    let public_key = public_key.map(|(text, _)| text);
     let (store, keyring) = db.open_or_create().await?;
     let now = SystemClock.now();
     let created = admin::create_client(store.as_ref(), &keyring, now, NewClient { name, scopes, otp, public_key })
@@ -174,6 +178,7 @@ async fn create(
         }
         if let Some(alg) = created.public_key_alg {
             v["public_key_alg"] = alg.into();
+            v["public_key_thumbprint"] = thumbprint.into();
         }
         return output::json(&v);
     }
@@ -188,7 +193,7 @@ async fn create(
         pairs.push(("otp_uri", u.expose_secret().to_owned()));
     }
     if let Some(alg) = created.public_key_alg {
-        pairs.push(("public key", alg.to_owned()));
+        pairs.push(("public key", thumbprint.map_or_else(|| alg.to_owned(), |t| format!("{alg}, thumbprint {t}"))));
     }
     let mut text = format!("client created\n{}", fields(&pairs));
     if let Some(uri) = &created.otp_uri {

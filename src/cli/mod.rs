@@ -55,13 +55,18 @@ pub enum Command {
     Token(TokenCommand),
     /// Print the OpenAPI document (the one served at /openapi.json) as JSON.
     Openapi,
-    /// Print a shell completion script, e.g. `tokensmith completions bash > /etc/bash_completion.d/tokensmith`.
+    /// Print a shell completion script.
+    ///
+    /// E.g. `tokensmith completions bash > /etc/bash_completion.d/tokensmith`, or
+    /// `source <(tokensmith completions bash)`.
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff), e.g. `tokensmith man | man -l -`; `tokensmith man client create` for one command.
+    /// Print the man page (roff).
+    ///
+    /// E.g. `tokensmith man | man -l -`; `tokensmith man client create` for one command's page.
     Man {
         /// A command, for its own page (e.g. `client create`); none for tokensmith(1).
         command: Vec<String>,
@@ -71,7 +76,7 @@ pub enum Command {
 /// Where an admin command finds the database and its keys.
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
-    /// Database URL [default: sqlite://tokensmith.db].
+    /// Database URL.
     #[arg(long, env = "TOKENSMITH_DATABASE", value_name = "URL", default_value = config::DEFAULT_DATABASE)]
     pub database: String,
     /// Master key file [default: <database file>.key].

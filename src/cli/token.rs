@@ -11,8 +11,10 @@ use crate::domain::admin::{self, AdminError, RevokeOutcome, TokenStatus};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// List long-term tokens: by default those still valid (live, rotating, or suspended
-    /// while their client is disabled); --all adds revoked and expired ones.
+    /// List long-term tokens (never the tokens themselves).
+    ///
+    /// By default those neither revoked nor expired: live, rotating (in a rotation's grace
+    /// period) or disabled (their client is disabled); --all adds revoked and expired ones.
     List {
         /// Only this client's tokens.
         #[arg(long, value_name = "CLIENT_ID")]
@@ -26,8 +28,9 @@ pub enum TokenCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
-    /// Revoke a token by id: a long-term token (and with it every short-term token minted
-    /// from it) or a short-term token (st_…). Running servers refuse it within one second.
+    /// Revoke a long-term token (and every short-term token minted from it) or a short-term one.
+    ///
+    /// Idempotent. Running servers refuse the token within one second.
     Revoke {
         /// The token's id (token_id of the issuing response, or from tokensmith token list).
         token_id: String,

@@ -270,6 +270,7 @@ async fn client_show_prints_every_field_but_the_secrets_in_both_modes() {
     let twin = app.create_key_client("twin", "read", &key, KeyForm::Jwk).await;
     let twin_json = ok_json(&app, &["client", "show", &twin.client_id, "--json"]).await;
     assert_eq!(twin_json["public_key_thumbprint"], thumbprint.as_str());
+    assert_eq!(twin.json["public_key_thumbprint"], thumbprint.as_str(), "client create prints it too");
 
     let text = ok(&app, &["client", "show", &client.client_id]).await;
     for expected in [client.client_id.as_str(), "show me", "deploy read", "EdDSA", &thumbprint, "1 live, 1 rotating"] {
