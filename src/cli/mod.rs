@@ -2,8 +2,9 @@
 //!
 //! One file per command group: `serve` (the server), `client` (client administration),
 //! `token` (long-term tokens, revocation); `output` prints tables and JSON for all of them,
-//! `qr` draws TOTP enrolment codes. Every flag of `serve` has a `TOKENSMITH_<FLAG>` environment variable (clap reads it when
-//! the flag is absent); a `--config` TOML file sits beneath both.
+//! `qr` draws TOTP enrolment codes. Every flag of `serve` has a `TOKENSMITH_<FLAG>`
+//! environment variable (clap reads it when the flag is absent); a `--config` TOML file sits
+//! beneath both.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -138,18 +139,19 @@ impl DatabaseArgs {
         }
     }
 
-    /// Opens the database, creating a SQLite file and its key file when missing (for
-    /// `client create`, which may come before the first start of the server); says so on stderr.
+    /// Opens the database, creating a SQLite file (and its key file) when there is none, for
+    /// `client create`, which may come before the first start of the server; says so on stderr.
+    /// An existing database is opened as by [`DatabaseArgs::open_existing`].
     pub(crate) async fn open_or_create(&self) -> anyhow::Result<(Arc<dyn Store>, Keyring)> {
-        let created = store::sqlite_path(&self.database).filter(|p| !p.exists());
+        let Some(path) = store::sqlite_path(&self.database).filter(|p| !p.exists()) else {
+            return self.open_existing().await;
+        };
         let opened = app::open(&self.settings()).await.map_err(|e| self.explain_open(e))?;
-        if let Some(path) = created {
-            eprintln!(
-                "note: created a new database at {} (and its master key file); start the server with --database {}",
-                path.display(),
-                self.name()
-            );
-        }
+        eprintln!(
+            "note: created a new database at {}; start the server with --database {}",
+            path.display(),
+            self.name()
+        );
         Ok(opened)
     }
 }

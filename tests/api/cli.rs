@@ -585,6 +585,25 @@ async fn admin_commands_refuse_a_missing_database_and_create_nothing() {
     assert_fails_with_one_line(&out);
     assert!(stderr(&out).contains("no master key file at") && stderr(&out).contains("--key-file"), "{}", stderr(&out));
     assert!(!dir.path().join("copy.db.key").exists(), "no new key beside the copy");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+        .args([
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--scopes",
+            "read",
+            "--database",
+            &format!("sqlite://{}", copy.display()),
+        ])
+        .env_remove("TOKENSMITH_MASTER_KEY")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("the binary runs");
+    assert_fails_with_one_line(&out);
+    assert!(stderr(&out).contains("no master key file at"), "{}", stderr(&out));
+    assert!(!dir.path().join("copy.db.key").exists(), "client create makes no new key for an existing database");
     // A file that is no database says which --database to check.
     let junk = dir.path().join("junk.db");
     std::fs::write(&junk, "not a database at all, just some text that is long enough").expect("written");
