@@ -5,7 +5,6 @@ use std::io::Write;
 use clap::Args;
 
 use super::{DatabaseArgs, parse_time};
-use crate::app;
 use crate::clock::{Clock, SystemClock};
 use crate::domain::ClientId;
 use crate::store::{AuditQuery, AuditRecord};
@@ -45,7 +44,7 @@ pub(super) async fn run(args: AuditArgs) -> anyhow::Result<()> {
         Some(t) => Some(parse_time(t, now).map_err(|e| anyhow::anyhow!("--since: {e}"))? * 1000),
         None => None,
     };
-    let (store, _) = app::open(&args.db.settings()).await?;
+    let (store, _) = args.db.open_existing().await?;
     let mut out = std::io::stdout().lock();
     let mut printed = 0usize;
     let mut print = |out: &mut std::io::StdoutLock<'_>, records: &[AuditRecord]| -> anyhow::Result<()> {

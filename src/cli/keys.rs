@@ -5,7 +5,6 @@ use std::io::Write;
 use clap::Subcommand;
 
 use super::{DatabaseArgs, parse_duration};
-use crate::app;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::config::parse_alg;
 use crate::domain::audit::{self, AuditEventExt, event};
@@ -51,7 +50,7 @@ pub enum KeysCommand {
 pub(super) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::List { short_ttl_max_secs, json, db } => {
-            let (store, _) = app::open(&db.settings()).await?;
+            let (store, _) = db.open_existing().await?;
             let now = SystemClock.now();
             let keys = keys::list(store.as_ref()).await?;
             let mut out = std::io::stdout().lock();
@@ -80,7 +79,7 @@ pub(super) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::Rotate { alg, publish_delay, json, db } => {
-            let (store, keyring) = app::open(&db.settings()).await?;
+            let (store, keyring) = db.open_existing().await?;
             let now = SystemClock.now();
             let existing = keys::list(store.as_ref()).await?;
             let alg = match alg {

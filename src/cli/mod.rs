@@ -1,25 +1,36 @@
 //! The command line: clap definitions, turned into validated settings, then dispatched.
 //!
-//! One file per command group: `serve` (the server), `client` (client administration).
-//! Every flag of `serve` has a `TOKENSMITH_<FLAG>` environment variable (clap reads it when
-//! the flag is absent); a `--config` TOML file sits beneath both.
+//! One file per command group: `serve` (the server), `client` (client administration),
+//! `token` (long-term tokens, revocation); `output` prints tables and JSON for all of them,
+//! `qr` draws TOTP enrolment codes. Every flag of `serve` has a `TOKENSMITH_<FLAG>`
+//! environment variable (clap reads it when the flag is absent); a `--config` TOML file sits
+//! beneath both.
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::app;
 use crate::config::{self, Settings};
+use crate::crypto::Keyring;
+use crate::domain::ClientId;
+use crate::store::{self, Store};
 
 mod audit;
 mod client;
 mod keys;
+pub mod output;
+mod qr;
 mod serve;
+mod token;
 
 pub use audit::AuditArgs;
 pub use client::ClientCommand;
 pub use keys::KeysCommand;
 pub use serve::ServeArgs;
+pub use token::TokenCommand;
 
 #[derive(Debug, Parser)]
 #[command(name = "tokensmith", version, about = "Long-term tokens for automation, short-term JWTs, instant revocation")]
@@ -49,14 +60,33 @@ pub enum Command {
     Keys(KeysCommand),
     /// Read the audit trail: issuance, rotation, revocation, failed authentication, administration.
     Audit(AuditArgs),
+    /// List and revoke tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Print the OpenAPI document (the one served at /openapi.json) as JSON.
     Openapi,
+    /// Print a shell completion script.
+    ///
+    /// E.g. `tokensmith completions bash > /etc/bash_completion.d/tokensmith`, or
+    /// `source <(tokensmith completions bash)`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    ///
+    /// E.g. `tokensmith man | man -l -`; `tokensmith man client create` for one command's page.
+    Man {
+        /// A command, for its own page (e.g. `client create`); none for tokensmith(1).
+        command: Vec<String>,
+    },
 }
 
 /// Where an admin command finds the database and its keys.
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
-    /// Database URL [default: sqlite://tokensmith.db].
+    /// Database URL.
     #[arg(long, env = "TOKENSMITH_DATABASE", value_name = "URL", default_value = config::DEFAULT_DATABASE)]
     pub database: String,
     /// Master key file [default: <database file>.key].
@@ -73,6 +103,76 @@ impl DatabaseArgs {
             ..Settings::default()
         }
     }
+
+    /// The database, for messages (a password redacted).
+    pub(crate) fn name(&self) -> String {
+        store::redact_url(&self.database)
+    }
+
+    /// Opens the database of an admin command that reads or changes what is there. A SQLite
+    /// file that does not exist is an error, not a new empty database (a mistyped path would
+    /// otherwise answer "no clients" and leave a stray file and key behind).
+    pub(crate) async fn open_existing(&self) -> anyhow::Result<(Arc<dyn Store>, Keyring)> {
+        if let Some(path) = store::sqlite_path(&self.database)
+            && !path.exists()
+        {
+            anyhow::bail!(
+                "no database at {} (start the server once to create it, or pass --database URL or set TOKENSMITH_DATABASE)",
+                path.display()
+            );
+        }
+        // Nor a new master key beside an existing database: it could open none of its secrets.
+        let settings = self.settings();
+        if settings.master_key.is_none()
+            && let Some(key) = settings.key_file.clone().or_else(|| app::default_key_file(&self.database))
+            && !key.exists()
+        {
+            anyhow::bail!(
+                "no master key file at {} for database {} (restore it beside the database, or pass --key-file FILE \
+                 or set TOKENSMITH_MASTER_KEY)",
+                key.display(),
+                self.name()
+            );
+        }
+        app::open(&settings).await.map_err(|e| self.explain_open(e))
+    }
+
+    /// Adds what to check to a database that could not be opened.
+    fn explain_open(&self, e: anyhow::Error) -> anyhow::Error {
+        match e.downcast_ref::<store::ConnectError>() {
+            Some(store::ConnectError::Open(_) | store::ConnectError::Migrate(_)) => anyhow::anyhow!(
+                "{e:#} (check that --database {} names a tokensmith database that this user can read and write)",
+                self.name()
+            ),
+            _ => e,
+        }
+    }
+
+    /// Opens the database, creating a SQLite file (and its key file) when there is none, for
+    /// `client create`, which may come before the first start of the server; says so on stderr.
+    /// An existing database is opened as by [`DatabaseArgs::open_existing`].
+    pub(crate) async fn open_or_create(&self) -> anyhow::Result<(Arc<dyn Store>, Keyring)> {
+        let Some(path) = store::sqlite_path(&self.database).filter(|p| !p.exists()) else {
+            return self.open_existing().await;
+        };
+        let opened = app::open(&self.settings()).await.map_err(|e| self.explain_open(e))?;
+        eprintln!(
+            "note: created a new database at {}; start the server with --database {}",
+            path.display(),
+            self.name()
+        );
+        Ok(opened)
+    }
+}
+
+/// Parses a client id given on the command line.
+pub(crate) fn parse_client_id(text: &str) -> anyhow::Result<ClientId> {
+    ClientId::parse(text).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{:?} is not a client id: ids look like cli_3vQk0ZcO0mB1m4v8Xq2L (see tokensmith client list)",
+            output::clean(text)
+        )
+    })
 }
 
 /// Runs the parsed command.
@@ -82,11 +182,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => client::run(cmd).await,
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::Token(cmd) => token::run(cmd).await,
         Command::Openapi => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", crate::http::openapi::json())?;
             Ok(())
         }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tokensmith", &mut buf);
+            output::print(&String::from_utf8_lossy(&buf))
+        }
+        Command::Man { command } => output::print(&man_page(&command)?),
     }
 }
 
@@ -117,6 +224,33 @@ pub fn parse_time(s: &str, now: i64) -> Result<i64, String> {
     parse_duration(s)
         .map(|d| now - d)
         .map_err(|_| format!("{s:?} is neither an RFC 3339 time (2026-11-29T12:00:00Z) nor a duration ago (24h)"))
+}
+
+/// The man page of `tokensmith` or of one of its commands (`["client", "create"]`), in roff.
+pub fn man_page(path: &[String]) -> anyhow::Result<String> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut title = "tokensmith".to_owned();
+    for part in path {
+        let sub = cmd.find_subcommand(part).cloned().ok_or_else(|| {
+            let known: Vec<&str> =
+                cmd.get_subcommands().map(clap::Command::get_name).filter(|n| *n != "help").collect();
+            anyhow::anyhow!(
+                "no command {:?} in {}; known: {} (see tokensmith --help)",
+                output::clean(part),
+                title.replace('-', " "),
+                known.join(", ")
+            )
+        })?;
+        title = format!("{title}-{part}");
+        cmd = sub;
+    }
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .title(title)
+        .source(format!("tokensmith {}", env!("CARGO_PKG_VERSION")))
+        .render(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// Installs the log subscriber on stderr (`RUST_LOG` filters; default `info`).

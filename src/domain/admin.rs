@@ -1,11 +1,13 @@
-//! Administration that runs outside a request: registering clients, listing them.
+//! Administration that runs outside a request (the command line): registering clients,
+//! their public keys, the state of long-term tokens, revocation by an operator.
 
 use super::audit::{self, AuditEventExt, event};
 use super::client_key::{ClientPublicKey, alg_name};
 use super::otp;
-use super::types::{CLIENT_SECRET_PREFIX, ClientId, OpaqueSecret, Scopes};
+use super::service::TokenKind;
+use super::types::{CLIENT_SECRET_PREFIX, ClientId, OpaqueSecret, Scopes, TokenId};
 use crate::crypto::Keyring;
-use crate::store::{ClientRecord, Store, StoreError};
+use crate::store::{ClientRecord, LongTokenRecord, Store, StoreError};
 
 /// What `client create` asks for.
 #[derive(Debug, Clone)]
@@ -33,8 +35,16 @@ pub struct CreatedClient {
 pub enum AdminError {
     #[error("{0}")]
     Invalid(String),
+    /// No client has this id.
     #[error("no client {0}")]
-    NoSuchClient(ClientId),
+    UnknownClient(ClientId),
+    /// A well-formed long-term token id that no stored token has (never issued, or purged
+    /// after its expiry).
+    #[error("no long-term token {0}")]
+    UnknownToken(String),
+    /// The client already has a public key, and replacing it was not asked for.
+    #[error("client {client} already has a public key ({alg})")]
+    KeyExists { client: ClientId, alg: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -129,7 +139,7 @@ pub async fn rotate_client_secret(
     let hash = keyring.keyed_hash(secret.expose().as_bytes());
     let until = (overlap_secs > 0).then_some(now + overlap_secs);
     if !store.rotate_client_secret(id, &hash, until).await? {
-        return Err(AdminError::NoSuchClient(id.clone()));
+        return Err(AdminError::UnknownClient(id.clone()));
     }
     store
         .record_audit(vec![
@@ -146,9 +156,323 @@ pub async fn rotate_client_secret(
 /// Disables (or enables again) a client: its credentials and all its tokens stop working.
 pub async fn set_client_disabled(store: &dyn Store, now: i64, id: &ClientId, disabled: bool) -> Result<(), AdminError> {
     if !store.set_client_disabled(id, disabled).await? {
-        return Err(AdminError::NoSuchClient(id.clone()));
+        return Err(AdminError::UnknownClient(id.clone()));
     }
     let name = if disabled { event::CLIENT_DISABLED } else { event::CLIENT_ENABLED };
     store.record_audit(vec![audit::new(now * 1000, name, audit::SUCCESS).client(id).source(audit::CLI)]).await?;
     Ok(())
+}
+
+/// Where a long-term token stands at a given time, for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// Valid.
+    Live,
+    /// Valid until its rotation's grace period ends (`revoked_at`, in the future).
+    Rotating,
+    /// Not expired or revoked, but its client is disabled (valid again if it is enabled).
+    Disabled,
+    Revoked,
+    Expired,
+}
+
+impl TokenStatus {
+    pub fn of(t: &LongTokenRecord, now: i64) -> Self {
+        if t.expires_at <= now {
+            TokenStatus::Expired
+        } else if t.revoked_at.is_some_and(|r| r <= now) {
+            TokenStatus::Revoked
+        } else if t.client_disabled {
+            TokenStatus::Disabled
+        } else if t.revoked_at.is_some() {
+            TokenStatus::Rotating
+        } else {
+            TokenStatus::Live
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Live => "live",
+            TokenStatus::Rotating => "rotating",
+            TokenStatus::Disabled => "disabled",
+            TokenStatus::Revoked => "revoked",
+            TokenStatus::Expired => "expired",
+        }
+    }
+}
+
+/// Registers `text` (a PEM SubjectPublicKeyInfo or a JWK) as the public key of client `id`
+/// for assertions. A client has one key: it is set where there is none, and replaced only
+/// with `replace`. The key is checked before anything is written; returns its algorithm.
+pub async fn set_public_key(
+    store: &dyn Store,
+    now: i64,
+    id: &ClientId,
+    text: &str,
+    replace: bool,
+) -> Result<&'static str, AdminError> {
+    let alg = alg_name(ClientPublicKey::parse(text).map_err(AdminError::Invalid)?.alg);
+    let client = store.get_client(id).await?.ok_or_else(|| AdminError::UnknownClient(id.clone()))?;
+    if let (Some(existing), false) = (&client.public_key_alg, replace) {
+        return Err(AdminError::KeyExists { client: id.clone(), alg: existing.clone() });
+    }
+    // Conditional: a key registered meanwhile by someone else is not overwritten silently.
+    if !store.set_client_public_key(id, text.trim(), alg, replace).await? {
+        return match store.get_client(id).await? {
+            None => Err(AdminError::UnknownClient(id.clone())),
+            Some(c) => Err(AdminError::KeyExists { client: id.clone(), alg: c.public_key_alg.unwrap_or_default() }),
+        };
+    }
+    store
+        .record_audit(vec![
+            audit::new(now * 1000, event::CLIENT_KEY_SET, audit::SUCCESS)
+                .client(id)
+                .source(audit::CLI)
+                .detail(serde_json::json!({ "alg": alg, "replaced": client.public_key.is_some() })),
+        ])
+        .await?;
+    tracing::info!(client_id = %id, alg, replaced = client.public_key.is_some(), "client public key registered");
+    Ok(alg)
+}
+
+/// What an operator's revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    Revoked,
+    /// Nothing to do: it was revoked before (a long-term token).
+    AlreadyRevoked,
+    /// Nothing to do: it has expired.
+    AlreadyExpired,
+}
+
+#[derive(Debug, Clone)]
+pub struct Revocation {
+    pub token_id: String,
+    pub kind: TokenKind,
+    /// The owning client, when known (a short-term token's parent may have been purged).
+    pub client_id: Option<ClientId>,
+    pub outcome: RevokeOutcome,
+}
+
+/// Revokes a token by id as an operator: no bearer, any client's token. The rules are the
+/// service's (see `TokenService::revoke`): idempotent; a long-term token's revocation
+/// cascades to its short-term tokens, because those are valid only while their parent is;
+/// a short-term id is authenticated by its MAC, so ids this database never issued are refused.
+pub async fn revoke_token(
+    store: &dyn Store,
+    keyring: &Keyring,
+    now: i64,
+    target: &str,
+) -> Result<Revocation, AdminError> {
+    let id = TokenId::parse(keyring, target).ok_or_else(|| {
+        AdminError::Invalid(if target.starts_with("st_") {
+            format!("{target:?} is not a short-term token id issued with this database's master key")
+        } else {
+            format!("{target:?} is not a token id: expected a long-term token id (a UUID) or a short-term id (st_…)")
+        })
+    })?;
+    match id {
+        TokenId::Long(id) => {
+            let record = store.get_long_token(&id).await?.ok_or_else(|| AdminError::UnknownToken(id.to_string()))?;
+            let outcome = match TokenStatus::of(&record, now) {
+                TokenStatus::Expired => RevokeOutcome::AlreadyExpired,
+                TokenStatus::Revoked => RevokeOutcome::AlreadyRevoked,
+                TokenStatus::Live | TokenStatus::Rotating | TokenStatus::Disabled => {
+                    let ev = audit::new(now * 1000, event::TOKEN_REVOKED, audit::SUCCESS)
+                        .client(&record.client_id)
+                        .token(id)
+                        .source(audit::CLI)
+                        .detail(serde_json::json!({ "kind": "long" }));
+                    store.revoke_long_token_audited(&id, now, ev).await?;
+                    tracing::info!(client_id = %record.client_id, token_id = %id, "long-term token revoked by an operator");
+                    RevokeOutcome::Revoked
+                }
+            };
+            Ok(Revocation {
+                token_id: id.to_string(),
+                kind: TokenKind::Long,
+                client_id: Some(record.client_id),
+                outcome,
+            })
+        }
+        TokenId::Short(id) => {
+            let client_id = store.get_long_token(&id.parent).await?.map(|p| p.client_id);
+            let outcome = if id.expires_at <= now {
+                RevokeOutcome::AlreadyExpired
+            } else {
+                let mut ev = audit::new(now * 1000, event::TOKEN_REVOKED, audit::SUCCESS)
+                    .token(&id)
+                    .source(audit::CLI)
+                    .detail(serde_json::json!({ "kind": "short" }));
+                if let Some(c) = &client_id {
+                    ev = ev.client(c);
+                }
+                store.revoke_short_token_audited(&id, ev).await?;
+                tracing::info!(token_id = %id, "short-term token revoked by an operator");
+                RevokeOutcome::Revoked
+            };
+            Ok(Revocation { token_id: id.to_string(), kind: TokenKind::Short, client_id, outcome })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::LongTokenId;
+
+    fn record(expires_at: i64, revoked_at: Option<i64>, client_disabled: bool) -> LongTokenRecord {
+        LongTokenRecord {
+            id: LongTokenId(uuid::Uuid::from_u128(1)),
+            client_id: ClientId::parse("cli_a").unwrap(),
+            scopes: Scopes::default(),
+            name: None,
+            issued_at: 0,
+            expires_at,
+            revoked_at,
+            client_disabled,
+        }
+    }
+
+    const NOW: i64 = 1_800_000_000;
+
+    async fn store_with_tokens() -> (std::sync::Arc<dyn Store>, tempfile::TempDir) {
+        use crate::store::NewLongToken;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("admin.db").display());
+        let store: std::sync::Arc<dyn Store> =
+            std::sync::Arc::new(crate::store::sqlite::SqliteStore::connect(&url).await.unwrap());
+        let client = ClientRecord {
+            id: ClientId::parse("cli_a").unwrap(),
+            name: "a".into(),
+            scopes: Scopes::from_space_separated("read").unwrap(),
+            secret_hash: vec![1; 32],
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            otp_seed_sealed: None,
+            otp_last_step: 0,
+            public_key: None,
+            public_key_alg: None,
+            disabled: false,
+            created_at: NOW,
+        };
+        store.insert_client(&client).await.unwrap();
+        // Token n: 1 live, 2 expired, 3 revoked.
+        for (n, expires_at) in [(1u128, NOW + 3600), (2, NOW - 1), (3, NOW + 3600)] {
+            let t = NewLongToken {
+                id: LongTokenId(uuid::Uuid::from_u128(n)),
+                client_id: client.id.clone(),
+                token_hash: [n as u8; 32],
+                scopes: client.scopes.clone(),
+                name: None,
+                issued_at: NOW - 7200,
+                expires_at,
+            };
+            store.insert_long_token(&t, None, NOW - 7200).await.unwrap();
+        }
+        store.revoke_long_token(&LongTokenId(uuid::Uuid::from_u128(3)), NOW - 60).await.unwrap();
+        (store, dir)
+    }
+
+    fn long(n: u128) -> LongTokenId {
+        LongTokenId(uuid::Uuid::from_u128(n))
+    }
+
+    #[tokio::test]
+    async fn an_operator_revokes_long_term_tokens_idempotently() {
+        let (store, _dir) = store_with_tokens().await;
+        let keys = Keyring::random();
+        let revoke = |id: String| {
+            let (store, keys) = (store.clone(), keys.clone());
+            async move { revoke_token(store.as_ref(), &keys, NOW, &id).await }
+        };
+
+        let r = revoke(long(1).to_string()).await.unwrap();
+        assert_eq!(
+            (r.kind, r.outcome, r.client_id.as_ref().map(ClientId::as_str)),
+            (TokenKind::Long, RevokeOutcome::Revoked, Some("cli_a"))
+        );
+        assert_eq!(store.get_long_token(&long(1)).await.unwrap().unwrap().revoked_at, Some(NOW));
+        assert_eq!(revoke(long(1).to_string()).await.unwrap().outcome, RevokeOutcome::AlreadyRevoked);
+        // Expired or revoked before: nothing is written.
+        assert_eq!(revoke(long(2).to_string()).await.unwrap().outcome, RevokeOutcome::AlreadyExpired);
+        assert_eq!(store.get_long_token(&long(2)).await.unwrap().unwrap().revoked_at, None);
+        assert_eq!(revoke(long(3).to_string()).await.unwrap().outcome, RevokeOutcome::AlreadyRevoked);
+        assert_eq!(store.get_long_token(&long(3)).await.unwrap().unwrap().revoked_at, Some(NOW - 60));
+        // Unknown and malformed ids.
+        assert!(matches!(revoke(long(99).to_string()).await, Err(AdminError::UnknownToken(_))));
+        for bad in ["", "nope", "0000-0000", "st_x", "tsl_abc"] {
+            assert!(matches!(revoke(bad.into()).await, Err(AdminError::Invalid(_))), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_operator_revokes_short_term_tokens_this_database_issued() {
+        let (store, _dir) = store_with_tokens().await;
+        let keys = Keyring::random();
+        let live = crate::domain::ShortTokenId::generate(&keys, long(1), NOW + 300);
+        let r = revoke_token(store.as_ref(), &keys, NOW, live.as_str()).await.unwrap();
+        assert_eq!((r.kind, r.outcome), (TokenKind::Short, RevokeOutcome::Revoked));
+        assert_eq!(r.client_id.as_ref().map(ClientId::as_str), Some("cli_a"));
+        assert!(store.is_short_token_revoked(&live).await.unwrap());
+        let again = revoke_token(store.as_ref(), &keys, NOW, live.as_str()).await.unwrap();
+        assert_eq!(again.outcome, RevokeOutcome::Revoked, "idempotent");
+
+        let expired = crate::domain::ShortTokenId::generate(&keys, long(1), NOW - 1);
+        let r = revoke_token(store.as_ref(), &keys, NOW, expired.as_str()).await.unwrap();
+        assert_eq!(r.outcome, RevokeOutcome::AlreadyExpired);
+        assert!(!store.is_short_token_revoked(&expired).await.unwrap());
+        // Issued under another master key: not ours.
+        let foreign = crate::domain::ShortTokenId::generate(&Keyring::random(), long(1), NOW + 300);
+        assert!(matches!(
+            revoke_token(store.as_ref(), &keys, NOW, foreign.as_str()).await,
+            Err(AdminError::Invalid(_))
+        ));
+        assert!(!store.is_short_token_revoked(&foreign).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_public_key_is_checked_before_it_is_stored() {
+        let (store, _dir) = store_with_tokens().await;
+        let id = ClientId::parse("cli_a").unwrap();
+        let jwk = |seed: u8| p256::SecretKey::from_slice(&[seed; 32]).unwrap().public_key().to_jwk_string();
+
+        for bad in ["", "not a key", r#"{"kty":"oct","k":"c2VjcmV0"}"#] {
+            assert!(matches!(set_public_key(store.as_ref(), NOW, &id, bad, true).await, Err(AdminError::Invalid(_))));
+        }
+        assert_eq!(store.get_client(&id).await.unwrap().unwrap().public_key, None, "nothing stored");
+        let unknown = ClientId::parse("cli_nobody").unwrap();
+        assert!(matches!(
+            set_public_key(store.as_ref(), NOW, &unknown, &jwk(1), false).await,
+            Err(AdminError::UnknownClient(_))
+        ));
+
+        assert_eq!(set_public_key(store.as_ref(), NOW, &id, &jwk(1), false).await.unwrap(), "ES256");
+        let err = set_public_key(store.as_ref(), NOW, &id, &jwk(2), false).await.unwrap_err();
+        assert!(matches!(&err, AdminError::KeyExists { alg, .. } if alg == "ES256"), "{err:?}");
+        assert_eq!(store.get_client(&id).await.unwrap().unwrap().public_key.as_deref(), Some(jwk(1).as_str()));
+        set_public_key(store.as_ref(), NOW, &id, &jwk(2), true).await.unwrap();
+        assert_eq!(store.get_client(&id).await.unwrap().unwrap().public_key.as_deref(), Some(jwk(2).as_str()));
+    }
+
+    #[test]
+    fn token_status_names_why_a_token_is_not_live() {
+        let now = 1000;
+        let cases = [
+            (record(2000, None, false), TokenStatus::Live),
+            (record(2000, Some(1500), false), TokenStatus::Rotating),
+            (record(2000, None, true), TokenStatus::Disabled),
+            (record(2000, Some(1500), true), TokenStatus::Disabled),
+            (record(2000, Some(1000), false), TokenStatus::Revoked),
+            (record(2000, Some(10), true), TokenStatus::Revoked),
+            (record(1000, None, false), TokenStatus::Expired),
+            (record(900, Some(10), false), TokenStatus::Expired),
+        ];
+        for (r, expected) in cases {
+            assert_eq!(TokenStatus::of(&r, now), expected, "{r:?}");
+            // Exactly the live ones may be used.
+            assert_eq!(r.is_live(now), matches!(expected, TokenStatus::Live | TokenStatus::Rotating), "{r:?}");
+        }
+    }
 }

@@ -25,6 +25,7 @@ pub mod event {
     pub const CLIENT_DISABLED: &str = "client.disabled";
     pub const CLIENT_ENABLED: &str = "client.enabled";
     pub const CLIENT_SECRET_ROTATED: &str = "client.secret_rotated";
+    pub const CLIENT_KEY_SET: &str = "client.key_set";
     pub const SIGNING_KEY_CREATED: &str = "signing_key.created";
     pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
 }

@@ -44,6 +44,14 @@ impl ClientPublicKey {
         }
     }
 
+    /// The key's JWK thumbprint (RFC 7638, SHA-256, base64url): the same for the PEM and the
+    /// JWK form of one key, and what `kid` values and key pinning commonly use.
+    pub fn thumbprint(&self) -> Option<String> {
+        Jwk::from_decoding_key(&self.key, Some(self.alg))
+            .and_then(|jwk| jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256))
+            .ok()
+    }
+
     fn parse_pem(t: &str) -> Result<Self, String> {
         if t.contains("PRIVATE KEY") {
             return Err("this is a private key; register the public key only".into());
@@ -189,5 +197,27 @@ mod tests {
     fn every_dummy_key_parses() {
         let algs: Vec<Algorithm> = DUMMY_KEYS.iter().map(|k| ClientPublicKey::parse(k).unwrap().alg).collect();
         assert_eq!(algs, [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256]);
+    }
+
+    #[test]
+    fn thumbprints_follow_rfc_7638() {
+        // RFC 7638 §3.1: the example RSA key and its SHA-256 thumbprint.
+        let jwk = r#"{"kty":"RSA","e":"AQAB","kid":"2011-04-29","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"}"#;
+        let key = ClientPublicKey::parse(jwk).unwrap();
+        assert_eq!(key.thumbprint().as_deref(), Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"));
+    }
+
+    #[test]
+    fn a_key_has_one_thumbprint_in_either_form() {
+        use p256::pkcs8::EncodePublicKey;
+        let secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
+        let public = secret.public_key();
+        let pem = public.to_public_key_pem(p256::pkcs8::LineEnding::LF).unwrap();
+        let from_pem = ClientPublicKey::parse(&pem).unwrap().thumbprint().unwrap();
+        let from_jwk = ClientPublicKey::parse(&public.to_jwk_string()).unwrap().thumbprint().unwrap();
+        assert_eq!(from_pem, from_jwk);
+        assert_eq!(from_pem.len(), 43, "SHA-256, base64url without padding: {from_pem}");
+        let other = p256::SecretKey::from_slice(&[8u8; 32]).unwrap().public_key();
+        assert_ne!(ClientPublicKey::parse(&other.to_jwk_string()).unwrap().thumbprint().unwrap(), from_pem);
     }
 }

@@ -623,6 +623,71 @@ async fn purge_with_a_large_batch_takes_everything_at_once(s: Arc<dyn Store>) {
     assert!(s.list_long_tokens(None).await.unwrap().is_empty());
 }
 
+// ----- admin listings and changes -----------------------------------------------------------
+
+async fn current_long_tokens_are_neither_expired_nor_revoked(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    let mut off = client("cli_off", NOW);
+    off.disabled = true;
+    s.insert_client(&off).await.unwrap();
+    insert(&*s, &token(1, "cli_a", NOW - 10, DAY)).await; // live
+    insert(&*s, &token(2, "cli_a", NOW - DAY, DAY)).await; // expired exactly now
+    insert(&*s, &token(3, "cli_a", NOW - 20, DAY)).await; // revoked before now
+    s.revoke_long_token(&long_id(3), NOW - 10).await.unwrap();
+    insert(&*s, &token(4, "cli_a", NOW - 30, DAY)).await; // rotating: revoked in 300 s
+    s.insert_long_token(&token(5, "cli_a", NOW, DAY), Some(Rotation { old: long_id(4), revoke_at: NOW + 300 }), NOW)
+        .await
+        .unwrap();
+    insert(&*s, &token(6, "cli_a", NOW - 40, DAY)).await; // revoked exactly now
+    s.revoke_long_token(&long_id(6), NOW).await.unwrap();
+    insert(&*s, &token(7, "cli_off", NOW - 50, DAY)).await; // a disabled client's: still current
+    insert(&*s, &token(8, "cli_a", NOW - 3 * DAY, DAY)).await; // expired long ago
+
+    let ids = |v: Vec<LongTokenRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_current_long_tokens(None, NOW).await.unwrap()),
+        [long_id(7), long_id(4), long_id(1), long_id(5)],
+        "ordered by issue time"
+    );
+    let of_a = s.list_current_long_tokens(Some(&client_id("cli_a")), NOW).await.unwrap();
+    assert_eq!(ids(of_a.clone()), [long_id(4), long_id(1), long_id(5)]);
+    assert_eq!(of_a[0].revoked_at, Some(NOW + 300), "the grace's end is reported");
+    let of_off = s.list_current_long_tokens(Some(&client_id("cli_off")), NOW).await.unwrap();
+    assert!(of_off[0].client_disabled);
+    assert!(s.list_current_long_tokens(Some(&client_id("cli_nobody")), NOW).await.unwrap().is_empty());
+    // Once the grace is over, the rotated token is no longer current.
+    assert_eq!(
+        ids(s.list_current_long_tokens(Some(&client_id("cli_a")), NOW + 300).await.unwrap()),
+        [long_id(1), long_id(5)]
+    );
+    // Listing writes nothing: every token is still there.
+    assert_eq!(s.list_long_tokens(None).await.unwrap().len(), 8);
+}
+
+async fn a_client_public_key_is_set_once_unless_replaced(s: Arc<dyn Store>) {
+    let c = client("cli_a", NOW);
+    s.insert_client(&c).await.unwrap();
+    s.insert_client(&client("cli_b", NOW)).await.unwrap();
+    let (pem, jwk) = ("-----BEGIN PUBLIC KEY-----\nMCow\n-----END PUBLIC KEY-----", r#"{"kty":"EC"}"#);
+
+    assert!(s.set_client_public_key(&c.id, pem, "EdDSA", false).await.unwrap());
+    let got = s.get_client(&c.id).await.unwrap().unwrap();
+    assert_eq!((got.public_key.as_deref(), got.public_key_alg.as_deref()), (Some(pem), Some("EdDSA")));
+    // A second key is refused without `replace`, and the first stays.
+    assert!(!s.set_client_public_key(&c.id, jwk, "ES256", false).await.unwrap());
+    let got = s.get_client(&c.id).await.unwrap().unwrap();
+    assert_eq!((got.public_key.as_deref(), got.public_key_alg.as_deref()), (Some(pem), Some("EdDSA")));
+    // With `replace` it is swapped, and nothing else of the client changes.
+    assert!(s.set_client_public_key(&c.id, jwk, "ES256", true).await.unwrap());
+    let got = s.get_client(&c.id).await.unwrap().unwrap();
+    assert_eq!((got.public_key.as_deref(), got.public_key_alg.as_deref()), (Some(jwk), Some("ES256")));
+    assert_eq!((got.name, got.scopes, got.secret_hash, got.disabled), (c.name, c.scopes, c.secret_hash, false));
+    // Unknown clients change nothing; other clients are untouched.
+    assert!(!s.set_client_public_key(&client_id("cli_nobody"), pem, "EdDSA", true).await.unwrap());
+    assert!(s.get_client(&client_id("cli_nobody")).await.unwrap().is_none());
+    assert_eq!(s.get_client(&client_id("cli_b")).await.unwrap().unwrap().public_key, None);
+}
+
 // ----- helpers for races --------------------------------------------------------------------
 
 /// Runs `n` copies of `f` at once (on the multi-threaded runtime) and returns every result.
@@ -803,6 +868,9 @@ conformance!(
     audited_writes_record_their_event_with_them_or_not_at_all,
     purge_deletes_only_what_expired_in_bounded_batches,
     purge_with_a_large_batch_takes_everything_at_once,
+    // admin listings and changes
+    current_long_tokens_are_neither_expired_nor_revoked,
+    a_client_public_key_is_set_once_unless_replaced,
 );
 
 // ----- PostgreSQL only: several instances, lost connections ---------------------------------

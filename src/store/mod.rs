@@ -248,6 +248,27 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes long-term tokens that expired before `long_before`, and revoked short-term
     /// tokens and assertion ids that expired before `now`, at most `batch` rows per table.
     async fn purge_expired(&self, now: i64, long_before: i64, batch: u32) -> Result<Purged, StoreError>;
+
+    // ----- admin listings and changes (the command line) -----
+
+    /// The long-term tokens that are neither expired nor revoked at `now` (a rotation's grace
+    /// still running included; a disabled client's included), of one client or all, ordered
+    /// like [`Store::list_long_tokens`].
+    async fn list_current_long_tokens(
+        &self,
+        client: Option<&ClientId>,
+        now: i64,
+    ) -> Result<Vec<LongTokenRecord>, StoreError>;
+    /// Registers a client's public key (PEM or JWK, already validated) and its algorithm.
+    /// Only where the client has none, unless `replace`; `false` if nothing was changed
+    /// (no such client, or it has a key and `replace` is not set).
+    async fn set_client_public_key(
+        &self,
+        id: &ClientId,
+        public_key: &str,
+        alg: &str,
+        replace: bool,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Checks that a database URL names a backend this build supports, before anything is opened.

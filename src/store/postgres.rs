@@ -610,6 +610,47 @@ impl Store for PgStore {
             used_assertions: jtis.rows_affected(),
         })
     }
+
+    // ----- admin listings and changes (the command line) -----
+
+    async fn list_current_long_tokens(
+        &self,
+        client: Option<&ClientId>,
+        now: i64,
+    ) -> Result<Vec<LongTokenRecord>, StoreError> {
+        let rows: Vec<LongTokenRow> = match client {
+            Some(c) => {
+                sqlx::query_as(long_select!("WHERE t.client_id = $1 AND t.expires_at > $2 AND (t.revoked_at IS NULL OR t.revoked_at > $2) ORDER BY t.issued_at, t.id"))
+                    .bind(c.as_str())
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => sqlx::query_as(long_select!("WHERE t.expires_at > $1 AND (t.revoked_at IS NULL OR t.revoked_at > $1) ORDER BY t.issued_at, t.id")).bind(now).fetch_all(&self.pool).await,
+        }
+        .map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn set_client_public_key(
+        &self,
+        id: &ClientId,
+        public_key: &str,
+        alg: &str,
+        replace: bool,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE clients SET public_key = $1, public_key_alg = $2 WHERE id = $3 AND ($4 OR public_key IS NULL)",
+        )
+        .bind(public_key)
+        .bind(alg)
+        .bind(id.as_str())
+        .bind(replace)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
 }
 
 #[cfg(test)]
