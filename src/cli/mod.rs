@@ -1,36 +1,34 @@
 //! The command line: clap definitions, turned into validated settings, then dispatched.
 //!
-//! One file per command group: `serve` (the server), `client` (client administration).
+//! One file per command group: `serve` (the server), `client` (client administration),
+//! `config` (`config check`: the effective settings, validated, secrets redacted).
 //! Every flag of `serve` has a `TOKENSMITH_<FLAG>` environment variable (clap reads it when
 //! the flag is absent); a `--config` TOML file sits beneath both.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
+pub use crate::config::LogFormat;
 use crate::config::{self, Settings};
 
 mod client;
+mod config_cmd;
 mod serve;
 
 pub use client::ClientCommand;
+pub use config_cmd::ConfigCommand;
 pub use serve::ServeArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "tokensmith", version, about = "Long-term tokens for automation, short-term JWTs, instant revocation")]
 pub struct Cli {
-    /// Log format on stderr.
-    #[arg(long, global = true, env = "TOKENSMITH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// Log format on stderr, text or json (overrides the config file's `log_format`) [default: text].
+    #[arg(long, global = true, env = "TOKENSMITH_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +38,9 @@ pub enum Command {
     /// Manage clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Check a configuration and print the effective settings.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print the OpenAPI document (the one served at /openapi.json) as JSON.
     Openapi,
 }
@@ -66,11 +67,17 @@ impl DatabaseArgs {
     }
 }
 
-/// Runs the parsed command.
+/// Installs logging (for `serve`, in the format its settings resolve to) and runs the parsed
+/// command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let log_format = cli.log_format;
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_tracing(log_format.unwrap_or_default(), false);
+    }
     match cli.command {
-        Command::Serve(args) => serve::run(*args).await,
+        Command::Serve(args) => serve::run(*args, log_format).await,
         Command::Client(cmd) => client::run(cmd).await,
+        Command::Config(cmd) => config_cmd::run(cmd, log_format).await,
         Command::Openapi => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", crate::http::openapi::json())?;
@@ -81,6 +88,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Installs the log subscriber on stderr (`RUST_LOG` filters; default `info`).
 /// Admin commands default to warnings only: their output is the result, not a log.
+/// With `json`, each line is one object whose event fields sit at the top level
+/// (`request_id`, `operation`, `status`, …) beside `timestamp`, `level` and `target`.
 pub fn init_tracing(format: LogFormat, serving: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if serving { "info,sqlx=warn" } else { "warn" };
@@ -88,6 +97,6 @@ pub fn init_tracing(format: LogFormat, serving: bool) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }

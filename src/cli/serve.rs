@@ -1,5 +1,6 @@
 //! `tokensmith serve`: settings from defaults, the config file, environment and flags; then
-//! the server until SIGTERM or Ctrl-C.
+//! the server until SIGTERM or Ctrl-C, after which requests in flight get
+//! `shutdown_timeout_secs` to finish and the process exits 0.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::app::Application;
-use crate::config::{FileConfig, Settings};
+use crate::config::{FileConfig, LogFormat, Settings};
 use crate::store::redact_url;
 
 #[derive(Debug, Args)]
@@ -20,21 +21,33 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// Defaults, then the file, then environment and flags.
-    pub fn settings(self) -> Result<Settings, String> {
+    /// Defaults, then the file, then environment and flags (`log_format`: the global
+    /// `--log-format` flag or `TOKENSMITH_LOG_FORMAT`, if given).
+    pub fn settings(self, log_format: Option<LogFormat>) -> Result<Settings, String> {
         let mut s = Settings::default();
         if let Some(path) = &self.config {
             FileConfig::load(path)?.apply(&mut s)?;
         }
         self.overrides.apply(&mut s)?;
+        if let Some(f) = log_format {
+            s.log_format = f;
+        }
         s.master_key = std::env::var("TOKENSMITH_MASTER_KEY").ok().map(Into::into);
         s.validate()?;
         Ok(s)
     }
 }
 
-pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    serve(args.settings().map_err(anyhow::Error::msg)?).await
+pub(super) async fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<()> {
+    let settings = match args.settings(log_format) {
+        Ok(s) => s,
+        Err(e) => {
+            super::init_tracing(log_format.unwrap_or_default(), true);
+            anyhow::bail!(e)
+        }
+    };
+    super::init_tracing(settings.log_format, true);
+    serve(settings).await
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -42,7 +55,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let clients = app.service().store().list_clients().await?.len();
     let mut out = std::io::stdout().lock();
-    writeln!(out, "tokensmith listening on http://{} (issuer {})", app.local_addr(), app.issuer())?;
+    let scheme = if app.tls() { "https" } else { "http" };
+    writeln!(out, "tokensmith listening on {scheme}://{} (issuer {})", app.local_addr(), app.issuer())?;
     writeln!(out, "database {}", redact_url(&database))?;
     if clients == 0 {
         writeln!(out, "no clients yet; create one with:")?;
@@ -57,7 +71,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown_signal()).await
 }
 
-async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C (SIGINT).
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -77,7 +92,7 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-    tracing::info!("shutting down");
+    tracing::info!("shutdown signal received");
 }
 
 #[cfg(test)]
@@ -100,7 +115,7 @@ mod tests {
         ])
         .unwrap();
         let Command::Serve(args) = cli.command else { panic!("serve") };
-        let s = args.settings().unwrap();
+        let s = args.settings(None).unwrap();
         assert_eq!(s.listen.port(), 9002);
         assert_eq!(s.short_ttl_max_secs, 300);
         assert_eq!(s.long_ttl_max_days, 90);
