@@ -226,7 +226,8 @@ mod tests {
     #[test]
     fn config_check_takes_the_same_flags_as_serve() {
         let cli = Cli::try_parse_from(["tokensmith", "config", "check", "--listen", "127.0.0.1:9", "--json"]).unwrap();
-        let Command::Config(ConfigCommand::Check(args)) = cli.command else { panic!("config check") };
+        let Command::Config(cmd) = cli.command else { panic!("config check") };
+        let ConfigCommand::Check(args) = *cmd;
         assert!(args.json);
         assert_eq!(args.serve.settings(None).unwrap().listen.port(), 9);
     }

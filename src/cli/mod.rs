@@ -40,7 +40,7 @@ pub enum Command {
     Client(ClientCommand),
     /// Check a configuration and print the effective settings.
     #[command(subcommand)]
-    Config(ConfigCommand),
+    Config(Box<ConfigCommand>),
     /// Print the OpenAPI document (the one served at /openapi.json) as JSON.
     Openapi,
 }
@@ -77,7 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(*args, log_format).await,
         Command::Client(cmd) => client::run(cmd).await,
-        Command::Config(cmd) => config_cmd::run(cmd, log_format).await,
+        Command::Config(cmd) => config_cmd::run(*cmd, log_format).await,
         Command::Openapi => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", crate::http::openapi::json())?;
@@ -94,7 +94,9 @@ pub fn init_tracing(format: LogFormat, serving: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if serving { "info,sqlx=warn" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or a journal gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -52,6 +52,7 @@ pub(super) async fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyho
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let database = settings.database.clone();
+    let stop = shutdown_signal();
     let app = Application::build(settings).await?;
     let clients = app.service().store().list_clients().await?.len();
     let mut out = std::io::stdout().lock();
@@ -68,31 +69,37 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     out.flush()?;
     drop(out);
-    app.run_until_stopped(shutdown_signal()).await
+    app.run_until_stopped(stop).await
 }
 
-/// Completes on SIGTERM or Ctrl-C (SIGINT).
-pub async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C (SIGINT). The handlers are installed when this is called,
+/// not when the future is first polled, so a signal that arrives while the server starts is
+/// not lost (nor does it kill the process with the default action).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    };
+    async move {
+        #[cfg(unix)]
+        match handlers {
+            (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
                     _ = term.recv() => {}
+                    _ = int.recv() => {}
                 }
             }
-            Err(_) => {
+            _ => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutdown signal received");
 }
 
 #[cfg(test)]

@@ -434,7 +434,7 @@ async fn caller(ctx: &ApiContext, bearer: Bearer, log: &RequestLog) -> Result<Ca
     let caller = ctx.service.authenticate(token.expose_secret()).await?;
     log.client(caller.client_id());
     match &caller {
-        Caller::Long(t) => log.caller_token(&t.id),
+        Caller::Long(t) => log.caller_token(t.id),
         Caller::Short { id, .. } => log.caller_token(id),
     }
     Ok(caller)
