@@ -367,3 +367,35 @@ async fn metrics_count_requests_issuances_failures_limits_and_revocations() {
     }
     assert!(server.stop().await.success());
 }
+
+#[tokio::test]
+async fn database_errors_are_counted_by_kind() {
+    if !crate::helpers::postgres_only("database_errors_are_counted_by_kind") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let db = TestDatabase::fresh(&dir).await;
+    let mut server = ServerProcess::start(&db, &[]).await;
+    let key = r#"tokensmith_database_errors_total{kind="unavailable"}"#;
+    let (before, _) = scrape(&server).await;
+
+    // The database refuses new connections and the server's are cut.
+    let mut admin = db.pg_admin().await;
+    let name = db.pg_name().to_owned();
+    let exec = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
+    exec(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).execute(&mut admin).await.expect("disallow");
+    exec(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ))
+    .execute(&mut admin)
+    .await
+    .expect("terminate");
+    let ready = client().get(server.url("/readyz")).send().await.expect("/readyz answers");
+    assert_eq!(ready.status(), 503);
+
+    let (after, text) = scrape(&server).await;
+    let moved = after.get(key).copied().unwrap_or(0.0) - before.get(key).copied().unwrap_or(0.0);
+    assert!(moved >= 1.0, "{key} counts the failed readiness check\n{text}");
+    exec(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).execute(&mut admin).await.expect("allow");
+    assert!(server.stop().await.success());
+}
