@@ -84,11 +84,29 @@ fn sane_request_id(value: Option<&HeaderValue>) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
+/// The request's method if it is a standard one; any other is `other` (a method is whatever
+/// token the client sends, so it is not logged as sent).
+fn method_name(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    match *m {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::PATCH => "PATCH",
+        M::TRACE => "TRACE",
+        M::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
 /// Middleware: request id, span, metrics and the access-log line.
 pub async fn observe(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let op = super::metrics::operation(req.uri().path());
-    let method = req.method().clone();
+    let method = method_name(req.method());
     let request_id =
         sane_request_id(req.headers().get(&REQUEST_ID)).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let log = RequestLog::default();
@@ -102,7 +120,7 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     tracing::info!(
         target: "tokensmith::access",
         request_id = %request_id,
-        method = %method,
+        method,
         operation = op,
         status = status.as_u16(),
         latency_ms = (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
@@ -133,5 +151,12 @@ mod tests {
         assert_eq!(id("tsl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA000000"), None);
         assert_eq!(id("tsc_AAAA"), None);
         assert_eq!(sane_request_id(None), None);
+    }
+
+    #[test]
+    fn only_standard_methods_are_logged_by_name() {
+        assert_eq!(method_name(&axum::http::Method::POST), "POST");
+        let custom = axum::http::Method::from_bytes(b"tsl_SECRET").unwrap();
+        assert_eq!(method_name(&custom), "other");
     }
 }

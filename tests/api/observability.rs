@@ -172,7 +172,7 @@ async fn full_run(run: &mut Run<'_>, db: &TestDatabase, dir: &tempfile::TempDir)
 
     // Failures that carry secrets: a wrong secret (another client's), a wrong code, an assertion
     // signed by another key, a mistyped bearer token, a token where an id belongs, in the query
-    // string and as a request id; both credentials at once.
+    // string, as a method and as a request id; both credentials at once.
     let body =
         json!({"grant_type": "client_credentials", "client_id": bot.client_id, "client_secret": keyed.client_secret});
     run.send("issueLongTermToken", run.post(LONG).json(&body), 401).await;
@@ -193,6 +193,8 @@ async fn full_run(run: &mut Run<'_>, db: &TestDatabase, dir: &tempfile::TempDir)
     run.expect_ids(&bot.client_id, None);
     run.send("healthz", run.get(&format!("/healthz?access_token={long_token}")), 200).await;
     run.send("unknown", run.get(&format!("/v1/auth/tokens/{jwt}")), 404).await;
+    let method = reqwest::Method::from_bytes(long_token.as_bytes()).expect("a token is a valid method");
+    run.send("healthz", run.http.request(method, run.server.url("/healthz")), 405).await;
     let req = run.get("/healthz").header("x-request-id", &long_token);
     run.send_with_id("healthz", req, 200, None).await;
     assert_ne!(run.sent.last().map(|s| s.request_id.as_str()), Some(long_token.as_str()));
