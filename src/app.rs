@@ -140,6 +140,7 @@ impl Application {
         // Install the metrics recorder before the first request is counted.
         crate::http::metrics::handle();
         crate::http::metrics::describe();
+        record_signing_keys(&self.service);
         let cleanup = tokio::spawn(cleanup_loop(self.service.clone(), self.settings.cleanup_interval_secs));
         let app = router(ctx);
         let graceful = GracefulShutdown::new();
@@ -241,8 +242,15 @@ async fn cleanup_loop(service: Arc<TokenService>, every_secs: u64) {
                 tracing::warn!(error = %e, "cleanup failed; will retry");
             }
         }
-        if let Err(e) = service.reload_keys().await {
-            tracing::warn!(error = %e, "reloading signing keys failed; will retry");
+        match service.reload_keys().await {
+            Ok(()) => record_signing_keys(&service),
+            Err(e) => tracing::warn!(error = %e, "reloading signing keys failed; will retry"),
         }
     }
+}
+
+/// Sets the `tokensmith_signing_keys` gauge: the keys this instance publishes and verifies with.
+fn record_signing_keys(service: &TokenService) {
+    let keys = service.jwks()["keys"].as_array().map_or(0, Vec::len);
+    metrics::gauge!("tokensmith_signing_keys").set(keys as f64);
 }
