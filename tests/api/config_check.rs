@@ -58,6 +58,11 @@ async fn flags_override_the_environment_which_overrides_the_file() {
 async fn secrets_are_redacted() {
     let key = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=";
     let url = "postgres://tokensmith:hunter2-secret@db.example:5432/tokens";
+    let in_query = "postgres://tokensmith@db.example:5432/tokens?sslmode=require&password=hunter2-secret";
+    let out = config_check(&["--database", in_query], &[("TOKENSMITH_MASTER_KEY", key)]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!printed.contains("hunter2-secret") && printed.contains("password=***"), "{printed}");
     for json in [false, true] {
         let mut args = vec!["--database", url];
         if json {
