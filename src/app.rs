@@ -1,5 +1,7 @@
 //! Assembling and running the server: `Application::build` binds the listener (port 0 in
-//! tests), opens the store and the keys; `run_until_stopped` serves until `shutdown`.
+//! tests), reads the TLS files, opens the store and the keys; `run_until_stopped` serves
+//! (HTTP/1.1 and HTTP/2, over TLS when configured) until `shutdown`, then stops accepting and
+//! gives the requests in flight `shutdown_timeout_secs` to finish.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,7 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use secrecy::ExposeSecret;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -22,7 +32,11 @@ pub struct Application {
     local_addr: SocketAddr,
     service: Arc<TokenService>,
     settings: Settings,
+    tls: Option<TlsAcceptor>,
 }
+
+/// How long a TLS handshake may take before the connection is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the master key lives for `database` when no key file is configured.
 pub fn default_key_file(database: &str) -> Option<PathBuf> {
@@ -82,6 +96,10 @@ impl Application {
 
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         settings.validate().map_err(anyhow::Error::msg)?;
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+            _ => None,
+        };
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -89,7 +107,7 @@ impl Application {
         let (store, keyring) = open(&settings).await?;
         let config = settings.service_config(settings.issuer_for(local_addr));
         let service = Arc::new(TokenService::new(store, keyring, clock, config).await?);
-        Ok(Application { listener, local_addr, service, settings })
+        Ok(Application { listener, local_addr, service, settings, tls })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -100,6 +118,11 @@ impl Application {
         self.local_addr.port()
     }
 
+    /// Whether the server speaks HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     pub fn issuer(&self) -> &str {
         &self.service.config().issuer
     }
@@ -108,16 +131,99 @@ impl Application {
         &self.service
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    /// Serves until `shutdown` completes; then closes the listener (new connections are
+    /// refused), lets the requests in flight finish, closing each connection after its
+    /// response, and returns once all are done or `shutdown_timeout_secs` have passed,
+    /// abandoning what is still open then.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let ctx = ApiContext { service: self.service.clone(), body_limit: self.settings.body_limit_bytes };
         // Install the metrics recorder before the first request is counted.
         crate::http::metrics::handle();
+        crate::http::metrics::describe();
+        record_signing_keys(&self.service);
         let cleanup = tokio::spawn(cleanup_loop(self.service.clone(), self.settings.cleanup_interval_secs));
-        let app = router(ctx).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let app = router(ctx);
+        let graceful = GracefulShutdown::new();
+        let builder = auto::Builder::new(TokioExecutor::new());
+        let listener = self.listener;
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        tracing::warn!(error = %e, "cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let service = app.clone().map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+            tokio::spawn(serve_connection(stream, self.tls.clone(), builder.clone(), service, graceful.watcher()));
+        }
+        drop(listener);
+        let timeout = Duration::from_secs(self.settings.shutdown_timeout_secs);
+        tracing::info!(
+            open_connections = graceful.count(),
+            timeout_secs = timeout.as_secs(),
+            "stopped accepting connections; finishing requests in flight"
+        );
+        match tokio::time::timeout(timeout, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("requests in flight finished"),
+            Err(_) => tracing::warn!(
+                timeout_secs = timeout.as_secs(),
+                "shutdown timeout reached; abandoning the connections still open"
+            ),
+        }
         cleanup.abort();
-        served.context("server error")
+        Ok(())
+    }
+}
+
+/// Serves one connection (after its TLS handshake, if any) until it closes or, once shutdown
+/// starts, until its request in flight is answered.
+async fn serve_connection<S>(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    builder: auto::Builder<TokioExecutor>,
+    service: S,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: tower::Service<hyper::Request<hyper::body::Incoming>, Response = axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    let service = TowerToHyperService::new(service);
+    match tls {
+        None => {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let _ = watcher.watch(conn.into_owned()).await;
+        }
+        Some(acceptor) => {
+            let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let _ = watcher.watch(conn.into_owned()).await;
+        }
     }
 }
 
@@ -131,10 +237,20 @@ async fn cleanup_loop(service: Arc<TokenService>, every_secs: u64) {
         match service.purge_expired().await {
             Ok(p) if p != Default::default() => tracing::info!(?p, "purged expired rows"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cleanup failed; will retry"),
+            Err(e) => {
+                crate::http::metrics::database_error(&e);
+                tracing::warn!(error = %e, "cleanup failed; will retry");
+            }
         }
-        if let Err(e) = service.reload_keys().await {
-            tracing::warn!(error = %e, "reloading signing keys failed; will retry");
+        match service.reload_keys().await {
+            Ok(()) => record_signing_keys(&service),
+            Err(e) => tracing::warn!(error = %e, "reloading signing keys failed; will retry"),
         }
     }
+}
+
+/// Sets the `tokensmith_signing_keys` gauge: the keys this instance publishes and verifies with.
+fn record_signing_keys(service: &TokenService) {
+    let keys = service.jwks()["keys"].as_array().map_or(0, Vec::len);
+    metrics::gauge!("tokensmith_signing_keys").set(keys as f64);
 }

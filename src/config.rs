@@ -40,6 +40,32 @@ pub struct Settings {
     /// Record each short-term issuance in the audit trail, not only a count per client.
     pub audit_short_tokens: bool,
     pub audit_retention_days: u32,
+    /// PEM certificate chain and private key: with both, the server speaks HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Seconds that requests in flight get to finish after SIGTERM or Ctrl-C.
+    pub shutdown_timeout_secs: u64,
+    pub log_format: LogFormat,
+}
+
+/// How `serve` writes its log lines on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -68,6 +94,10 @@ impl Default for Settings {
             token_cache_ttl_ms: 1000,
             audit_short_tokens: false,
             audit_retention_days: 365,
+            tls_cert: None,
+            tls_key: None,
+            shutdown_timeout_secs: 10,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -137,13 +167,34 @@ pub struct FileConfig {
     /// Days audit events are kept [default: 365].
     #[arg(long, env = "TOKENSMITH_AUDIT_RETENTION_DAYS")]
     pub audit_retention_days: Option<u32>,
+    /// PEM file with the certificate chain; with --tls-key, serve HTTPS [default: plain HTTP].
+    #[arg(long, env = "TOKENSMITH_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TOKENSMITH_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds that requests in flight get to finish after SIGTERM or Ctrl-C, 0-3600 [default: 10].
+    #[arg(long, env = "TOKENSMITH_SHUTDOWN_TIMEOUT_SECS")]
+    pub shutdown_timeout_secs: Option<u64>,
+    /// Log format, text or json (the command line's global --log-format and
+    /// TOKENSMITH_LOG_FORMAT override it) [default: text].
+    #[arg(skip)]
+    pub log_format: Option<LogFormat>,
 }
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, String> {
         let text =
             std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("config file {}: {}", path.display(), e.message()))
+        toml::from_str(&text).map_err(|e| {
+            // Name the line (and so the key) the error is on, not only serde's message.
+            let at = e.span().map(|span| {
+                let line = text[..span.start.min(text.len())].matches('\n').count();
+                let key = text.lines().nth(line).and_then(|l| l.split('=').next()).map(str::trim).unwrap_or("");
+                format!(", line {}{}", line + 1, if key.is_empty() { String::new() } else { format!(" ({key})") })
+            });
+            format!("config file {}{}: {}", path.display(), at.unwrap_or_default(), e.message())
+        })
     }
 
     /// Overlays `self` (the file) on `s` (the defaults).
@@ -174,9 +225,11 @@ impl FileConfig {
             expired_retention_days,
             token_cache_ttl_ms,
             audit_short_tokens,
-            audit_retention_days
+            audit_retention_days,
+            shutdown_timeout_secs,
+            log_format
         );
-        set_opt!(issuer, key_file, default_audience);
+        set_opt!(issuer, key_file, default_audience, tls_cert, tls_key);
         Ok(())
     }
 }
@@ -221,12 +274,26 @@ impl Settings {
         {
             return Err(format!("issuer {i:?} must be an http:// or https:// URL"));
         }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => return Err("tls_cert is set without tls_key; give both or neither".into()),
+            (None, Some(_)) => return Err("tls_key is set without tls_cert; give both or neither".into()),
+            _ => {}
+        }
+        if self.shutdown_timeout_secs > 3600 {
+            return Err("shutdown_timeout_secs must be between 0 and 3600".into());
+        }
         Ok(())
     }
 
-    /// The issuer for a server bound to `local`.
+    /// Whether the server speaks HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    /// The issuer for a server bound to `local`: the configured one, or `http(s)://<local>`.
     pub fn issuer_for(&self, local: SocketAddr) -> String {
-        self.issuer.clone().unwrap_or_else(|| format!("http://{local}")).trim_end_matches('/').to_owned()
+        let scheme = if self.tls() { "https" } else { "http" };
+        self.issuer.clone().unwrap_or_else(|| format!("{scheme}://{local}")).trim_end_matches('/').to_owned()
     }
 
     /// The domain's view of these settings.
@@ -263,6 +330,15 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_value_in_the_file_is_named_by_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nshort_ttl_max_secs = \"abc\"\n").unwrap();
+        let err = FileConfig::load(&file).unwrap_err();
+        assert!(err.contains("line 2 (short_ttl_max_secs)"), "{err}");
+    }
+
+    #[test]
     fn file_values_override_defaults_and_are_validated() {
         let f: FileConfig = toml::from_str("listen = \"0.0.0.0:9000\"\nshort_ttl_max_secs = 300\n").unwrap();
         let mut s = Settings::default();
@@ -280,5 +356,17 @@ mod tests {
     fn default_issuer_follows_the_bound_address() {
         let s = Settings::default();
         assert_eq!(s.issuer_for("127.0.0.1:4000".parse().unwrap()), "http://127.0.0.1:4000");
+        let tls = Settings { tls_cert: Some("c.pem".into()), tls_key: Some("k.pem".into()), ..Settings::default() };
+        assert_eq!(tls.issuer_for("127.0.0.1:4000".parse().unwrap()), "https://127.0.0.1:4000");
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_shutdown_timeout_is_bounded() {
+        let only_cert = Settings { tls_cert: Some("c.pem".into()), ..Settings::default() };
+        assert!(only_cert.validate().unwrap_err().contains("tls_key"));
+        let only_key = Settings { tls_key: Some("k.pem".into()), ..Settings::default() };
+        assert!(only_key.validate().unwrap_err().contains("tls_cert"));
+        let long = Settings { shutdown_timeout_secs: 3601, ..Settings::default() };
+        assert!(long.validate().unwrap_err().contains("shutdown_timeout_secs"));
     }
 }

@@ -15,6 +15,7 @@
 //! - [`app`] builds and runs the server; [`cli`] and `main` only parse and call.
 //! - [`config`]: settings from defaults, a TOML file, the environment and flags.
 //! - [`clock`]: time, injected, so tests move it instead of sleeping.
+//! - [`tls`]: the server's certificate and key, for HTTPS.
 //!
 //! See ARCHITECTURE.md for the invariants.
 
@@ -29,3 +30,4 @@ pub mod domain;
 pub mod http;
 pub mod signer;
 pub mod store;
+pub mod tls;

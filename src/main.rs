@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use tokensmith::cli::{Cli, Command, init_tracing, run};
+use tokensmith::cli::{Cli, run};
 
 /// mimalloc: the request path makes many small, short-lived allocations, and glibc's
 /// allocator costs measurably more per request on it (see BENCHMARKS.md).
@@ -31,8 +31,6 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let serving = matches!(cli.command, Command::Serve(_));
-    init_tracing(cli.log_format, serving);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

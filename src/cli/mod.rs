@@ -2,7 +2,8 @@
 //!
 //! One file per command group: `serve` (the server), `client` (client administration),
 //! `token` (long-term tokens, revocation); `output` prints tables and JSON for all of them,
-//! `qr` draws TOTP enrolment codes. Every flag of `serve` has a `TOKENSMITH_<FLAG>`
+//! `qr` draws TOTP enrolment codes; `config` checks a configuration (`config check`: the
+//! effective settings, validated, secrets redacted). Every flag of `serve` has a `TOKENSMITH_<FLAG>`
 //! environment variable (clap reads it when the flag is absent); a `--config` TOML file sits
 //! beneath both.
 
@@ -10,9 +11,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::app;
+pub use crate::config::LogFormat;
 use crate::config::{self, Settings};
 use crate::crypto::Keyring;
 use crate::domain::ClientId;
@@ -20,6 +22,7 @@ use crate::store::{self, Store};
 
 mod audit;
 mod client;
+mod config_cmd;
 mod keys;
 pub mod output;
 mod qr;
@@ -28,6 +31,7 @@ mod token;
 
 pub use audit::AuditArgs;
 pub use client::ClientCommand;
+pub use config_cmd::ConfigCommand;
 pub use keys::KeysCommand;
 pub use serve::ServeArgs;
 pub use token::TokenCommand;
@@ -35,17 +39,11 @@ pub use token::TokenCommand;
 #[derive(Debug, Parser)]
 #[command(name = "tokensmith", version, about = "Long-term tokens for automation, short-term JWTs, instant revocation")]
 pub struct Cli {
-    /// Log format on stderr.
-    #[arg(long, global = true, env = "TOKENSMITH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// Log format on stderr, text or json (overrides the config file's `log_format`) [default: text].
+    #[arg(long, global = true, env = "TOKENSMITH_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +61,9 @@ pub enum Command {
     /// List and revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Check a configuration and print the effective settings.
+    #[command(subcommand)]
+    Config(Box<ConfigCommand>),
     /// Print the OpenAPI document (the one served at /openapi.json) as JSON.
     Openapi,
     /// Print a shell completion script.
@@ -175,14 +176,20 @@ pub(crate) fn parse_client_id(text: &str) -> anyhow::Result<ClientId> {
     })
 }
 
-/// Runs the parsed command.
+/// Installs logging (for `serve`, in the format its settings resolve to) and runs the parsed
+/// command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let log_format = cli.log_format;
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_tracing(log_format.unwrap_or_default(), false);
+    }
     match cli.command {
-        Command::Serve(args) => serve::run(*args).await,
+        Command::Serve(args) => serve::run(*args, log_format).await,
         Command::Client(cmd) => client::run(cmd).await,
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Token(cmd) => token::run(cmd).await,
+        Command::Config(cmd) => config_cmd::run(*cmd, log_format).await,
         Command::Openapi => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", crate::http::openapi::json())?;
@@ -255,14 +262,18 @@ pub fn man_page(path: &[String]) -> anyhow::Result<String> {
 
 /// Installs the log subscriber on stderr (`RUST_LOG` filters; default `info`).
 /// Admin commands default to warnings only: their output is the result, not a log.
+/// With `json`, each line is one object whose event fields sit at the top level
+/// (`request_id`, `operation`, `status`, …) beside `timestamp`, `level` and `target`.
 pub fn init_tracing(format: LogFormat, serving: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if serving { "info,sqlx=warn" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or a journal gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
 

@@ -1,5 +1,6 @@
 //! `tokensmith serve`: settings from defaults, the config file, environment and flags; then
-//! the server until SIGTERM or Ctrl-C.
+//! the server until SIGTERM or Ctrl-C, after which requests in flight get
+//! `shutdown_timeout_secs` to finish and the process exits 0.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::app::Application;
-use crate::config::{FileConfig, Settings};
+use crate::config::{FileConfig, LogFormat, Settings};
 use crate::store::redact_url;
 
 #[derive(Debug, Args)]
@@ -20,29 +21,43 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// Defaults, then the file, then environment and flags.
-    pub fn settings(self) -> Result<Settings, String> {
+    /// Defaults, then the file, then environment and flags (`log_format`: the global
+    /// `--log-format` flag or `TOKENSMITH_LOG_FORMAT`, if given).
+    pub fn settings(self, log_format: Option<LogFormat>) -> Result<Settings, String> {
         let mut s = Settings::default();
         if let Some(path) = &self.config {
             FileConfig::load(path)?.apply(&mut s)?;
         }
         self.overrides.apply(&mut s)?;
+        if let Some(f) = log_format {
+            s.log_format = f;
+        }
         s.master_key = std::env::var("TOKENSMITH_MASTER_KEY").ok().map(Into::into);
         s.validate()?;
         Ok(s)
     }
 }
 
-pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    serve(args.settings().map_err(anyhow::Error::msg)?).await
+pub(super) async fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyhow::Result<()> {
+    let settings = match args.settings(log_format) {
+        Ok(s) => s,
+        Err(e) => {
+            super::init_tracing(log_format.unwrap_or_default(), true);
+            anyhow::bail!(e)
+        }
+    };
+    super::init_tracing(settings.log_format, true);
+    serve(settings).await
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let database = settings.database.clone();
+    let stop = shutdown_signal();
     let app = Application::build(settings).await?;
     let clients = app.service().store().list_clients().await?.len();
     let mut out = std::io::stdout().lock();
-    writeln!(out, "tokensmith listening on http://{} (issuer {})", app.local_addr(), app.issuer())?;
+    let scheme = if app.tls() { "https" } else { "http" };
+    writeln!(out, "tokensmith listening on {scheme}://{} (issuer {})", app.local_addr(), app.issuer())?;
     writeln!(out, "database {}", redact_url(&database))?;
     if clients == 0 {
         writeln!(out, "no clients yet; create one with:")?;
@@ -54,30 +69,37 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     out.flush()?;
     drop(out);
-    app.run_until_stopped(shutdown_signal()).await
+    app.run_until_stopped(stop).await
 }
 
-async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C (SIGINT). The handlers are installed when this is called,
+/// not when the future is first polled, so a signal that arrives while the server starts is
+/// not lost (nor does it kill the process with the default action).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    };
+    async move {
+        #[cfg(unix)]
+        match handlers {
+            (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
                     _ = term.recv() => {}
+                    _ = int.recv() => {}
                 }
             }
-            Err(_) => {
+            _ => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down");
 }
 
 #[cfg(test)]
@@ -100,7 +122,7 @@ mod tests {
         ])
         .unwrap();
         let Command::Serve(args) = cli.command else { panic!("serve") };
-        let s = args.settings().unwrap();
+        let s = args.settings(None).unwrap();
         assert_eq!(s.listen.port(), 9002);
         assert_eq!(s.short_ttl_max_secs, 300);
         assert_eq!(s.long_ttl_max_days, 90);

@@ -102,18 +102,18 @@ impl From<DomainError> for ApiError {
                 retry_after: Some(retry_after_secs),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", description)
             },
-            D::Store(StoreError::Unavailable(cause)) => {
-                tracing::warn!(%cause, "database unavailable");
-                metrics::counter!("tokensmith_database_errors_total", "kind" => "unavailable").increment(1);
+            D::Store(e @ StoreError::Unavailable(_)) => {
+                super::metrics::database_error(&e);
+                tracing::warn!(cause = %e, "database unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
                     "the database is unavailable; retry shortly",
                 )
             }
-            D::Store(StoreError::Backend(cause)) => {
-                tracing::error!(%cause, "database error");
-                metrics::counter!("tokensmith_database_errors_total", "kind" => "backend").increment(1);
+            D::Store(e @ StoreError::Backend(_)) => {
+                super::metrics::database_error(&e);
+                tracing::error!(cause = %e, "database error");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
             }
             D::Internal(cause) => {

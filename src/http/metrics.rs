@@ -1,13 +1,14 @@
-//! Prometheus metrics: a request counter and latency histogram per operation, served at
-//! `GET /metrics` in the text exposition format. The domain counts issuances, failed
-//! authentications and revocations through the same `metrics` facade.
+//! Prometheus metrics, served at `GET /metrics` in the text exposition format: requests by
+//! operation and status, latency histograms, issuances by token kind, grant and outcome,
+//! rate-limited requests and database errors (counted here, by the request middleware in
+//! `http::observe` and the error mapping); the domain counts long-term issuances by grant,
+//! failed authentications, revocations and signing keys through the same `metrics` facade.
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
-use axum::extract::Request;
-use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -30,6 +31,49 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Describes every metric (the `# HELP` lines) and creates the series that exist from the
+/// start at zero, so that a dashboard or alert sees a 0 rather than nothing.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("tokensmith_http_requests_total", "HTTP requests, by operation and status");
+    describe_histogram!(
+        "tokensmith_http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time from request to response head, by operation"
+    );
+    describe_counter!(
+        "tokensmith_token_issuance_total",
+        "Issuance requests by token kind (long, short), grant and outcome (issued, invalid_request, \
+         unauthenticated, forbidden, rate_limited, unavailable, error)"
+    );
+    describe_counter!("tokensmith_long_tokens_issued_total", "Long-term tokens issued, by grant");
+    describe_counter!("tokensmith_short_tokens_issued_total", "Short-term tokens issued");
+    describe_counter!("tokensmith_auth_failures_total", "Failed authentications, by mechanism");
+    describe_counter!("tokensmith_revocations_total", "Tokens revoked, by kind (long, short)");
+    describe_counter!("tokensmith_rate_limited_total", "Requests answered 429, by operation");
+    describe_counter!("tokensmith_database_errors_total", "Database errors, by kind (unavailable, backend)");
+    describe_gauge!("tokensmith_signing_keys", "Signing keys loaded (published in the JWKS)");
+    for kind in ["unavailable", "backend"] {
+        metrics::counter!("tokensmith_database_errors_total", "kind" => kind).increment(0);
+    }
+    for kind in ["long", "short"] {
+        metrics::counter!("tokensmith_revocations_total", "kind" => kind).increment(0);
+    }
+    for op in ["issueLongTermToken", "issueShortTermToken"] {
+        metrics::counter!("tokensmith_rate_limited_total", "operation" => op).increment(0);
+    }
+}
+
+/// Counts a database error: on the request path where `http::error` maps it, in the
+/// readiness check, and in the cleanup task.
+pub fn database_error(e: &crate::store::StoreError) {
+    let kind = match e {
+        crate::store::StoreError::Unavailable(_) => "unavailable",
+        crate::store::StoreError::Backend(_) => "backend",
+    };
+    metrics::counter!("tokensmith_database_errors_total", "kind" => kind).increment(1);
+}
+
 /// `GET /metrics`.
 pub async fn render() -> Response {
     let body = handle().map(PrometheusHandle::render).unwrap_or_default();
@@ -39,7 +83,7 @@ pub async fn render() -> Response {
 }
 
 /// The operation a path belongs to: a fixed set of labels, whatever the client sends.
-fn operation(path: &str) -> &'static str {
+pub fn operation(path: &str) -> &'static str {
     match path {
         "/v1/auth/tokens/long" => "issueLongTermToken",
         "/v1/auth/tokens/short" => "issueShortTermToken",
@@ -55,20 +99,41 @@ fn operation(path: &str) -> &'static str {
     }
 }
 
-/// Middleware: counts every request by operation and status, and times it.
-pub async fn track(req: Request, next: Next) -> Response {
-    let op = operation(req.uri().path());
-    let start = Instant::now();
-    let res = next.run(req).await;
-    let status = res.status();
+/// The outcome label of an issuance, from its status.
+fn outcome(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200..=299 => "issued",
+        400 => "invalid_request",
+        401 => "unauthenticated",
+        403 => "forbidden",
+        429 => "rate_limited",
+        503 => "unavailable",
+        _ => "error",
+    }
+}
+
+/// Counts one answered request: by operation and status, its latency, a 429, and for the two
+/// issuance operations the issuance by grant and outcome (`grant` is `none` when the request
+/// named no usable grant).
+pub fn record_request(op: &'static str, status: StatusCode, elapsed: Duration, grant: Option<&'static str>) {
     metrics::counter!("tokensmith_http_requests_total", "operation" => op, "status" => status.as_str().to_owned())
         .increment(1);
-    metrics::histogram!("tokensmith_http_request_duration_seconds", "operation" => op)
-        .record(start.elapsed().as_secs_f64());
-    if status.as_u16() == 429 {
+    metrics::histogram!("tokensmith_http_request_duration_seconds", "operation" => op).record(elapsed.as_secs_f64());
+    if status == StatusCode::TOO_MANY_REQUESTS {
         metrics::counter!("tokensmith_rate_limited_total", "operation" => op).increment(1);
     }
-    res
+    let kind = match op {
+        "issueLongTermToken" => "long",
+        "issueShortTermToken" => "short",
+        _ => return,
+    };
+    metrics::counter!(
+        "tokensmith_token_issuance_total",
+        "token" => kind,
+        "grant" => grant.unwrap_or("none"),
+        "outcome" => outcome(status)
+    )
+    .increment(1);
 }
 
 #[cfg(test)]
@@ -81,5 +146,13 @@ mod tests {
         assert_eq!(operation("/v1/auth/tokens/abc/revoke"), "revokeToken");
         assert_eq!(operation("/v1/auth/tokens/abc"), "unknown");
         assert_eq!(operation("/anything/else"), "unknown");
+    }
+
+    #[test]
+    fn issuance_outcomes_are_a_fixed_set() {
+        assert_eq!(outcome(StatusCode::CREATED), "issued");
+        assert_eq!(outcome(StatusCode::UNAUTHORIZED), "unauthenticated");
+        assert_eq!(outcome(StatusCode::TOO_MANY_REQUESTS), "rate_limited");
+        assert_eq!(outcome(StatusCode::INTERNAL_SERVER_ERROR), "error");
     }
 }

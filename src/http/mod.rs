@@ -6,6 +6,7 @@
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod observe;
 pub mod openapi;
 pub mod tokens;
 pub mod wellknown;
@@ -16,7 +17,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::domain::TokenService;
 use error::ApiError;
@@ -45,8 +45,8 @@ pub fn router(ctx: ApiContext) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)
-        .layer(axum::middleware::from_fn(metrics::track))
-        .layer(TraceLayer::new_for_http())
+        // Request id, metrics and the access-log line (which logs no header, body or path).
+        .layer(axum::middleware::from_fn(observe::observe))
         // Keep credentials out of any header logging.
         .layer(SetSensitiveRequestHeadersLayer::new([
             axum::http::header::AUTHORIZATION,

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorResponse};
 use super::extract::{Bearer, ClientKeyHeader, RawBody};
+use super::observe::RequestLog;
 use super::{ApiContext, openapi};
 use crate::clock::rfc3339;
 use crate::domain::{
@@ -332,10 +333,12 @@ pub async fn issue_long(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     bearer: Bearer,
     ClientKeyHeader(client_key): ClientKeyHeader,
+    log: RequestLog,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let mut req: LongTokenRequest = body.json()?;
     let credential = credential(&mut req, bearer, client_key)?;
+    log.grant(credential.mechanism());
     let params = LongTokenParams {
         scopes: parse_scopes(req.scopes)?,
         ttl_days: req.ttl_days,
@@ -345,6 +348,8 @@ pub async fn issue_long(
     };
     let issued: IssuedLong = ctx.service.issue_long(credential, params, peer.ip()).await?;
     let token_id = issued.id.to_string();
+    log.client(&issued.client_id);
+    log.token(&token_id);
     let body = LongTokenResponse {
         token_id: token_id.clone(),
         access_token: issued.token.expose().to_owned(),
@@ -398,14 +403,18 @@ pub async fn issue_short(
     State(ctx): State<ApiContext>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     bearer: Bearer,
+    log: RequestLog,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     use secrecy::ExposeSecret;
+    log.grant("long_token");
     let token = require_bearer(bearer)?;
     let req: ShortTokenRequest = body.optional_json()?.unwrap_or_default();
     let params =
         ShortTokenParams { scopes: parse_scopes(req.scopes)?, audience: req.audience, ttl_seconds: req.ttl_seconds };
     let issued: IssuedShort = ctx.service.issue_short(token.expose_secret(), params, peer.ip()).await?;
+    log.client(&issued.client_id);
+    log.token(&issued.id);
     let body = ShortTokenResponse {
         token_id: issued.id.to_string(),
         access_token: issued.jwt,
@@ -418,10 +427,17 @@ pub async fn issue_short(
     Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
 }
 
-async fn caller(ctx: &ApiContext, bearer: Bearer, peer: SocketAddr) -> Result<Caller, ApiError> {
+/// Authenticates the bearer and records who it is for the access log.
+async fn caller(ctx: &ApiContext, bearer: Bearer, peer: SocketAddr, log: &RequestLog) -> Result<Caller, ApiError> {
     use secrecy::ExposeSecret;
     let token = require_bearer(bearer)?;
-    Ok(ctx.service.authenticate(token.expose_secret(), peer.ip()).await?)
+    let caller = ctx.service.authenticate(token.expose_secret(), peer.ip()).await?;
+    log.client(caller.client_id());
+    match &caller {
+        Caller::Long(t) => log.caller_token(t.id),
+        Caller::Short { id, .. } => log.caller_token(id),
+    }
+    Ok(caller)
 }
 
 /// `POST /v1/auth/tokens/{tokenId}/revoke` (revokeToken).
@@ -444,14 +460,17 @@ pub async fn revoke(
     State(ctx): State<ApiContext>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     bearer: Bearer,
+    log: RequestLog,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let caller = caller(&ctx, bearer, peer).await?;
+    let caller = caller(&ctx, bearer, peer, &log).await?;
     // A path that does not even decode names no token: 404, like any unknown id.
     let Ok(Path(token_id)) = path else {
         return Err(ApiError::from(DomainError::NotFound));
     };
     ctx.service.revoke(&caller, &token_id, peer.ip()).await?;
+    // Only now is the path known to be a token id (a token pasted there by mistake is never logged).
+    log.token(&token_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -479,11 +498,15 @@ pub async fn introspect(
     State(ctx): State<ApiContext>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     bearer: Bearer,
+    log: RequestLog,
     body: RawBody,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&ctx, bearer, peer).await?;
+    let caller = caller(&ctx, bearer, peer, &log).await?;
     let req: IntrospectRequest = body.json()?;
     let info = ctx.service.introspect(&caller, &req.token).await?;
+    if let Some(i) = &info {
+        log.token(&i.token_id);
+    }
     let body = match info {
         Some(i) => IntrospectResponse {
             active: true,

@@ -173,6 +173,7 @@ pub async fn readyz(State(ctx): State<ApiContext>) -> (StatusCode, Json<Readines
     match ctx.service.store().ping().await {
         Ok(()) => (StatusCode::OK, Json(Readiness { status: "ready", database: "ok" })),
         Err(e) => {
+            super::metrics::database_error(&e);
             tracing::warn!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "unavailable", database: "unreachable" }))
         }

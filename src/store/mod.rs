@@ -312,8 +312,26 @@ pub enum ConnectError {
     Migrate(String),
 }
 
-/// A URL with any password replaced, for messages.
+/// A URL with any password replaced, for messages: the userinfo's and a `password` query
+/// parameter's (which PostgreSQL URLs accept too).
 pub fn redact_url(url: &str) -> String {
+    let redacted = redact_userinfo(url);
+    match redacted.split_once('?') {
+        Some((base, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
+        None => redacted,
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
@@ -344,6 +362,10 @@ mod tests {
     fn urls_are_redacted_and_paths_found() {
         assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
+        assert_eq!(
+            redact_url("postgres://h/db?sslmode=require&password=pw"),
+            "postgres://h/db?sslmode=require&password=***"
+        );
         assert_eq!(sqlite_path("sqlite://tokensmith.db"), Some("tokensmith.db".into()));
         assert_eq!(sqlite_path("sqlite:///tmp/x.db?mode=rwc"), Some("/tmp/x.db".into()));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
