@@ -52,7 +52,7 @@ pub(super) async fn run(args: AuditArgs) -> anyhow::Result<()> {
             if printed == 0 && !args.json {
                 writeln!(
                     out,
-                    "{:<24} {:<20} {:<8} {:<25} {:<38} {:<16} {:<13} {:<26} DETAIL",
+                    "{:<24} {:<20} {:<8} {:<25} {:<44} {:<16} {:<13} {:<26} DETAIL",
                     "TIME", "EVENT", "OUTCOME", "CLIENT", "TOKEN", "SOURCE", "MECHANISM", "REASON"
                 )?;
             }
@@ -98,7 +98,7 @@ fn table_line(r: &AuditRecord) -> String {
     let e = &r.event;
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     format!(
-        "{:<24} {:<20} {:<8} {:<25} {:<38} {:<16} {:<13} {:<26} {}",
+        "{:<24} {:<20} {:<8} {:<25} {:<44} {:<16} {:<13} {:<26} {}",
         rfc3339_millis(e.at),
         e.event,
         e.outcome,

@@ -1,9 +1,8 @@
 //! `tokensmith keys …`: list the signing keys and rotate them.
 
-use std::io::Write;
-
 use clap::Subcommand;
 
+use super::output::{self, Table, fields};
 use super::{DatabaseArgs, parse_duration};
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::config::parse_alg;
@@ -53,30 +52,21 @@ pub(super) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
             let (store, _) = db.open_existing().await?;
             let now = SystemClock.now();
             let keys = keys::list(store.as_ref()).await?;
-            let mut out = std::io::stdout().lock();
             if json {
-                let list: Vec<_> = keys.iter().map(|k| key_json(k, now, short_ttl_max_secs)).collect();
-                writeln!(out, "{}", serde_json::Value::from(list))?;
-            } else {
-                writeln!(
-                    out,
-                    "{:<45} {:<6} {:<9} {:<21} {:<21} RETIRES",
-                    "KID", "ALG", "STATE", "CREATED", "SIGNS FROM"
-                )?;
-                for k in &keys {
-                    writeln!(
-                        out,
-                        "{:<45} {:<6} {:<9} {:<21} {:<21} {}",
-                        k.kid,
-                        k.alg,
-                        k.times.state(now, short_ttl_max_secs).as_str(),
-                        rfc3339(k.times.created_at),
-                        rfc3339(k.times.activates_at),
-                        k.times.retired_at.map_or_else(|| "-".to_owned(), rfc3339)
-                    )?;
-                }
+                return output::json(&keys.iter().map(|k| key_json(k, now, short_ttl_max_secs)).collect());
             }
-            Ok(())
+            let mut t = Table::new(&["KID", "ALG", "STATE", "PUBLISHED", "SIGNS FROM", "RETIRES"]);
+            for k in &keys {
+                t.row([
+                    k.kid.clone(),
+                    k.alg.clone(),
+                    k.times.state(now, short_ttl_max_secs).as_str().to_owned(),
+                    output::time(k.times.created_at),
+                    output::time(k.times.activates_at),
+                    k.times.retired_at.map_or_else(|| "-".to_owned(), output::time),
+                ]);
+            }
+            output::print(&t.render())
         }
         KeysCommand::Rotate { alg, publish_delay, json, db } => {
             let (store, keyring) = db.open_existing().await?;
@@ -104,24 +94,23 @@ pub(super) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
                         .detail(serde_json::json!({ "alg": key.alg, "activates_at": key.times.activates_at })),
                 ])
                 .await?;
-            let mut out = std::io::stdout().lock();
             if json {
-                writeln!(out, "{}", key_json(&key, now, 900))?;
-            } else {
-                writeln!(out, "signing key rotated")?;
-                writeln!(out, "  kid:        {}", key.kid)?;
-                writeln!(out, "  alg:        {}", key.alg)?;
-                writeln!(out, "  published:  {} (in the JWKS from now)", rfc3339(key.times.created_at))?;
-                writeln!(out, "  signs from: {}", rfc3339(key.times.activates_at))?;
-                if !signing {
-                    writeln!(out, "  (no {alg} key was signing, so it signs at once)")?;
-                }
-                writeln!(
-                    out,
-                    "Running servers pick it up at their next key reload (cleanup interval, 60 s by default)."
-                )?;
+                return output::json(&key_json(&key, now, 900));
             }
-            Ok(())
+            let mut pairs = vec![
+                ("kid", key.kid.clone()),
+                ("alg", key.alg.clone()),
+                ("published", format!("{} (in the JWKS from now on)", output::time(key.times.created_at))),
+                ("signs from", output::time(key.times.activates_at)),
+            ];
+            if !signing {
+                pairs.push(("note", format!("no {alg} key was signing, so it signs at once")));
+            }
+            output::print(&format!(
+                "signing key rotated\n{}Running servers pick it up at their next key reload (every cleanup interval, \
+                 60 s by default).\n",
+                fields(&pairs)
+            ))
         }
     }
 }
