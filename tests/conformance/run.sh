@@ -183,4 +183,31 @@ if grep -q '"level":"ERROR"' "$WORK/st.db.log"; then
     fail "tokensmith logged errors during the schemathesis run"
 fi
 
+# ---- 6: the logs of both runs hold no secret ----------------------------------------------
+# Both servers logged as JSON, one access line per request. Scan everything they wrote for the
+# secrets this script knows and for anything shaped like a token or a JWT (the Node test and
+# schemathesis mint their own).
+log "scan the servers' logs for secrets"
+python3 - "$WORK/node.db.log" "$WORK/st.db.log" \
+    "$(field "$main_client" client_secret)" "$(field "$limited_client" client_secret)" \
+    "$(field "$throttled_client" client_secret)" "$(field "$st_client" client_secret)" \
+    "$TOKENSMITH_LONG_TOKEN" "$TOKENSMITH_SHORT_TOKEN" <<'PY' || fail "a server log holds a secret"
+import json, re, sys
+logs, secrets = sys.argv[1:3], sys.argv[3:]
+shapes = re.compile(r"ts[lc]_[0-9A-Za-z]{20,}|eyJ[A-Za-z0-9_-]{8,}\.eyJ")
+for path in logs:
+    text = open(path, encoding="utf-8").read()
+    lines = [json.loads(l) for l in text.splitlines() if l.strip()]
+    access = [l for l in lines if l.get("target") == "tokensmith::access"]
+    if not access or any("request_id" not in l or "status" not in l for l in access):
+        sys.exit(f"{path}: no access lines, or access lines without request_id/status")
+    for s in secrets:
+        if s and s in text:
+            sys.exit(f"{path} holds a secret this script issued")
+    m = shapes.search(text)
+    if m:
+        sys.exit(f"{path} holds something shaped like a token: {m.group(0)[:8]}…")
+    print(f"{path}: {len(lines)} lines, {len(access)} requests, no secret")
+PY
+
 log "all passed"
