@@ -37,6 +37,8 @@ pub struct Application {
 
 /// How long a TLS handshake may take before the connection is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the metrics recorder drains latency samples into their histogram buckets.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Where the master key lives for `database` when no key file is configured.
 pub fn default_key_file(database: &str) -> Option<PathBuf> {
@@ -142,6 +144,13 @@ impl Application {
         crate::http::metrics::describe();
         record_signing_keys(&self.service);
         let cleanup = tokio::spawn(cleanup_loop(self.service.clone(), self.settings.cleanup_interval_secs));
+        let upkeep = tokio::spawn(async {
+            let mut tick = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                crate::http::metrics::run_upkeep();
+            }
+        });
         let app = router(ctx);
         let graceful = GracefulShutdown::new();
         let builder = auto::Builder::new(TokioExecutor::new());
@@ -183,6 +192,7 @@ impl Application {
             ),
         }
         cleanup.abort();
+        upkeep.abort();
         Ok(())
     }
 }

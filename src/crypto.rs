@@ -31,6 +31,30 @@ pub fn random_bytes(buf: &mut [u8]) {
     aws_lc_rs::rand::fill(buf).expect("the operating system's random number generator failed");
 }
 
+/// Fills `buf` from this thread's ChaCha12 generator (`rand::rng()`, a CSPRNG seeded and
+/// periodically reseeded from the operating system). For values that must be unique and
+/// unguessable but are not keys or secrets (the nonce of a short-term token id, request ids):
+/// it costs tens of nanoseconds, where aws-lc's DRBG costs about half a microsecond a call.
+pub fn nonce_bytes(buf: &mut [u8]) {
+    use rand::Rng;
+    rand::rng().fill_bytes(buf);
+}
+
+/// Appends the base64url (unpadded) form of `data` to `out`, without the chunked encoder's
+/// intermediate buffer.
+pub fn push_base64url(out: &mut String, data: &[u8]) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let start = out.len();
+    let len = base64::encoded_len(data.len(), false).unwrap_or(0);
+    let mut buf = std::mem::take(out).into_bytes();
+    buf.resize(start + len, 0);
+    let written = URL_SAFE_NO_PAD.encode_slice(data, &mut buf[start..]).unwrap_or(0);
+    buf.truncate(start + written);
+    // base64 output is ASCII, so this never fails; if it somehow did, `out` would stay empty
+    // and the token built from it would be refused by every verifier.
+    *out = String::from_utf8(buf).unwrap_or_default();
+}
+
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// `n` characters drawn uniformly from the base62 alphabet (5.95 bits each).
@@ -243,6 +267,25 @@ fn create_key_file(path: &Path) -> Result<Keyring, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_base64url_appends_what_the_engine_encodes() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        for len in [0usize, 1, 2, 3, 4, 63, 64, 65, 500] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
+            let mut out = String::from("head.");
+            push_base64url(&mut out, &data);
+            assert_eq!(out, format!("head.{}", URL_SAFE_NO_PAD.encode(&data)));
+        }
+    }
+
+    #[test]
+    fn nonce_bytes_differ() {
+        let (mut a, mut b) = ([0u8; 16], [0u8; 16]);
+        nonce_bytes(&mut a);
+        nonce_bytes(&mut b);
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn seal_round_trips_and_binds_context() {

@@ -248,14 +248,15 @@ impl KeySet {
 
     /// Signs `claims` as a compact JWS with the active key.
     pub fn sign(&self, claims: &ShortClaims) -> Option<String> {
-        let payload = serde_json::to_vec(claims).ok()?;
+        let mut payload = Vec::with_capacity(384);
+        serde_json::to_writer(&mut payload, claims).ok()?;
         let mut out = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 100);
         out.push_str(&self.header_b64);
         out.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
+        crate::crypto::push_base64url(&mut out, &payload);
         let sig = self.active.sign(out.as_bytes())?;
         out.push('.');
-        URL_SAFE_NO_PAD.encode_string(sig, &mut out);
+        crate::crypto::push_base64url(&mut out, &sig);
         Some(out)
     }
 

@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::types::ClientId;
 use crate::store::AuditEvent;
@@ -81,35 +82,41 @@ impl AuditEventExt for AuditEvent {
 }
 
 /// Short-term issuances per client since the last flush.
+///
+/// `add` runs on every short-term issuance, on every worker thread at once: it takes the map's
+/// read lock and increments an atomic, so the workers never wait for each other; the write
+/// lock is taken only for a client's first issuance since the last flush, and by the flush.
 #[derive(Debug, Default)]
 pub struct ShortIssuanceCounter {
-    counts: Mutex<HashMap<ClientId, u64>>,
+    counts: RwLock<HashMap<ClientId, AtomicU64>>,
 }
 
 impl ShortIssuanceCounter {
     pub fn add(&self, client: &ClientId) {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        match counts.get_mut(client) {
-            Some(n) => *n += 1,
-            None => {
-                counts.insert(client.clone(), 1);
+        {
+            let counts = self.counts.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = counts.get(client) {
+                n.fetch_add(1, Ordering::Relaxed);
+                return;
             }
         }
+        let mut counts = self.counts.write().unwrap_or_else(|e| e.into_inner());
+        counts.entry(client.clone()).or_default().fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counts so far, reset to zero.
     pub fn take(&self) -> Vec<(ClientId, u64)> {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<_> = counts.drain().collect();
+        let mut counts = self.counts.write().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = counts.drain().map(|(c, n)| (c, n.into_inner())).collect();
         v.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         v
     }
 
     /// Puts counts back (their flush failed), so they are recorded with the next one.
     pub fn restore(&self, taken: Vec<(ClientId, u64)>) {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = self.counts.write().unwrap_or_else(|e| e.into_inner());
         for (c, n) in taken {
-            *counts.entry(c).or_insert(0) += n;
+            counts.entry(c).or_default().fetch_add(n, Ordering::Relaxed);
         }
     }
 }

@@ -79,7 +79,7 @@ impl ShortTokenId {
         raw[..16].copy_from_slice(parent.0.as_bytes());
         let exp = u32::try_from(expires_at.max(0)).unwrap_or(u32::MAX);
         raw[16..20].copy_from_slice(&exp.to_be_bytes());
-        crypto::random_bytes(&mut raw[20..28]);
+        crypto::nonce_bytes(&mut raw[20..28]);
         let mac: [u8; 12] = keys.id_mac(&raw[..28]);
         raw[28..].copy_from_slice(&mac);
         let encoded = format!("{SHORT_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw));

@@ -84,6 +84,17 @@ fn sane_request_id(value: Option<&HeaderValue>) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
+/// A new request id: a UUIDv7 (time-ordered, so log lines sort by it). Its random bits come
+/// from the thread's userspace generator: `Uuid::now_v7` would make a `getrandom` system call
+/// for every request.
+fn new_request_id() -> String {
+    let mut random = [0u8; 10];
+    crate::crypto::nonce_bytes(&mut random);
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let ms = u64::try_from(ms).unwrap_or(u64::MAX);
+    uuid::Builder::from_unix_timestamp_millis(ms, &random).into_uuid().to_string()
+}
+
 /// The request's method if it is a standard one; any other is `other` (a method is whatever
 /// token the client sends, so it is not logged as sent).
 fn method_name(m: &axum::http::Method) -> &'static str {
@@ -107,8 +118,7 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let op = super::metrics::operation(req.uri().path());
     let method = method_name(req.method());
-    let request_id =
-        sane_request_id(req.headers().get(&REQUEST_ID)).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let request_id = sane_request_id(req.headers().get(&REQUEST_ID)).unwrap_or_else(new_request_id);
     let log = RequestLog::default();
     req.extensions_mut().insert(log.clone());
     let span = tracing::info_span!("request", request_id = %request_id, operation = op);
@@ -151,6 +161,17 @@ mod tests {
         assert_eq!(id("tsl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA000000"), None);
         assert_eq!(id("tsc_AAAA"), None);
         assert_eq!(sane_request_id(None), None);
+    }
+
+    #[test]
+    fn generated_request_ids_are_distinct_uuid_v7() {
+        let a = uuid::Uuid::parse_str(&new_request_id()).unwrap();
+        let b = uuid::Uuid::parse_str(&new_request_id()).unwrap();
+        assert_eq!(a.get_version_num(), 7);
+        assert_ne!(a, b);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let (secs, _) = a.get_timestamp().unwrap().to_unix();
+        assert!(secs.abs_diff(now) <= 2);
     }
 
     #[test]

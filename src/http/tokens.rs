@@ -151,6 +151,49 @@ pub struct ShortTokenResponse {
     pub expires_in: i64,
 }
 
+impl ShortTokenResponse {
+    /// The JSON body, byte for byte what `serde_json` writes for this struct (tested), written
+    /// directly: on the hot path, serde's escaping scan of the JWT cost more than the rest.
+    fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.access_token.len() + self.token_id.len() + 192);
+        out.extend_from_slice(b"{\"token_id\":");
+        json_str(&mut out, &self.token_id);
+        out.extend_from_slice(b",\"access_token\":");
+        json_str(&mut out, &self.access_token);
+        out.extend_from_slice(b",\"token_type\":");
+        json_str(&mut out, self.token_type);
+        out.extend_from_slice(b",\"scopes\":[");
+        for (i, s) in self.scopes.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(&mut out, s);
+        }
+        out.extend_from_slice(b"],\"issued_at\":");
+        json_str(&mut out, &self.issued_at);
+        out.extend_from_slice(b",\"expires_at\":");
+        json_str(&mut out, &self.expires_at);
+        out.extend_from_slice(b",\"expires_in\":");
+        out.extend_from_slice(self.expires_in.to_string().as_bytes());
+        out.push(b'}');
+        out
+    }
+}
+
+/// Appends `s` as a JSON string: as is when nothing in it needs escaping (the common case,
+/// checked without branching per byte), otherwise through `serde_json`.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    let needs_escape = s.bytes().fold(false, |acc, b| acc | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if needs_escape {
+        // Writing a `str` into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
 /// Body of introspection (RFC 7662 §2.1). Unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -424,7 +467,8 @@ pub async fn issue_short(
         expires_at: rfc3339(issued.expires_at),
         expires_in: issued.expires_at - issued.issued_at,
     };
-    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+    let json = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    Ok(no_store((StatusCode::CREATED, json, body.to_json()).into_response()))
 }
 
 /// Authenticates the bearer and records who it is for the access log.
@@ -543,6 +587,43 @@ mod tests {
             serde_json::from_str(body).map_err(|e| ApiError::invalid_request(e.to_string()))?;
         let bearer = bearer.map_or(Bearer::Absent, |b| Bearer::Token(SecretString::from(b.to_owned())));
         credential(&mut req, bearer, key.map(str::to_owned))
+    }
+
+    proptest! {
+        /// The hand-written body is exactly what serde would write, whatever the strings hold.
+        #[test]
+        fn short_token_response_json_matches_serde(
+            token_id in ".{0,40}",
+            access_token in "[A-Za-z0-9_.-]{0,700}|.{0,60}",
+            scopes in prop::collection::vec(".{0,12}", 0..4),
+            issued_at in ".{0,30}",
+            expires_in in any::<i64>(),
+        ) {
+            let r = ShortTokenResponse {
+                token_id,
+                access_token,
+                token_type: "Bearer",
+                scopes,
+                issued_at: issued_at.clone(),
+                expires_at: issued_at,
+                expires_in,
+            };
+            prop_assert_eq!(String::from_utf8(r.to_json()).unwrap(), serde_json::to_string(&r).unwrap());
+        }
+    }
+
+    #[test]
+    fn short_token_response_json_escapes_like_serde() {
+        let r = ShortTokenResponse {
+            token_id: "st_\"x\\y\u{1}".into(),
+            access_token: "a.b.c".into(),
+            token_type: "Bearer",
+            scopes: vec!["read".into(), "we\"ird\n".into(), "é".into()],
+            issued_at: "2026-01-01T00:00:00Z".into(),
+            expires_at: "2026-01-01T00:15:00Z".into(),
+            expires_in: 900,
+        };
+        assert_eq!(String::from_utf8(r.to_json()).unwrap(), serde_json::to_string(&r).unwrap());
     }
 
     #[test]
