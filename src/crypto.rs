@@ -91,8 +91,10 @@ pub fn is_base62(s: &str) -> bool {
 /// The master key and the subkeys derived from it.
 #[derive(Clone)]
 pub struct Keyring {
-    hash_key: Zeroizing<[u8; 32]>,
-    id_key: Zeroizing<[u8; 32]>,
+    /// HMAC states with the hash key and the id key already absorbed (the inner and outer
+    /// pads), cloned per use: two SHA-256 compressions fewer for every MAC on the hot path.
+    hash_mac: HmacSha256,
+    id_mac: HmacSha256,
     sealing_key: std::sync::Arc<LessSafeKey>,
 }
 
@@ -132,7 +134,12 @@ impl Keyring {
         let id_key = derive(master, b"tokensmith/v1/short-id");
         let seal = derive(master, b"tokensmith/v1/seal");
         let unbound = UnboundKey::new(&AES_256_GCM, seal.as_slice()).unwrap_or_else(|_| unreachable!());
-        Keyring { hash_key, id_key, sealing_key: std::sync::Arc::new(LessSafeKey::new(unbound)) }
+        let hmac = |key: &[u8]| <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+        Keyring {
+            hash_mac: hmac(hash_key.as_slice()),
+            id_mac: hmac(id_key.as_slice()),
+            sealing_key: std::sync::Arc::new(LessSafeKey::new(unbound)),
+        }
     }
 
     /// A fresh random keyring, for tests and benchmarks.
@@ -162,8 +169,7 @@ impl Keyring {
 
     /// HMAC-SHA-256 of `secret` under the hash key.
     pub fn keyed_hash(&self, secret: &[u8]) -> [u8; 32] {
-        let mut mac =
-            <HmacSha256 as KeyInit>::new_from_slice(self.hash_key.as_slice()).unwrap_or_else(|_| unreachable!());
+        let mut mac = self.hash_mac.clone();
         mac.update(secret);
         mac.finalize().into_bytes().into()
     }
@@ -175,8 +181,7 @@ impl Keyring {
 
     /// HMAC-SHA-256 of `data` under the id key, truncated to `N` bytes.
     pub fn id_mac<const N: usize>(&self, data: &[u8]) -> [u8; N] {
-        let mut mac =
-            <HmacSha256 as KeyInit>::new_from_slice(self.id_key.as_slice()).unwrap_or_else(|_| unreachable!());
+        let mut mac = self.id_mac.clone();
         mac.update(data);
         let full = mac.finalize().into_bytes();
         let mut out = [0u8; N];
@@ -267,6 +272,22 @@ fn create_key_file(path: &Path) -> Result<Keyring, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn precomputed_macs_equal_fresh_ones() {
+        let master = [7u8; 32];
+        let k = Keyring::from_master(&master);
+        let fresh = |label: &[u8], data: &[u8]| {
+            let key = derive(&master, label);
+            let mut m = <HmacSha256 as KeyInit>::new_from_slice(key.as_slice()).unwrap();
+            m.update(data);
+            m.finalize().into_bytes()
+        };
+        assert_eq!(k.keyed_hash(b"abc")[..], fresh(b"tokensmith/v1/hash", b"abc")[..]);
+        assert_eq!(k.id_mac::<12>(b"abc")[..], fresh(b"tokensmith/v1/short-id", b"abc")[..12]);
+        // The same key pair again: a second use starts from the same state.
+        assert_eq!(k.keyed_hash(b"abc"), k.keyed_hash(b"abc"));
+    }
 
     #[test]
     fn push_base64url_appends_what_the_engine_encodes() {

@@ -163,8 +163,24 @@ pub struct ShortClaims {
     pub exp: i64,
     pub jti: String,
     pub scope: String,
-    /// The long-term token this one was minted from; revoking that one revokes this one.
-    pub ltid: String,
+    /// The long-term token this one was minted from, in tokens issued before this claim was
+    /// dropped (the `jti` carries it, authenticated); checked when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ltid: Option<String>,
+}
+
+/// The claims of a token being issued, borrowed from the request's values (the same members
+/// as [`ShortClaims`], in the same order).
+#[derive(Debug, Serialize)]
+pub struct NewShortClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub aud: &'a str,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: &'a str,
+    pub scope: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -247,7 +263,7 @@ impl KeySet {
     }
 
     /// Signs `claims` as a compact JWS with the active key.
-    pub fn sign(&self, claims: &ShortClaims) -> Option<String> {
+    pub fn sign(&self, claims: &impl Serialize) -> Option<String> {
         let mut payload = Vec::with_capacity(384);
         serde_json::to_writer(&mut payload, claims).ok()?;
         let mut out = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 100);
@@ -303,7 +319,7 @@ mod tests {
             exp: 2,
             jti: "st_x".into(),
             scope: "a b".into(),
-            ltid: "l".into(),
+            ltid: Some("l".into()),
         }
     }
 
@@ -320,6 +336,29 @@ mod tests {
             parts[1] = &other;
             assert_eq!(set.verify(&parts.join(".")), Err(VerifyError::Signature));
         }
+    }
+
+    #[test]
+    fn new_tokens_carry_no_ltid_and_older_ones_still_verify() {
+        let k = generate(SigningAlg::EdDSA).unwrap();
+        let set = KeySet::new(std::slice::from_ref(&k), &k.kid).unwrap();
+        let c = claims();
+        let new = NewShortClaims {
+            iss: &c.iss,
+            sub: &c.sub,
+            client_id: &c.client_id,
+            aud: &c.aud,
+            iat: c.iat,
+            exp: c.exp,
+            jti: &c.jti,
+            scope: &c.scope,
+        };
+        let jwt = set.sign(&new).unwrap();
+        let payload = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap();
+        assert!(!String::from_utf8(payload).unwrap().contains("ltid"));
+        assert_eq!(set.verify(&jwt).unwrap(), ShortClaims { ltid: None, ..claims() });
+        // A token issued before the claim was dropped keeps its ltid.
+        assert_eq!(set.verify(&set.sign(&claims()).unwrap()).unwrap().ltid.as_deref(), Some("l"));
     }
 
     #[test]

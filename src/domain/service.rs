@@ -18,7 +18,7 @@ use super::ratelimit::{FailureLimiter, IssuanceLimiter, RetryAfter};
 use super::types::*;
 use crate::clock::Clock;
 use crate::crypto::Keyring;
-use crate::signer::{KeySet, ShortClaims, SigningAlg};
+use crate::signer::{KeySet, NewShortClaims, ShortClaims, SigningAlg};
 use crate::store::{InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, Store, StoreError};
 
 /// The service's rules that operators may tune.
@@ -724,16 +724,16 @@ impl TokenService {
         // Never outlive the parent: a short-term token ends when its long-term token does.
         let expires_at = (now + ttl).min(parent.valid_until());
         let id = ShortTokenId::generate(&self.keyring, parent.id, expires_at);
-        let claims = ShortClaims {
-            iss: self.config.issuer.clone(),
-            sub: parent.client_id.to_string(),
-            client_id: parent.client_id.to_string(),
-            aud: audience,
+        let (client_id, jti, scope) = (parent.client_id.as_str(), id.as_str(), scopes.to_space_separated());
+        let claims = NewShortClaims {
+            iss: &self.config.issuer,
+            sub: client_id,
+            client_id,
+            aud: &audience,
             iat: now,
             exp: id.expires_at,
-            jti: id.to_string(),
-            scope: scopes.to_space_separated(),
-            ltid: parent.id.to_string(),
+            jti,
+            scope: &scope,
         };
         let jwt = self.key_set(now).sign(&claims).ok_or_else(|| DomainError::Internal("signing failed".into()))?;
         metrics::counter!("tokensmith_short_tokens_issued_total").increment(1);
@@ -859,7 +859,8 @@ impl TokenService {
         }
         let client_id = ClientId::parse(&claims.client_id).ok_or_else(|| invalid("token is not valid"))?;
         let id = ShortTokenId::parse(&self.keyring, &claims.jti).ok_or_else(|| invalid("token is not valid"))?;
-        if id.parent.to_string() != claims.ltid || id.expires_at != claims.exp || claims.sub != claims.client_id {
+        let parent_differs = claims.ltid.as_ref().is_some_and(|l| *l != id.parent.to_string());
+        if parent_differs || id.expires_at != claims.exp || claims.sub != claims.client_id {
             return Err(invalid("token is not valid"));
         }
         let scopes = Scopes::from_space_separated(&claims.scope).map_err(|_| invalid("token is not valid"))?;

@@ -29,8 +29,12 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What a handler learned about its request, for the access-log line. Taken as an extractor
 /// (it never fails); a handler records ids as soon as it has parsed them.
+/// The ids are kept only when the access line is enabled; the grant always (it labels metrics).
 #[derive(Clone, Default)]
-pub struct RequestLog(Arc<Mutex<Fields>>);
+pub struct RequestLog {
+    fields: Arc<Mutex<Fields>>,
+    ids: bool,
+}
 
 #[derive(Default)]
 struct Fields {
@@ -42,12 +46,14 @@ struct Fields {
 
 impl RequestLog {
     fn with<R>(&self, f: impl FnOnce(&mut Fields) -> R) -> R {
-        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        f(&mut self.fields.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The authenticated client (or the one a token was issued to).
     pub fn client(&self, id: impl ToString) {
-        self.with(|f| f.client_id = Some(id.to_string()));
+        if self.ids {
+            self.with(|f| f.client_id = Some(id.to_string()));
+        }
     }
 
     /// The grant of an issuance request.
@@ -57,12 +63,16 @@ impl RequestLog {
 
     /// The id of the token the operation issued, revoked or inspected (an id, never a token).
     pub fn token(&self, id: impl ToString) {
-        self.with(|f| f.token_id = Some(id.to_string()));
+        if self.ids {
+            self.with(|f| f.token_id = Some(id.to_string()));
+        }
     }
 
     /// The id of the bearer token that authenticated the request.
     pub fn caller_token(&self, id: impl ToString) {
-        self.with(|f| f.caller_token_id = Some(id.to_string()));
+        if self.ids {
+            self.with(|f| f.caller_token_id = Some(id.to_string()));
+        }
     }
 }
 
@@ -119,7 +129,8 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let op = super::metrics::operation(req.uri().path());
     let method = method_name(req.method());
     let request_id = sane_request_id(req.headers().get(&REQUEST_ID)).unwrap_or_else(new_request_id);
-    let log = RequestLog::default();
+    let ids = tracing::enabled!(target: "tokensmith::access", tracing::Level::INFO);
+    let log = RequestLog { fields: Arc::default(), ids };
     req.extensions_mut().insert(log.clone());
     let span = tracing::info_span!("request", request_id = %request_id, operation = op);
     let mut res = next.run(req).instrument(span).await;

@@ -154,7 +154,7 @@ pub struct ShortTokenResponse {
 impl ShortTokenResponse {
     /// The JSON body, byte for byte what `serde_json` writes for this struct (tested), written
     /// directly: on the hot path, serde's escaping scan of the JWT cost more than the rest.
-    fn to_json(&self) -> Vec<u8> {
+    pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.access_token.len() + self.token_id.len() + 192);
         out.extend_from_slice(b"{\"token_id\":");
         json_str(&mut out, &self.token_id);
