@@ -58,6 +58,23 @@ impl Clock for OffsetClock {
 
 /// Formats seconds since the epoch as RFC 3339 UTC (`2026-11-29T12:00:00Z`).
 pub fn rfc3339(secs: i64) -> String {
+    // Each short-term issuance formats two instants (now and its expiry), the same ones for
+    // every request within a second: each thread keeps the last two it formatted.
+    thread_local! {
+        static LAST: std::cell::RefCell<[(i64, String); 2]> = const { std::cell::RefCell::new([(i64::MIN, String::new()), (i64::MIN, String::new())]) };
+    }
+    LAST.with_borrow_mut(|last| {
+        if let Some((_, s)) = last.iter().find(|(t, _)| *t == secs) {
+            return s.clone();
+        }
+        let s = format_rfc3339(secs);
+        last.rotate_right(1);
+        last[0] = (secs, s.clone());
+        s
+    })
+}
+
+fn format_rfc3339(secs: i64) -> String {
     use time::format_description::well_known::Rfc3339;
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
@@ -81,5 +98,16 @@ mod tests {
     fn rfc3339_formats_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn rfc3339_cache_never_mixes_instants() {
+        for i in 0..50i64 {
+            // Three instants in turn: the cache holds two, so every third call misses.
+            for t in [i, 1_700_000_000 + i, 4_000_000_000 - i] {
+                assert_eq!(rfc3339(t), format_rfc3339(t));
+            }
+        }
+        assert_eq!(rfc3339(i64::MIN), "1970-01-01T00:00:00Z");
     }
 }

@@ -145,7 +145,8 @@ pub struct IssuedShort {
     pub id: ShortTokenId,
     pub jwt: String,
     pub client_id: ClientId,
-    pub scopes: Scopes,
+    /// The scopes the token holds, sorted.
+    pub scopes: Vec<String>,
     pub issued_at: i64,
     pub expires_at: i64,
 }
@@ -718,13 +719,13 @@ impl TokenService {
                     parent.scopes.to_space_separated()
                 )));
             }
-            Some(s) => s,
-            None => parent.scopes.clone(),
+            Some(s) => s.to_vec(),
+            None => parent.scopes.to_vec(),
         };
         // Never outlive the parent: a short-term token ends when its long-term token does.
         let expires_at = (now + ttl).min(parent.valid_until());
         let id = ShortTokenId::generate(&self.keyring, parent.id, expires_at);
-        let (client_id, jti, scope) = (parent.client_id.as_str(), id.as_str(), scopes.to_space_separated());
+        let (client_id, jti, scope) = (parent.client_id.as_str(), id.as_str(), scopes.join(" "));
         let claims = NewShortClaims {
             iss: &self.config.issuer,
             sub: client_id,

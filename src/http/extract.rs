@@ -26,6 +26,10 @@ impl FromRequest<ApiContext> for RawBody {
                 return Err(ApiError::invalid_request("Content-Type must be application/json"));
             }
         }
+        // Most short-term requests have no body: skip collecting one.
+        if axum::body::HttpBody::is_end_stream(req.body()) {
+            return Ok(RawBody(Default::default()));
+        }
         let limit = state.body_limit;
         axum::body::to_bytes(req.into_body(), limit)
             .await

@@ -462,7 +462,7 @@ pub async fn issue_short(
         token_id: issued.id.to_string(),
         access_token: issued.jwt,
         token_type: "Bearer",
-        scopes: issued.scopes.to_vec(),
+        scopes: issued.scopes,
         issued_at: rfc3339(issued.issued_at),
         expires_at: rfc3339(issued.expires_at),
         expires_in: issued.expires_at - issued.issued_at,
