@@ -118,76 +118,65 @@ fn outcome(status: StatusCode) -> &'static str {
 pub fn record_request(op: &'static str, status: StatusCode, elapsed: Duration, grant: Option<&'static str>) {
     // Only the recorder's own handles are worth keeping: before it is installed they are no-ops.
     if !matches!(HANDLE.get(), Some(Some(_))) {
-        return record_uncached(op, status, elapsed, grant);
+        return RequestMetrics::new(op, status, grant).record(elapsed);
     }
-    let kind = issuance_kind(op);
     HOT.with_borrow_mut(|hot| {
         let key = (op.as_ptr() as usize, status.as_u16(), grant.map_or(0, |g| g.as_ptr() as usize));
-        let m = hot.entry(key).or_insert_with(|| HotMetrics {
-            requests: requests_counter(op, status),
-            duration: metrics::histogram!("tokensmith_http_request_duration_seconds", "operation" => op),
-            rate_limited: (status == StatusCode::TOO_MANY_REQUESTS)
-                .then(|| metrics::counter!("tokensmith_rate_limited_total", "operation" => op)),
-            issuance: kind.map(|k| issuance_counter(k, grant, status)),
-        });
-        m.requests.increment(1);
-        m.duration.record(elapsed.as_secs_f64());
-        if let Some(c) = &m.rate_limited {
-            c.increment(1);
-        }
-        if let Some(c) = &m.issuance {
-            c.increment(1);
-        }
+        hot.entry(key).or_insert_with(|| RequestMetrics::new(op, status, grant)).record(elapsed);
     });
 }
 
-/// The handles of one (operation, status, grant) combination. The recorder finds a series by
-/// hashing its name and labels, which costs more than the rest of a short-term issuance's
-/// bookkeeping together; each worker thread keeps the handles it has used instead. The labels
-/// are bounded (operations and grants are fixed sets, statuses are the service's own), so
-/// this map stays small.
-struct HotMetrics {
+/// The series one answered request counts in, for one (operation, status, grant). The
+/// recorder finds a series by hashing its name and labels, which costs more than the rest of
+/// a short-term issuance's bookkeeping together; each worker thread keeps the handles it has
+/// used instead (`HOT`). The labels are bounded (operations and grants are fixed sets,
+/// statuses are the service's own), so that map stays small.
+struct RequestMetrics {
     requests: metrics::Counter,
     duration: metrics::Histogram,
     rate_limited: Option<metrics::Counter>,
     issuance: Option<metrics::Counter>,
 }
 
+impl RequestMetrics {
+    fn new(op: &'static str, status: StatusCode, grant: Option<&'static str>) -> Self {
+        let kind = match op {
+            "issueLongTermToken" => Some("long"),
+            "issueShortTermToken" => Some("short"),
+            _ => None,
+        };
+        RequestMetrics {
+            requests: metrics::counter!(
+                "tokensmith_http_requests_total",
+                "operation" => op,
+                "status" => status.as_str().to_owned()
+            ),
+            duration: metrics::histogram!("tokensmith_http_request_duration_seconds", "operation" => op),
+            rate_limited: (status == StatusCode::TOO_MANY_REQUESTS)
+                .then(|| metrics::counter!("tokensmith_rate_limited_total", "operation" => op)),
+            issuance: kind.map(|kind| {
+                metrics::counter!(
+                    "tokensmith_token_issuance_total",
+                    "token" => kind,
+                    "grant" => grant.unwrap_or("none"),
+                    "outcome" => outcome(status)
+                )
+            }),
+        }
+    }
+
+    fn record(&self, elapsed: Duration) {
+        self.requests.increment(1);
+        self.duration.record(elapsed.as_secs_f64());
+        for c in self.rate_limited.iter().chain(&self.issuance) {
+            c.increment(1);
+        }
+    }
+}
+
 thread_local! {
-    static HOT: std::cell::RefCell<std::collections::HashMap<(usize, u16, usize), HotMetrics>> =
+    static HOT: std::cell::RefCell<std::collections::HashMap<(usize, u16, usize), RequestMetrics>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
-}
-
-fn record_uncached(op: &'static str, status: StatusCode, elapsed: Duration, grant: Option<&'static str>) {
-    requests_counter(op, status).increment(1);
-    metrics::histogram!("tokensmith_http_request_duration_seconds", "operation" => op).record(elapsed.as_secs_f64());
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        metrics::counter!("tokensmith_rate_limited_total", "operation" => op).increment(1);
-    }
-    if let Some(kind) = issuance_kind(op) {
-        issuance_counter(kind, grant, status).increment(1);
-    }
-}
-
-fn requests_counter(op: &'static str, status: StatusCode) -> metrics::Counter {
-    metrics::counter!("tokensmith_http_requests_total", "operation" => op, "status" => status.as_str().to_owned())
-}
-
-fn issuance_kind(op: &str) -> Option<&'static str> {
-    match op {
-        "issueLongTermToken" => Some("long"),
-        "issueShortTermToken" => Some("short"),
-        _ => None,
-    }
-}
-
-fn issuance_counter(kind: &'static str, grant: Option<&'static str>, status: StatusCode) -> metrics::Counter {
-    metrics::counter!(
-        "tokensmith_token_issuance_total",
-        "token" => kind,
-        "grant" => grant.unwrap_or("none"),
-        "outcome" => outcome(status)
-    )
 }
 
 /// Drains the recorder's histogram samples into their buckets. `install_recorder` leaves this

@@ -29,6 +29,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What a handler learned about its request, for the access-log line. Taken as an extractor
 /// (it never fails); a handler records ids as soon as it has parsed them.
+///
 /// The ids are kept only when the access line is enabled; the grant always (it labels metrics).
 #[derive(Clone, Default)]
 pub struct RequestLog {
