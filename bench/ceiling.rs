@@ -1,8 +1,9 @@
 //! The ceiling: the least an axum server can do for `POST /v1/auth/tokens/short`.
 //!
-//! It answers with a fixed JSON body of the same size as tokensmith's response, on the same
-//! stack (tokio, hyper, axum), so `bench/run` can report tokensmith's rate as a fraction of
-//! what this machine can serve at all.
+//! It answers with a fixed JSON body of the same size as tokensmith's response, and the same
+//! headers (a fixed request id in place of a fresh one), on the same stack (tokio, hyper,
+//! axum), so `bench/run` can report tokensmith's rate as a fraction of what this machine can
+//! serve at all.
 //!
 //! Usage: `ceiling ADDR BODY_BYTES`
 
@@ -27,6 +28,11 @@ async fn main() -> std::io::Result<()> {
                 [
                     (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
                     (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                    (header::PRAGMA, HeaderValue::from_static("no-cache")),
+                    (
+                        header::HeaderName::from_static("x-request-id"),
+                        HeaderValue::from_static("01a22931-6b22-74ed-bd3c-36af539b2322"),
+                    ),
                 ],
                 body,
             )
