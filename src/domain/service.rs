@@ -1,9 +1,10 @@
 //! `TokenService`: the three operations of the seed, introspection, and key loading.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -265,6 +266,10 @@ pub struct TokenService {
     dummy_hash: [u8; 32],
     /// Short-term issuances per client, recorded in the audit trail at each cleanup tick.
     short_issued: ShortIssuanceCounter,
+    /// `tokensmith_short_tokens_issued_total`, registered at the first issuance: finding a
+    /// series by name costs more than counting in it. The server installs its recorder before
+    /// it accepts a request; a handle taken before that would count nowhere.
+    short_issued_total: OnceLock<metrics::Counter>,
     config: ServiceConfig,
 }
 
@@ -305,6 +310,7 @@ impl TokenService {
             verified: TtlCache::new(size / 5),
             dummy_hash,
             short_issued: ShortIssuanceCounter::default(),
+            short_issued_total: OnceLock::new(),
             config,
         })
     }
@@ -697,8 +703,8 @@ impl TokenService {
             }
         };
         let audience = match params.audience {
-            None => self.config.default_audience.clone(),
-            Some(a) if !a.is_empty() && a.len() <= 256 && !a.chars().any(char::is_control) => a,
+            None => Cow::Borrowed(self.config.default_audience.as_str()),
+            Some(a) if !a.is_empty() && a.len() <= 256 && !a.chars().any(char::is_control) => Cow::Owned(a),
             Some(_) => {
                 return Err(DomainError::InvalidRequest("audience must be 1 to 256 printable characters".into()));
             }
@@ -737,7 +743,7 @@ impl TokenService {
             scope: &scope,
         };
         let jwt = self.key_set(now).sign(&claims).ok_or_else(|| DomainError::Internal("signing failed".into()))?;
-        metrics::counter!("tokensmith_short_tokens_issued_total").increment(1);
+        self.short_issued_total.get_or_init(|| metrics::counter!("tokensmith_short_tokens_issued_total")).increment(1);
         if self.config.audit_short_tokens {
             let ev = audit::new(now_ms, event::SHORT_TOKEN_ISSUED, audit::SUCCESS)
                 .client(&parent.client_id)
