@@ -142,7 +142,7 @@ impl Application {
         // Install the metrics recorder before the first request is counted.
         crate::http::metrics::handle();
         crate::http::metrics::describe();
-        record_signing_keys(&self.service);
+        self.service.record_key_gauge();
         let cleanup = tokio::spawn(cleanup_loop(self.service.clone(), self.settings.cleanup_interval_secs));
         let upkeep = tokio::spawn(async {
             let mut tick = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
@@ -252,15 +252,8 @@ async fn cleanup_loop(service: Arc<TokenService>, every_secs: u64) {
                 tracing::warn!(error = %e, "cleanup failed; will retry");
             }
         }
-        match service.reload_keys().await {
-            Ok(()) => record_signing_keys(&service),
-            Err(e) => tracing::warn!(error = %e, "reloading signing keys failed; will retry"),
+        if let Err(e) = service.reload_keys().await {
+            tracing::warn!(error = %e, "reloading signing keys failed; will retry");
         }
     }
-}
-
-/// Sets the `tokensmith_signing_keys` gauge: the keys this instance publishes and verifies with.
-fn record_signing_keys(service: &TokenService) {
-    let keys = service.jwks()["keys"].as_array().map_or(0, Vec::len);
-    metrics::gauge!("tokensmith_signing_keys").set(keys as f64);
 }

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -249,6 +249,8 @@ pub struct TokenService {
     keys: RwLock<Arc<KeySet>>,
     /// When the schedule says the keys in force change next (Unix seconds).
     keys_valid_until: AtomicI64,
+    /// How many keys the keys in force publish in the JWKS (`tokensmith_signing_keys`).
+    published_keys: AtomicUsize,
     clock: Arc<dyn Clock>,
     failures: FailureLimiter,
     issuance: Option<IssuanceLimiter>,
@@ -289,7 +291,6 @@ impl TokenService {
     ) -> anyhow::Result<Self> {
         let schedule = KeySchedule::load(store.as_ref(), &keyring, clock.as_ref(), config.signing_alg).await?;
         let selected = schedule.select(clock.now(), config.signing_alg, i64::from(config.short_ttl_max_secs))?;
-        metrics::gauge!("tokensmith_signing_keys").set(selected.published as f64);
         let failures =
             FailureLimiter::new(config.failures_per_client, config.failures_per_address, config.failure_window_secs);
         let issuance = NonZeroU32::new(config.issuance_per_client_per_minute).map(IssuanceLimiter::per_minute);
@@ -301,6 +302,7 @@ impl TokenService {
             schedule: RwLock::new(Arc::new(schedule)),
             keys: RwLock::new(selected.set),
             keys_valid_until: AtomicI64::new(selected.valid_until),
+            published_keys: AtomicUsize::new(selected.published),
             clock,
             failures,
             issuance,
@@ -346,7 +348,8 @@ impl TokenService {
                     );
                     *keys = fresh.set;
                 }
-                metrics::gauge!("tokensmith_signing_keys").set(fresh.published as f64);
+                self.published_keys.store(fresh.published, Ordering::Relaxed);
+                self.record_key_gauge();
                 self.keys_valid_until.store(fresh.valid_until, Ordering::Relaxed);
             }
             Err(e) => {
@@ -366,6 +369,13 @@ impl TokenService {
         *self.schedule.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&fresh);
         self.install(&fresh, self.clock.now());
         Ok(())
+    }
+
+    /// Sets the `tokensmith_signing_keys` gauge: the keys this instance publishes and verifies
+    /// with. Every change of the keys in force sets it; the server also sets it once its metrics
+    /// recorder is installed, since the keys loaded at start were counted before there was one.
+    pub fn record_key_gauge(&self) {
+        metrics::gauge!("tokensmith_signing_keys").set(self.published_keys.load(Ordering::Relaxed) as f64);
     }
 
     /// The JWK Set to publish.
