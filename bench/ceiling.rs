@@ -17,8 +17,8 @@ async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:18090".into());
     let size: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(890);
-    // A JSON object padded to `size` bytes.
-    let pad = size.saturating_sub(16).max(1);
+    // A JSON object padded to `size` bytes: `{"token_id":"` and `"}` are 15 of them.
+    let pad = size.saturating_sub(15).max(1);
     let body: &'static str = Box::leak(format!("{{\"token_id\":\"{}\"}}", "x".repeat(pad)).into_boxed_str());
     let app = Router::new().route(
         "/v1/auth/tokens/short",

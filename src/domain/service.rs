@@ -270,7 +270,8 @@ pub struct TokenService {
     short_issued: ShortIssuanceCounter,
     /// `tokensmith_short_tokens_issued_total`, registered at the first issuance: finding a
     /// series by name costs more than counting in it. The server installs its recorder before
-    /// it accepts a request; a handle taken before that would count nowhere.
+    /// it accepts a request; a service that issues a token before any recorder is installed
+    /// (one driven through `http::router` alone) keeps a handle that counts nowhere.
     short_issued_total: OnceLock<metrics::Counter>,
     config: ServiceConfig,
 }
@@ -349,7 +350,8 @@ impl TokenService {
                     *keys = fresh.set;
                 }
                 self.published_keys.store(fresh.published, Ordering::Relaxed);
-                self.record_key_gauge();
+                // Not `record_key_gauge`: this thread holds the write lock on `keys`.
+                self.set_key_gauge();
                 self.keys_valid_until.store(fresh.valid_until, Ordering::Relaxed);
             }
             Err(e) => {
@@ -375,6 +377,12 @@ impl TokenService {
     /// with. Every change of the keys in force sets it; the server also sets it once its metrics
     /// recorder is installed, since the keys loaded at start were counted before there was one.
     pub fn record_key_gauge(&self) {
+        // Brings the keys in force up to date first.
+        let _ = self.key_set(self.clock.now());
+        self.set_key_gauge();
+    }
+
+    fn set_key_gauge(&self) {
         metrics::gauge!("tokensmith_signing_keys").set(self.published_keys.load(Ordering::Relaxed) as f64);
     }
 
