@@ -257,6 +257,11 @@ impl KeySet {
         &self.active_kid
     }
 
+    /// How many keys the set publishes and verifies with.
+    pub fn key_count(&self) -> usize {
+        self.verifiers.len()
+    }
+
     /// The JWK Set (RFC 7517) to publish.
     pub fn jwks(&self) -> &serde_json::Value {
         &self.jwks

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -227,6 +227,10 @@ impl From<StoreError> for AuthFail {
     }
 }
 
+fn record_signing_keys(published: usize) {
+    metrics::gauge!("tokensmith_signing_keys").set(published as f64);
+}
+
 fn rate_limited(r: RetryAfter) -> DomainError {
     DomainError::RateLimited { retry_after_secs: r.0 }
 }
@@ -249,8 +253,6 @@ pub struct TokenService {
     keys: RwLock<Arc<KeySet>>,
     /// When the schedule says the keys in force change next (Unix seconds).
     keys_valid_until: AtomicI64,
-    /// How many keys the keys in force publish in the JWKS (`tokensmith_signing_keys`).
-    published_keys: AtomicUsize,
     clock: Arc<dyn Clock>,
     failures: FailureLimiter,
     issuance: Option<IssuanceLimiter>,
@@ -303,7 +305,6 @@ impl TokenService {
             schedule: RwLock::new(Arc::new(schedule)),
             keys: RwLock::new(selected.set),
             keys_valid_until: AtomicI64::new(selected.valid_until),
-            published_keys: AtomicUsize::new(selected.published),
             clock,
             failures,
             issuance,
@@ -349,9 +350,7 @@ impl TokenService {
                     );
                     *keys = fresh.set;
                 }
-                self.published_keys.store(fresh.published, Ordering::Relaxed);
-                // Not `record_key_gauge`: this thread holds the write lock on `keys`.
-                self.set_key_gauge();
+                record_signing_keys(fresh.published);
                 self.keys_valid_until.store(fresh.valid_until, Ordering::Relaxed);
             }
             Err(e) => {
@@ -374,16 +373,10 @@ impl TokenService {
     }
 
     /// Sets the `tokensmith_signing_keys` gauge: the keys this instance publishes and verifies
-    /// with. Every change of the keys in force sets it; the server also sets it once its metrics
-    /// recorder is installed, since the keys loaded at start were counted before there was one.
+    /// with. Every change of the keys in force sets it; the server calls this once its metrics
+    /// recorder is installed, for the keys loaded at start.
     pub fn record_key_gauge(&self) {
-        // Brings the keys in force up to date first.
-        let _ = self.key_set(self.clock.now());
-        self.set_key_gauge();
-    }
-
-    fn set_key_gauge(&self) {
-        metrics::gauge!("tokensmith_signing_keys").set(self.published_keys.load(Ordering::Relaxed) as f64);
+        record_signing_keys(self.key_set(self.clock.now()).key_count());
     }
 
     /// The JWK Set to publish.
