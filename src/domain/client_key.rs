@@ -168,23 +168,37 @@ pub fn verify_signature(assertion: &str, key: &ClientPublicKey) -> Result<Assert
         .map_err(|_| "assertion signature is not valid".to_owned())
 }
 
-/// Public keys that no client holds (the examples of RFC 8032 §7.1 and RFC 7515 A.2/A.3), one
-/// per algorithm. An assertion naming an unknown client, or one without a key, is verified
-/// against the one of its header's algorithm, so it takes the same path and time as an
-/// assertion with a bad signature from a registered client.
-const DUMMY_KEYS: [&str; 3] = [
-    r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
-    r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#,
-    r#"{"kty":"RSA","e":"AQAB","n":"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"}"#,
-];
-
-/// Does the work of [`verify_signature`] against a key nobody holds; the result is always a
-/// failure (see [`DUMMY_KEYS`]).
-pub fn verify_against_dummy(assertion: &str) {
+/// Public keys whose private halves were drawn at random when this process first needed them
+/// and then dropped, one per algorithm: nobody holds them, and they differ in every process.
+/// An assertion naming an unknown client, a client without a key, or a client whose key is of
+/// another type is verified against the one of its header's algorithm, so that it takes the
+/// same path and time as an assertion with a bad signature from a registered client.
+fn dummy_keys() -> &'static [ClientPublicKey] {
     static KEYS: std::sync::OnceLock<Vec<ClientPublicKey>> = std::sync::OnceLock::new();
-    let keys = KEYS.get_or_init(|| DUMMY_KEYS.iter().filter_map(|k| ClientPublicKey::parse(k).ok()).collect());
+    KEYS.get_or_init(|| {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+        let mut keys = Vec::with_capacity(3);
+        if let Ok(pair) = Ed25519KeyPair::generate() {
+            let key = DecodingKey::from_ed_der(pair.public_key().as_ref());
+            keys.push(ClientPublicKey { alg: Algorithm::EdDSA, key });
+        }
+        if let Ok(pair) = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING) {
+            let key = DecodingKey::from_ec_der(pair.public_key().as_ref());
+            keys.push(ClientPublicKey { alg: Algorithm::ES256, key });
+        }
+        if let Ok(pair) = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048) {
+            let key = DecodingKey::from_rsa_der(pair.public_key().as_ref());
+            keys.push(ClientPublicKey { alg: Algorithm::RS256, key });
+        }
+        keys
+    })
+}
+
+/// Does the work of [`verify_signature`] against a key nobody holds (see [`dummy_keys`]); the
+/// result is ignored by the caller, which refuses the assertion whatever it is.
+pub fn verify_against_dummy(assertion: &str) {
     let Ok(header) = jsonwebtoken::decode_header(assertion) else { return };
-    if let Some(key) = keys.iter().find(|k| k.alg == header.alg) {
+    if let Some(key) = dummy_keys().iter().find(|k| k.alg == header.alg) {
         let _ = std::hint::black_box(verify_signature(assertion, key));
     }
 }
@@ -194,9 +208,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_dummy_key_parses() {
-        let algs: Vec<Algorithm> = DUMMY_KEYS.iter().map(|k| ClientPublicKey::parse(k).unwrap().alg).collect();
+    fn there_is_a_random_dummy_key_for_every_algorithm() {
+        let algs: Vec<Algorithm> = dummy_keys().iter().map(|k| k.alg).collect();
         assert_eq!(algs, [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256]);
+        // Nobody holds them: their thumbprints are not the RFC examples used before, and a
+        // JWT signed by a fresh key of the same type does not verify against them.
+        for key in dummy_keys() {
+            assert!(key.thumbprint().is_some());
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::types::*;
 use crate::clock::Clock;
 use crate::crypto::Keyring;
 use crate::signer::{KeySet, NewShortClaims, ShortClaims, SigningAlg};
-use crate::store::{InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, Store, StoreError};
+use crate::store::{ClientRecord, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, Store, StoreError};
 
 /// The service's rules that operators may tune.
 #[derive(Debug, Clone)]
@@ -265,9 +265,11 @@ pub struct TokenService {
     /// Short-term JWTs whose signature and claims were checked, by SHA-256 of the JWT,
     /// until they expire. Revocation is still checked on every use.
     verified: TtlCache<[u8; 32], VerifiedShort>,
-    /// A keyed hash that no secret matches: unknown clients are checked against it, so they
-    /// take the same path and time as wrong secrets.
-    dummy_hash: [u8; 32],
+    /// Random bytes drawn at start, standing in for a stored hash or seed where there is none
+    /// (an unknown client, no secret rotation running, no OTP enrolled), so that every attempt
+    /// takes the same path and time. Random per process: no fixed value can match them, and a
+    /// comparison against them never decides an outcome on its own (see `secret_matches`).
+    dummy: [u8; 32],
     /// Short-term issuances per client, recorded in the audit trail at each cleanup tick.
     short_issued: ShortIssuanceCounter,
     /// `tokensmith_short_tokens_issued_total`, registered at the first issuance: finding a
@@ -297,7 +299,8 @@ impl TokenService {
         let failures =
             FailureLimiter::new(config.failures_per_client, config.failures_per_address, config.failure_window_secs);
         let issuance = NonZeroU32::new(config.issuance_per_client_per_minute).map(IssuanceLimiter::per_minute);
-        let dummy_hash = keyring.keyed_hash(b"tokensmith/dummy-secret-that-nothing-matches");
+        let mut dummy = [0u8; 32];
+        crate::crypto::random_bytes(&mut dummy);
         let size = if config.token_cache_ttl_ms > 0 { 100_000 } else { 0 };
         Ok(TokenService {
             store,
@@ -312,7 +315,7 @@ impl TokenService {
             long_tokens: TtlCache::new(size),
             short_revoked: TtlCache::new(size),
             verified: TtlCache::new(size / 5),
-            dummy_hash,
+            dummy,
             short_issued: ShortIssuanceCounter::default(),
             short_issued_total: OnceLock::new(),
             config,
@@ -552,24 +555,30 @@ impl TokenService {
         self.store.record_audit(vec![ev]).await
     }
 
+    /// Whether `secret` is the client's current secret, or its previous one while a rotation's
+    /// overlap runs. The same work whatever the client's state: two constant-time comparisons,
+    /// against random bytes where there is no stored hash. Only a well-formed secret (prefix,
+    /// length, checksum: every secret this service issues) can match, and a comparison with a
+    /// stand-in counts for nothing, so no fixed value ever authenticates anyone.
+    fn secret_matches(&self, client: Option<&ClientRecord>, secret: &str, now: i64) -> bool {
+        let well_formed = OpaqueSecret::parse(CLIENT_SECRET_PREFIX, secret).is_some();
+        let current = client.map(|c| &c.secret_hash[..]);
+        let previous = client
+            .filter(|c| c.previous_secret_expires_at.is_some_and(|until| now < until))
+            .and_then(|c| c.previous_secret_hash.as_deref());
+        let matches_current = self.keyring.verify_hash(secret.as_bytes(), current.unwrap_or(&self.dummy));
+        let matches_previous = self.keyring.verify_hash(secret.as_bytes(), previous.unwrap_or(&self.dummy));
+        well_formed & ((current.is_some() & matches_current) | (previous.is_some() & matches_previous))
+    }
+
     /// Checks a credential; on success, the client and the scopes the caller may grant.
     async fn authenticate_grant(&self, credential: Credential, now: i64) -> Result<(ClientId, Scopes), AuthFail> {
         match credential {
             Credential::ClientSecret { client_id, secret } => {
                 let client = self.store.get_client(&client_id).await?;
-                // Same work whether or not the client exists, or has a previous secret in its
-                // overlap: two constant-time comparisons, and one answer for every failure.
-                let secret = secret.expose_secret().as_bytes();
-                let current = client.as_ref().map_or(&self.dummy_hash[..], |c| &c.secret_hash[..]);
-                let previous = client
-                    .as_ref()
-                    .filter(|c| c.previous_secret_expires_at.is_some_and(|until| now < until))
-                    .and_then(|c| c.previous_secret_hash.as_deref())
-                    .unwrap_or(&self.dummy_hash[..]);
-                let matches_current = self.keyring.verify_hash(secret, current);
-                let matches_previous = self.keyring.verify_hash(secret, previous);
+                let matches = self.secret_matches(client.as_ref(), secret.expose_secret(), now);
                 match client {
-                    Some(c) if (matches_current | matches_previous) && !c.disabled => Ok((c.id, c.scopes)),
+                    Some(c) if matches && !c.disabled => Ok((c.id, c.scopes)),
                     c => {
                         let reason = match c {
                             None => "unknown_client",
@@ -592,7 +601,7 @@ impl TokenService {
                 // Same work whether or not the client exists and has enrolled: the code is
                 // always checked, against a seed that no client has if need be.
                 let step = otp::matching_step(
-                    seed.as_deref().map_or(&self.dummy_hash[..20], |s| &s[..]),
+                    seed.as_deref().map_or(&self.dummy[..otp::SECRET_LEN], |s| &s[..]),
                     code.expose_secret(),
                     now,
                 );

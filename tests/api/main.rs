@@ -4,6 +4,7 @@
 //! against /work/shared/CONTRACT.md.
 
 mod assertion_grant;
+mod attacks;
 mod cli;
 mod client_credentials_grant;
 mod config_check;

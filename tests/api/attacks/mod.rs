@@ -1,0 +1,6 @@
+//! The attack suite: what an attacker would try against the release build, one file per class
+//! of attack, each test named for the attack it holds back. SECURITY.md maps every threat to
+//! the tests here. All run black-box over HTTP, on SQLite and (with
+//! `TOKENSMITH_TEST_BACKEND=postgres`) on PostgreSQL.
+
+mod fixed_values;
