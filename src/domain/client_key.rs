@@ -150,12 +150,19 @@ pub fn claimed_client(assertion: &str) -> Option<String> {
     claims.iss.or(claims.sub)
 }
 
+/// Whether the assertion's header names `alg` (and so could have been signed by a key of that
+/// type).
+pub fn header_alg_is(assertion: &str, alg: Algorithm) -> bool {
+    jsonwebtoken::decode_header(assertion).is_ok_and(|h| h.alg == alg)
+}
+
 /// Verifies the signature with the client's key and its pinned algorithm. Time, audience
-/// and identity claims are checked by the caller against its injected clock.
+/// and identity claims are checked by the caller against its injected clock. The error is the
+/// same whatever failed, so that it says nothing about the key.
 pub fn verify_signature(assertion: &str, key: &ClientPublicKey) -> Result<AssertionClaims, String> {
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| "assertion header is not valid".to_owned())?;
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| "assertion is not valid".to_owned())?;
     if header.alg != key.alg {
-        return Err(format!("assertion must be signed with {}", alg_name(key.alg)));
+        return Err("assertion is not valid".to_owned());
     }
     let mut v = Validation::new(key.alg);
     v.validate_exp = false;
@@ -165,7 +172,7 @@ pub fn verify_signature(assertion: &str, key: &ClientPublicKey) -> Result<Assert
     v.leeway = 0;
     jsonwebtoken::decode::<AssertionClaims>(assertion, &key.key, &v)
         .map(|d| d.claims)
-        .map_err(|_| "assertion signature is not valid".to_owned())
+        .map_err(|_| "assertion is not valid".to_owned())
 }
 
 /// Public keys whose private halves were drawn at random when this process first needed them

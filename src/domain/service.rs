@@ -235,6 +235,12 @@ fn rate_limited(r: RetryAfter) -> DomainError {
     DomainError::RateLimited { retry_after_secs: r.0 }
 }
 
+/// The one answer to every refused OTP code: wrong, replayed, unknown client, none enrolled.
+const OTP_REFUSED: &str = "one-time code is not valid";
+/// The one answer to an assertion that is not the client's: unknown or disabled client, no
+/// key, a key of another type, a bad signature.
+const ASSERTION_REFUSED: &str = "assertion is not valid";
+
 /// How far `iat`/`nbf` may be in the future, and `exp` beyond its maximum, for clock skew.
 const SKEW_SECS: i64 = 30;
 /// The furthest ahead an assertion's `exp` may be (RFC 7523 §3: short-lived).
@@ -607,12 +613,14 @@ impl TokenService {
                 );
                 let (client, step) = match (client, seed.is_some(), step) {
                     (Some(c), true, Some(step)) => (c, step),
-                    (None, ..) => return Err(bad("one-time code is not valid", "unknown_or_disabled_client")),
-                    (Some(_), false, _) => return Err(bad("one-time code is not valid", "no_otp_enrolled")),
-                    (Some(_), true, None) => return Err(bad("one-time code is not valid", "wrong_otp")),
+                    (None, ..) => return Err(bad(OTP_REFUSED, "unknown_or_disabled_client")),
+                    (Some(_), false, _) => return Err(bad(OTP_REFUSED, "no_otp_enrolled")),
+                    (Some(_), true, None) => return Err(bad(OTP_REFUSED, "wrong_otp")),
                 };
+                // A replayed code gets the answer of a wrong one: which codes were used is
+                // nobody's business but the client's.
                 if !self.store.consume_otp_step(&client.id, step).await? {
-                    return Err(bad("one-time code was already used", "otp_replay"));
+                    return Err(bad(OTP_REFUSED, "otp_replay"));
                 }
                 Ok((client.id, client.scopes))
             }
@@ -665,14 +673,22 @@ impl TokenService {
             .as_ref()
             .filter(|c| !c.disabled)
             .and_then(|c| c.public_key.as_deref())
-            .and_then(|pem| ClientPublicKey::parse(pem).ok());
+            .and_then(|pem| ClientPublicKey::parse(pem).ok())
+            .filter(|key| client_key::header_alg_is(assertion, key.alg));
+        // One answer, and the same work (a signature check), whether the client is unknown,
+        // disabled, has no key, has a key of another type, or the signature is a forgery: the
+        // answer never tells which clients exist or what keys they hold.
         let (Some(client), Some(key)) = (client, key) else {
             client_key::verify_against_dummy(assertion);
-            return Err(invalid("assertion is not valid for this client", Some(client_id), "unknown_client_or_key"));
+            return Err(invalid(ASSERTION_REFUSED, Some(client_id), "unknown_client_or_key"));
         };
+        let Ok(claims) = client_key::verify_signature(assertion, &key) else {
+            return Err(invalid(ASSERTION_REFUSED, Some(client.id.clone()), "assertion_invalid"));
+        };
+        // From here on the assertion is signed by the client's own key: its holder may learn
+        // exactly what is wrong with it.
         let fail =
             |msg: String| AuthFail::new(DomainError::InvalidGrant(msg), Some(client.id.clone()), "assertion_invalid");
-        let claims = client_key::verify_signature(assertion, &key).map_err(fail)?;
         if claims.iss.as_deref() != Some(client.id.as_str()) || claims.sub.as_deref() != Some(client.id.as_str()) {
             return Err(fail("assertion iss and sub must both be the client id".into()));
         }

@@ -4,3 +4,4 @@
 //! `TOKENSMITH_TEST_BACKEND=postgres`) on PostgreSQL.
 
 mod fixed_values;
+mod uniform_failures;
