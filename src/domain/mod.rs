@@ -16,8 +16,8 @@ pub mod types;
 
 pub use error::{DomainError, DomainResult};
 pub use service::{
-    Caller, Credential, IssuedLong, IssuedShort, LongTokenParams, ServiceConfig, ShortTokenParams, TokenInfo,
-    TokenKind, TokenService,
+    BearerUse, Caller, Credential, IssuedLong, IssuedShort, LongTokenParams, ServiceConfig, ShortTokenParams,
+    TokenInfo, TokenKind, TokenService,
 };
 pub use types::{
     CLIENT_SECRET_PREFIX, ClientId, LONG_TOKEN_PREFIX, LongTokenId, OpaqueSecret, Scope, Scopes, ShortTokenId,

@@ -184,6 +184,16 @@ impl Caller {
     }
 }
 
+/// What a bearer token is presented for, outside issuance.
+#[derive(Debug, Clone, Copy)]
+pub enum BearerUse<'a> {
+    Introspection,
+    /// Revoking the token with this id (as given in the path).
+    Revocation {
+        target: &'a str,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
     Long,
@@ -229,6 +239,15 @@ impl From<StoreError> for AuthFail {
 
 fn record_signing_keys(published: usize) {
     metrics::gauge!("tokensmith_signing_keys").set(published as f64);
+}
+
+/// A short-term token minted for another service, presented here as a credential.
+fn foreign_audience(client: &ClientId) -> AuthFail {
+    AuthFail::new(
+        DomainError::InvalidToken("token was issued for another audience".into()),
+        Some(client.clone()),
+        "foreign_audience",
+    )
 }
 
 fn rate_limited(r: RetryAfter) -> DomainError {
@@ -629,9 +648,12 @@ impl TokenService {
             }
             Credential::ShortToken { token, client_key } => {
                 let caller = self.verify_short(token.expose_secret(), now).await?;
-                let Caller::Short { client_id, scopes, .. } = caller else {
+                let Caller::Short { client_id, scopes, claims, .. } = caller else {
                     return Err(AuthFail::from(DomainError::InvalidToken("a short-term token is required".into())));
                 };
+                if !self.is_own_audience(&claims.aud) {
+                    return Err(foreign_audience(&client_id));
+                }
                 if client_key.is_some_and(|k| k != client_id) {
                     return Err(
                         DomainError::InvalidRequest("X-Client-Key does not name the token's client".into()).into()
@@ -805,8 +827,9 @@ impl TokenService {
 
     /// Authenticates the bearer token of a request (revocation, introspection), of either
     /// kind; a failure is recorded in the audit trail (these operations have no limits).
-    pub async fn authenticate(&self, bearer: &str, addr: IpAddr) -> DomainResult<Caller> {
+    pub async fn authenticate(&self, bearer: &str, addr: IpAddr, purpose: BearerUse<'_>) -> DomainResult<Caller> {
         let (r, mechanism) = self.check_token(bearer).await;
+        let r = r.and_then(|caller| self.check_audience(caller, purpose));
         match r {
             Ok(c) => Ok(c),
             Err(f) if f.err.is_auth_failure() => {
@@ -815,6 +838,23 @@ impl TokenService {
             }
             Err(f) => Err(f.err),
         }
+    }
+
+    /// A short-term token is a credential here only when it was minted for tokensmith itself;
+    /// one minted for another service (RFC 8707, RFC 9068 §4) may only revoke itself.
+    fn check_audience(&self, caller: Caller, purpose: BearerUse<'_>) -> Result<Caller, AuthFail> {
+        match &caller {
+            Caller::Short { id, claims, client_id, .. } if !self.is_own_audience(&claims.aud) => match purpose {
+                BearerUse::Revocation { target } if target == id.as_str() => Ok(caller),
+                _ => Err(foreign_audience(client_id)),
+            },
+            _ => Ok(caller),
+        }
+    }
+
+    /// Whether `aud` is tokensmith's own audience: its issuer URL.
+    fn is_own_audience(&self, aud: &str) -> bool {
+        aud.trim_end_matches('/') == self.config.issuer.trim_end_matches('/')
     }
 
     /// Checks a token of either kind, and names the kind it looked like.

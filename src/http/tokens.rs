@@ -19,8 +19,8 @@ use super::observe::RequestLog;
 use super::{ApiContext, openapi};
 use crate::clock::rfc3339;
 use crate::domain::{
-    Caller, ClientId, Credential, DomainError, IssuedLong, IssuedShort, LongTokenParams, Scopes, ShortTokenParams,
-    TokenKind,
+    BearerUse, Caller, ClientId, Credential, DomainError, IssuedLong, IssuedShort, LongTokenParams, Scopes,
+    ShortTokenParams, TokenKind,
 };
 
 /// `LongTokenRequest` (contract §1). Unknown fields are refused.
@@ -472,10 +472,16 @@ pub async fn issue_short(
 }
 
 /// Authenticates the bearer and records who it is for the access log.
-async fn caller(ctx: &ApiContext, bearer: Bearer, peer: SocketAddr, log: &RequestLog) -> Result<Caller, ApiError> {
+async fn caller(
+    ctx: &ApiContext,
+    bearer: Bearer,
+    peer: SocketAddr,
+    log: &RequestLog,
+    purpose: BearerUse<'_>,
+) -> Result<Caller, ApiError> {
     use secrecy::ExposeSecret;
     let token = require_bearer(bearer)?;
-    let caller = ctx.service.authenticate(token.expose_secret(), peer.ip()).await?;
+    let caller = ctx.service.authenticate(token.expose_secret(), peer.ip(), purpose).await?;
     log.client(caller.client_id());
     match &caller {
         Caller::Long(t) => log.caller_token(t.id),
@@ -507,9 +513,12 @@ pub async fn revoke(
     log: RequestLog,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let caller = caller(&ctx, bearer, peer, &log).await?;
-    // A path that does not even decode names no token: 404, like any unknown id.
-    let Ok(Path(token_id)) = path else {
+    // A path that does not even decode names no token: 404, like any unknown id (once the
+    // caller is authenticated).
+    let token_id = path.map(|Path(id)| id).ok();
+    let target = BearerUse::Revocation { target: token_id.as_deref().unwrap_or_default() };
+    let caller = caller(&ctx, bearer, peer, &log, target).await?;
+    let Some(token_id) = token_id else {
         return Err(ApiError::from(DomainError::NotFound));
     };
     ctx.service.revoke(&caller, &token_id, peer.ip()).await?;
@@ -545,7 +554,7 @@ pub async fn introspect(
     log: RequestLog,
     body: RawBody,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&ctx, bearer, peer, &log).await?;
+    let caller = caller(&ctx, bearer, peer, &log, BearerUse::Introspection).await?;
     let req: IntrospectRequest = body.json()?;
     let info = ctx.service.introspect(&caller, &req.token).await?;
     if let Some(i) = &info {

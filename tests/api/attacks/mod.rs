@@ -3,5 +3,6 @@
 //! the tests here. All run black-box over HTTP, on SQLite and (with
 //! `TOKENSMITH_TEST_BACKEND=postgres`) on PostgreSQL.
 
+mod audience;
 mod fixed_values;
 mod uniform_failures;
