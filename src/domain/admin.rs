@@ -331,6 +331,7 @@ mod tests {
             issued_at: 0,
             expires_at,
             revoked_at,
+            parent: None,
             client_disabled,
         }
     }
@@ -368,6 +369,7 @@ mod tests {
                 name: None,
                 issued_at: NOW - 7200,
                 expires_at,
+                parent: None,
             };
             store.insert_long_token(&t, None, NOW - 7200).await.unwrap();
         }

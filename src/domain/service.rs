@@ -241,6 +241,28 @@ fn record_signing_keys(published: usize) {
     metrics::gauge!("tokensmith_signing_keys").set(published as f64);
 }
 
+/// What a successful authentication for a long-term token grants.
+struct Granted {
+    client_id: ClientId,
+    /// The scopes the caller may grant.
+    scopes: Scopes,
+    /// With the `short_token` grant: the long-term token behind the short-term token.
+    minted_by: Option<LongTokenId>,
+}
+
+impl Granted {
+    fn root(client_id: ClientId, scopes: Scopes) -> Self {
+        Granted { client_id, scopes, minted_by: None }
+    }
+}
+
+fn rotation_target_not_live() -> DomainError {
+    DomainError::InvalidRequest("rotate_token_id is not a live long-term token of this client".into())
+}
+
+/// How many generations `descends_from` walks up before it gives up.
+const MAX_LINEAGE_DEPTH: usize = 64;
+
 /// A short-term token minted for another service, presented here as a credential.
 fn foreign_audience(client: &ClientId) -> AuthFail {
     AuthFail::new(
@@ -447,15 +469,23 @@ impl TokenService {
         self.failures.check(claimed.as_ref(), addr, now_ms).map_err(rate_limited)?;
 
         let grant = credential.mechanism();
-        let (client_id, grantable) = match self.authenticate_grant(credential, now).await {
+        let granted = match self.authenticate_grant(credential, now).await {
             Ok(ok) => ok,
             Err(fail) => return Err(self.on_failure(fail, grant, claimed, addr, now_ms).await),
         };
+        let client_id = granted.client_id.clone();
         self.failures.check(Some(&client_id), addr, now_ms).map_err(rate_limited)?;
         if let Some(l) = &self.issuance {
             l.check(&client_id).map_err(rate_limited)?;
         }
 
+        let parent = self.lineage(&granted, rotation.as_ref(), now).await?;
+        // A child never outlives its parent nor holds more than it does.
+        let (mut grantable, mut expires_at) = (granted.scopes, now + i64::from(ttl_days) * 86_400);
+        if let Some(p) = &parent {
+            grantable = grantable.intersection(&p.scopes);
+            expires_at = expires_at.min(p.valid_until());
+        }
         let scopes = match params.scopes {
             Some(requested) if !requested.is_subset(&grantable) => {
                 return Err(DomainError::InsufficientScope(format!(
@@ -468,39 +498,119 @@ impl TokenService {
         };
 
         let token = OpaqueSecret::generate(LONG_TOKEN_PREFIX);
-        let id = LongTokenId::generate();
-        let expires_at = now + i64::from(ttl_days) * 86_400;
         let new = NewLongToken {
-            id,
-            client_id: client_id.clone(),
+            id: LongTokenId::generate(),
+            client_id,
             token_hash: self.keyring.keyed_hash(token.expose().as_bytes()),
-            scopes: scopes.clone(),
+            scopes,
             name,
             issued_at: now,
             expires_at,
+            parent: parent.map(|p| p.id),
         };
-        let name = if rotation.is_some() { event::LONG_TOKEN_ROTATED } else { event::LONG_TOKEN_ISSUED };
-        let mut ev = audit::new(now_ms, name, audit::SUCCESS).client(&client_id).token(id).addr(addr).mechanism(grant);
-        if let Some(r) = rotation {
-            ev =
-                ev.detail(serde_json::json!({ "rotated_token_id": r.old.to_string(), "old_valid_until": r.revoke_at }));
-        }
-        match self.store.insert_long_token_audited(&new, rotation, now, ev).await {
-            Ok(()) => {
-                if let Some(r) = rotation {
-                    self.long_tokens.remove(&r.old);
-                }
-            }
-            Err(InsertError::RotationTargetNotLive) => {
-                return Err(DomainError::InvalidRequest(
-                    "rotate_token_id is not a live long-term token of this client".into(),
-                ));
-            }
-            Err(InsertError::Store(e)) => return Err(e.into()),
-        }
+        self.insert_long(&new, rotation, grant, addr, now_ms).await?;
         metrics::counter!("tokensmith_long_tokens_issued_total", "grant" => grant).increment(1);
-        tracing::info!(client_id = %client_id, token_id = %id, grant, rotated = ?rotation.map(|r| r.old.to_string()), "long-term token issued");
-        Ok(IssuedLong { id, token, client_id, scopes, issued_at: now, expires_at, rotated: rotation.map(|r| r.old) })
+        tracing::info!(client_id = %new.client_id, token_id = %new.id, grant, rotated = ?rotation.map(|r| r.old.to_string()), "long-term token issued");
+        Ok(IssuedLong {
+            id: new.id,
+            token,
+            client_id: new.client_id,
+            scopes: new.scopes,
+            issued_at: now,
+            expires_at,
+            rotated: rotation.map(|r| r.old),
+        })
+    }
+
+    /// The new token's parent, live, for its caps: a token minted with a short-term token is a
+    /// child of that token's long-term token; a rotation's successor takes the place of the
+    /// token it replaces instead (a root's successor is a root, a child's a child of the same
+    /// parent). A short-term token may rotate only its own long-term token or a descendant of
+    /// it, so a stolen one cannot trade a token of another lineage for a root.
+    async fn lineage(
+        &self,
+        granted: &Granted,
+        rotation: Option<&Rotation>,
+        now: i64,
+    ) -> DomainResult<Option<Arc<LongTokenRecord>>> {
+        let parent = match rotation {
+            None => granted.minted_by,
+            Some(r) => {
+                let target = self.store.get_long_token(&r.old).await?;
+                let Some(target) = target.filter(|t| t.client_id == granted.client_id && t.is_live(now)) else {
+                    return Err(rotation_target_not_live());
+                };
+                if let Some(minter) = granted.minted_by
+                    && !self.descends_from(&target, minter).await?
+                {
+                    return Err(DomainError::InsufficientScope(
+                        "a short-term token may rotate only its own long-term token or one minted from it".into(),
+                    ));
+                }
+                target.parent
+            }
+        };
+        let Some(parent) = parent else { return Ok(None) };
+        match self.store.get_long_token(&parent).await? {
+            Some(p) if p.is_live(now) => Ok(Some(Arc::new(p))),
+            _ if rotation.is_some() => Err(rotation_target_not_live()),
+            _ => Err(DomainError::InvalidToken("token has expired or been revoked".into())),
+        }
+    }
+
+    /// Whether `token` is `ancestor` or descends from it (walking up at most `MAX_LINEAGE_DEPTH`
+    /// generations).
+    async fn descends_from(&self, token: &LongTokenRecord, ancestor: LongTokenId) -> Result<bool, StoreError> {
+        let (mut id, mut parent) = (token.id, token.parent);
+        for _ in 0..MAX_LINEAGE_DEPTH {
+            if id == ancestor {
+                return Ok(true);
+            }
+            let Some(next) = parent else { return Ok(false) };
+            let Some(record) = self.store.get_long_token(&next).await? else { return Ok(false) };
+            (id, parent) = (record.id, record.parent);
+        }
+        Ok(false)
+    }
+
+    /// Stores a new long-term token (and its rotation) with its audit event, and forgets the
+    /// cached records of the tokens whose end that brought forward.
+    async fn insert_long(
+        &self,
+        new: &NewLongToken,
+        rotation: Option<Rotation>,
+        grant: &'static str,
+        addr: IpAddr,
+        now_ms: i64,
+    ) -> DomainResult<()> {
+        let name = if rotation.is_some() { event::LONG_TOKEN_ROTATED } else { event::LONG_TOKEN_ISSUED };
+        let mut detail = serde_json::Map::new();
+        if let Some(r) = rotation {
+            detail.insert("rotated_token_id".into(), r.old.to_string().into());
+            detail.insert("old_valid_until".into(), r.revoke_at.into());
+        }
+        if let Some(p) = new.parent {
+            detail.insert("parent_token_id".into(), p.to_string().into());
+        }
+        let mut ev = audit::new(now_ms, name, audit::SUCCESS).client(&new.client_id).token(new.id).addr(addr);
+        ev = ev.mechanism(grant);
+        if !detail.is_empty() {
+            ev = ev.detail(serde_json::Value::Object(detail));
+        }
+        match self.store.insert_long_token_audited(new, rotation, new.issued_at, ev).await {
+            Ok(ended) => {
+                for id in &ended {
+                    self.long_tokens.remove(id);
+                }
+                Ok(())
+            }
+            Err(InsertError::RotationTargetNotLive) => Err(rotation_target_not_live()),
+            Err(InsertError::ParentNotLive) if rotation.is_some() => Err(rotation_target_not_live()),
+            Err(InsertError::ParentNotLive) => {
+                Err(DomainError::InvalidToken("token has expired or been revoked".into()))
+            }
+            Err(InsertError::Store(e)) => Err(e.into()),
+        }
     }
 
     fn long_ttl_days(&self, requested: Option<i64>) -> DomainResult<u32> {
@@ -525,13 +635,8 @@ impl TokenService {
                         "grace_seconds must be between 0 and {MAX_GRACE_SECS}"
                     )));
                 }
-                let old = match TokenId::parse(&self.keyring, raw) {
-                    Some(TokenId::Long(id)) => id,
-                    _ => {
-                        return Err(DomainError::InvalidRequest(
-                            "rotate_token_id is not a live long-term token of this client".into(),
-                        ));
-                    }
+                let Some(TokenId::Long(old)) = TokenId::parse(&self.keyring, raw) else {
+                    return Err(rotation_target_not_live());
                 };
                 Ok(Some(Rotation { old, revoke_at: now + grace }))
             }
@@ -597,13 +702,13 @@ impl TokenService {
     }
 
     /// Checks a credential; on success, the client and the scopes the caller may grant.
-    async fn authenticate_grant(&self, credential: Credential, now: i64) -> Result<(ClientId, Scopes), AuthFail> {
+    async fn authenticate_grant(&self, credential: Credential, now: i64) -> Result<Granted, AuthFail> {
         match credential {
             Credential::ClientSecret { client_id, secret } => {
                 let client = self.store.get_client(&client_id).await?;
                 let matches = self.secret_matches(client.as_ref(), secret.expose_secret(), now);
                 match client {
-                    Some(c) if matches && !c.disabled => Ok((c.id, c.scopes)),
+                    Some(c) if matches && !c.disabled => Ok(Granted::root(c.id, c.scopes)),
                     c => {
                         let reason = match c {
                             None => "unknown_client",
@@ -641,14 +746,14 @@ impl TokenService {
                 if !self.store.consume_otp_step(&client.id, step).await? {
                     return Err(bad(OTP_REFUSED, "otp_replay"));
                 }
-                Ok((client.id, client.scopes))
+                Ok(Granted::root(client.id, client.scopes))
             }
             Credential::Assertion { assertion, .. } => {
                 self.authenticate_assertion(assertion.expose_secret(), now).await
             }
             Credential::ShortToken { token, client_key } => {
                 let caller = self.verify_short(token.expose_secret(), now).await?;
-                let Caller::Short { client_id, scopes, claims, .. } = caller else {
+                let Caller::Short { id, client_id, scopes, claims } = caller else {
                     return Err(AuthFail::from(DomainError::InvalidToken("a short-term token is required".into())));
                 };
                 if !self.is_own_audience(&claims.aud) {
@@ -673,14 +778,18 @@ impl TokenService {
                         "client_disabled",
                     ));
                 };
-                Ok((client.id, scopes.intersection(&client.scopes)))
+                Ok(Granted {
+                    client_id: client.id,
+                    scopes: scopes.intersection(&client.scopes),
+                    minted_by: Some(id.parent),
+                })
             }
         }
     }
 
     /// RFC 7523 §3 checks, with the signature first so no unauthenticated request can burn
     /// an assertion id.
-    async fn authenticate_assertion(&self, assertion: &str, now: i64) -> Result<(ClientId, Scopes), AuthFail> {
+    async fn authenticate_assertion(&self, assertion: &str, now: i64) -> Result<Granted, AuthFail> {
         let invalid = |msg: &str, client: Option<ClientId>, reason| {
             AuthFail::new(DomainError::InvalidGrant(msg.into()), client, reason)
         };
@@ -741,7 +850,7 @@ impl TokenService {
                 ..fail("assertion was already used (jti replay)".into())
             });
         }
-        Ok((client.id, client.scopes))
+        Ok(Granted::root(client.id, client.scopes))
     }
 
     // ----- issueShortTermToken ------------------------------------------------------------
@@ -1003,8 +1112,11 @@ impl TokenService {
                 if record.revoked_at.is_some_and(|r| r <= now) || record.expires_at <= now {
                     return Ok(());
                 }
-                self.store.revoke_long_token_audited(&id, now, revoked(&record.client_id, &id, "long")).await?;
-                self.long_tokens.remove(&id);
+                let ended =
+                    self.store.revoke_long_token_audited(&id, now, revoked(&record.client_id, &id, "long")).await?;
+                for id in &ended {
+                    self.long_tokens.remove(id);
+                }
                 metrics::counter!("tokensmith_revocations_total", "kind" => "long").increment(1);
                 tracing::info!(client_id = %record.client_id, token_id = %id, "long-term token revoked");
             }

@@ -75,7 +75,13 @@ fn token(n: u128, client: &str, issued_at: i64, ttl: i64) -> NewLongToken {
         name: Some(format!("token {n}")),
         issued_at,
         expires_at: issued_at + ttl,
+        parent: None,
     }
+}
+
+/// Token `n` as a child of token `parent`.
+fn child(n: u128, parent: u128, client: &str, issued_at: i64, ttl: i64) -> NewLongToken {
+    NewLongToken { parent: Some(long_id(parent)), ..token(n, client, issued_at, ttl) }
 }
 
 async fn insert(s: &dyn Store, t: &NewLongToken) {
@@ -309,14 +315,16 @@ async fn rotation_with_grace_schedules_the_earliest_revocation(s: Arc<dyn Store>
     let old = get(&*s, 1).await;
     assert_eq!(old.revoked_at, Some(NOW + 300));
     assert!(old.is_live(NOW) && old.is_live(NOW + 299) && !old.is_live(NOW + 300));
-    // Still live during its grace, so it may be rotated again; the earlier end wins.
-    rotate(3, NOW + 100).await.unwrap();
+    // Still live during its grace, but a token is rotated once: a second successor is refused.
+    assert_not_live(rotate(3, NOW + 100).await);
+    assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW + 300), "a refused rotation changes nothing");
+    assert!(s.get_long_token(&long_id(3)).await.unwrap().is_none());
+    // Revoking it during its grace brings the end forward; a later time never postpones it.
+    s.revoke_long_token(&long_id(1), NOW + 100).await.unwrap();
     assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW + 100));
-    rotate(4, NOW + 500).await.unwrap();
-    assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW + 100), "a later grace never extends the token");
-    for n in 2..=4 {
-        assert!(get(&*s, n).await.is_live(NOW));
-    }
+    s.revoke_long_token(&long_id(1), NOW + 500).await.unwrap();
+    assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW + 100), "a later revocation never extends the token");
+    assert!(get(&*s, 2).await.is_live(NOW), "the successor is not the rotated token's child");
     // Once the grace is over it is no longer live at `now`.
     let late = NOW + 100;
     assert_not_live(
@@ -405,6 +413,96 @@ async fn long_token_revocation_is_idempotent_and_never_postponed(s: Arc<dyn Stor
     .await;
     assert_eq!(ok, RACERS);
     assert_eq!(get(&*s, 5).await.revoked_at, Some(NOW + 100 - RACERS as i64 + 1));
+}
+
+async fn revocation_cascades_to_every_descendant_and_no_further(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    insert(&*s, &token(1, "cli_a", NOW - DAY, 30 * DAY)).await;
+    insert(&*s, &child(2, 1, "cli_a", NOW - DAY, 30 * DAY)).await;
+    insert(&*s, &child(3, 2, "cli_a", NOW - DAY, 30 * DAY)).await;
+    insert(&*s, &child(4, 1, "cli_a", NOW - DAY, 30 * DAY)).await;
+    insert(&*s, &token(5, "cli_a", NOW - DAY, 30 * DAY)).await; // a root of its own
+    insert(&*s, &child(6, 5, "cli_a", NOW - DAY, 30 * DAY)).await;
+    s.revoke_long_token(&long_id(4), NOW - 10).await.unwrap(); // revoked before: keeps its time
+    assert_eq!(get(&*s, 3).await.parent, Some(long_id(2)));
+
+    let mut revoked = s.revoke_long_token_audited(&long_id(2), NOW, audit_event(1, "revoked", None)).await.unwrap();
+    revoked.sort_by_key(|id| id.0);
+    assert_eq!(revoked, [long_id(2), long_id(3)], "the token and its descendants, nothing above or beside");
+    let mut revoked = s.revoke_long_token_audited(&long_id(1), NOW + 1, audit_event(2, "revoked", None)).await.unwrap();
+    revoked.sort_by_key(|id| id.0);
+    assert_eq!(revoked, [long_id(1)], "the descendants were revoked before, at an earlier time");
+    assert_eq!(get(&*s, 2).await.revoked_at, Some(NOW));
+    assert_eq!(get(&*s, 4).await.revoked_at, Some(NOW - 10));
+    assert!(get(&*s, 5).await.is_live(NOW + 1) && get(&*s, 6).await.is_live(NOW + 1));
+}
+
+async fn a_child_needs_a_live_parent_of_its_client(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    s.insert_client(&client("cli_b", NOW)).await.unwrap();
+    insert(&*s, &token(1, "cli_a", NOW - DAY, 30 * DAY)).await;
+    insert(&*s, &token(2, "cli_a", NOW - DAY, 30 * DAY)).await;
+    s.revoke_long_token(&long_id(2), NOW).await.unwrap();
+    insert(&*s, &token(3, "cli_b", NOW - DAY, 30 * DAY)).await;
+    insert(&*s, &token(4, "cli_a", NOW - 2 * DAY, DAY)).await; // expired
+
+    for (parent, what) in [(2, "revoked"), (3, "another client's"), (4, "expired"), (99, "unknown")] {
+        let r = s.insert_long_token(&child(10 + parent, parent, "cli_a", NOW, DAY), None, NOW).await;
+        assert!(matches!(r, Err(InsertError::ParentNotLive)), "{what} parent: {r:?}");
+        assert!(s.get_long_token(&long_id(10 + parent)).await.unwrap().is_none(), "{what}: nothing inserted");
+    }
+    s.insert_long_token(&child(11, 1, "cli_a", NOW, DAY), None, NOW).await.unwrap();
+    assert_eq!(get(&*s, 11).await.parent, Some(long_id(1)));
+}
+
+async fn a_rotation_ends_the_rotated_tokens_descendants_with_it(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    insert(&*s, &token(1, "cli_a", NOW - DAY, 30 * DAY)).await;
+    insert(&*s, &child(2, 1, "cli_a", NOW - DAY, 30 * DAY)).await;
+    insert(&*s, &child(3, 2, "cli_a", NOW - DAY, 30 * DAY)).await;
+    let rotation = Rotation { old: long_id(1), revoke_at: NOW + 300 };
+
+    let mut ended = s
+        .insert_long_token_audited(&token(4, "cli_a", NOW, DAY), Some(rotation), NOW, audit_event(1, "rotated", None))
+        .await
+        .unwrap();
+    ended.sort_by_key(|id| id.0);
+
+    assert_eq!(ended, [long_id(1), long_id(2), long_id(3)]);
+    for n in 1..=3 {
+        assert_eq!(get(&*s, n).await.revoked_at, Some(NOW + 300), "token {n} ends with the grace");
+    }
+    assert!(get(&*s, 4).await.is_live(NOW + 300), "the successor takes the old token's place, a root");
+    assert_eq!(get(&*s, 4).await.parent, None);
+}
+
+async fn children_racing_their_parents_revocation_never_outlive_it(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    insert(&*s, &token(1, "cli_a", NOW - DAY, 30 * DAY)).await;
+    for round in 0..5u128 {
+        let parent = 100 + round;
+        insert(&*s, &token(parent, "cli_a", NOW - DAY, 30 * DAY)).await;
+        let results = race_all(RACERS, |i| {
+            let s = s.clone();
+            async move {
+                if i == 0 {
+                    s.revoke_long_token(&long_id(parent), NOW).await.map(|_| true).map_err(|e| e.to_string())
+                } else {
+                    let c = child(parent * 1000 + i as u128, parent, "cli_a", NOW, DAY);
+                    match s.insert_long_token(&c, None, NOW).await {
+                        Ok(()) => Ok(true),
+                        Err(InsertError::ParentNotLive) => Ok(false),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            }
+        })
+        .await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        for t in s.list_long_tokens(None).await.unwrap().iter().filter(|t| t.parent == Some(long_id(parent))) {
+            assert_eq!(t.revoked_at, Some(NOW), "round {round}: child {} outlived its parent's revocation", t.id);
+        }
+    }
 }
 
 async fn short_token_revocation_is_idempotent(s: Arc<dyn Store>) {
@@ -553,7 +651,7 @@ async fn audited_writes_record_their_event_with_them_or_not_at_all(s: Arc<dyn St
     let r = s
         .insert_long_token_audited(&token(2, "cli_a", NOW, DAY), Some(rotation), NOW, audit_event(2, "rotated", None))
         .await;
-    assert_not_live(r);
+    assert_not_live(r.map(drop));
     assert!(s.get_long_token(&long_id(2)).await.unwrap().is_none());
     s.revoke_long_token_audited(&long_id(1), NOW + 5, audit_event(3, "revoked", None)).await.unwrap();
     assert_eq!(get(s.as_ref(), 1).await.revoked_at, Some(NOW + 5));
@@ -860,6 +958,10 @@ conformance!(
     rotation_needs_a_live_target_of_the_same_client,
     rotation_race_without_grace_has_one_winner,
     long_token_revocation_is_idempotent_and_never_postponed,
+    revocation_cascades_to_every_descendant_and_no_further,
+    a_child_needs_a_live_parent_of_its_client,
+    a_rotation_ends_the_rotated_tokens_descendants_with_it,
+    children_racing_their_parents_revocation_never_outlive_it,
     short_token_revocation_is_idempotent,
     signing_keys_round_trip,
     signing_key_rotation_retires_the_keys_of_its_algorithm_when_it_activates,

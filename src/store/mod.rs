@@ -72,6 +72,8 @@ pub struct LongTokenRecord {
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The long-term token whose short-term token minted this one (`None`: a root).
+    pub parent: Option<LongTokenId>,
     /// Whether the owning client is disabled (read with the token, to save a query).
     pub client_disabled: bool,
 }
@@ -98,6 +100,8 @@ pub struct NewLongToken {
     pub name: Option<String>,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// Its parent in the lineage, which must be live when it is inserted.
+    pub parent: Option<LongTokenId>,
 }
 
 /// An existing token that a new one replaces, revoked at `revoke_at`.
@@ -109,8 +113,11 @@ pub struct Rotation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InsertError {
+    /// Not live at `now`, another client's, or already rotated once.
     #[error("the token to rotate is not a live long-term token of this client")]
     RotationTargetNotLive,
+    #[error("the parent token is no longer live")]
+    ParentNotLive,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -194,7 +201,9 @@ pub trait Store: Send + Sync + 'static {
     async fn consume_assertion_jti(&self, client: &ClientId, jti: &str, expires_at: i64) -> Result<bool, StoreError>;
 
     /// Inserts a long-term token and, atomically with it, schedules the revocation of the
-    /// token it rotates (which must be live at `now` and belong to the same client).
+    /// token it rotates (which must be live at `now`, belong to the same client and not have
+    /// been rotated before) and of that token's descendants. The new token's parent, if any,
+    /// must be live at `now`.
     async fn insert_long_token(
         &self,
         token: &NewLongToken,
@@ -204,7 +213,8 @@ pub trait Store: Send + Sync + 'static {
     async fn find_long_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<LongTokenRecord>, StoreError>;
     async fn get_long_token(&self, id: &LongTokenId) -> Result<Option<LongTokenRecord>, StoreError>;
     async fn list_long_tokens(&self, client: Option<&ClientId>) -> Result<Vec<LongTokenRecord>, StoreError>;
-    /// Revokes at `at` unless already revoked at or before `at`.
+    /// Revokes the token and its descendants at `at`, each unless already revoked at or before
+    /// `at`.
     async fn revoke_long_token(&self, id: &LongTokenId, at: i64) -> Result<(), StoreError>;
 
     async fn revoke_short_token(&self, id: &ShortTokenId) -> Result<(), StoreError>;
@@ -226,16 +236,23 @@ pub trait Store: Send + Sync + 'static {
     /// that is still signing at `key.activates_at` to retire then.
     async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
 
-    /// `insert_long_token` and the audit event that records it, in one transaction.
+    /// `insert_long_token` and the audit event that records it, in one transaction. Returns the
+    /// tokens whose end it brought forward: the rotated token and its descendants.
     async fn insert_long_token_audited(
         &self,
         token: &NewLongToken,
         rotation: Option<Rotation>,
         now: i64,
         event: AuditEvent,
-    ) -> Result<(), InsertError>;
-    /// `revoke_long_token` and its audit event, in one transaction.
-    async fn revoke_long_token_audited(&self, id: &LongTokenId, at: i64, event: AuditEvent) -> Result<(), StoreError>;
+    ) -> Result<Vec<LongTokenId>, InsertError>;
+    /// `revoke_long_token` and its audit event, in one transaction. Returns the tokens whose
+    /// end it brought forward: the token and its descendants.
+    async fn revoke_long_token_audited(
+        &self,
+        id: &LongTokenId,
+        at: i64,
+        event: AuditEvent,
+    ) -> Result<Vec<LongTokenId>, StoreError>;
     /// `revoke_short_token` and its audit event, in one transaction.
     async fn revoke_short_token_audited(&self, id: &ShortTokenId, event: AuditEvent) -> Result<(), StoreError>;
 

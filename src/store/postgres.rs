@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 
-use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow};
+use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow, long_ids};
 use super::{
     AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken,
     Purged, Rotation, SigningKeyRecord, Store, StoreError, redact_url,
@@ -228,30 +228,80 @@ macro_rules! client_select {
 macro_rules! long_select {
     ($tail:literal) => {
         concat!(
-            "SELECT t.id, t.client_id, t.scopes, t.name, t.issued_at, t.expires_at, t.revoked_at, ",
+            "SELECT t.id, t.client_id, t.scopes, t.name, t.issued_at, t.expires_at, t.revoked_at, t.parent_id, ",
             "c.disabled AS client_disabled FROM long_tokens t JOIN clients c ON c.id = t.client_id ",
             $tail
         )
     };
 }
 
+/// What an insert of a long-term token did.
+enum InsertOutcome {
+    /// Inserted; the ids of the tokens whose end it brought forward.
+    Inserted(Vec<String>),
+    RotationTargetNotLive,
+    ParentNotLive,
+}
+
+/// One pass of the cascade: revokes the token and every token descended from it at `$2`
+/// (each unless already revoked at or before), returning the ids it changed.
+const REVOKE_LINEAGE: &str = "WITH RECURSIVE lineage(id) AS (SELECT $1::TEXT COLLATE \"C\" \
+     UNION SELECT t.id FROM long_tokens t JOIN lineage l ON t.parent_id = l.id) \
+     UPDATE long_tokens SET revoked_at = $2 WHERE id IN (SELECT id FROM lineage) \
+     AND (revoked_at IS NULL OR revoked_at > $2) RETURNING id";
+
+/// Revokes a token and its lineage at `at`, inside the caller's transaction; returns the ids
+/// it changed. Passes run until one changes nothing: a child inserted concurrently holds a
+/// share lock on its parent (see `try_insert_long`), so the pass that updates the parent waits
+/// for that insert to commit, and the next pass, with a fresh snapshot (READ COMMITTED), finds
+/// the child. A child inserted after the parent's update waits for this transaction and then
+/// finds its parent revoked.
+async fn revoke_lineage(conn: &mut sqlx::PgConnection, id: &str, at: i64) -> Result<Vec<String>, sqlx::Error> {
+    let mut revoked = Vec::new();
+    loop {
+        let pass: Vec<String> = sqlx::query_scalar(REVOKE_LINEAGE).bind(id).bind(at).fetch_all(&mut *conn).await?;
+        if pass.is_empty() {
+            return Ok(revoked);
+        }
+        revoked.extend(pass);
+    }
+}
+
 impl PgStore {
-    /// One attempt of `insert_long_token`: the rotation's conditional update and the insert in
-    /// one transaction. `Ok(false)` (nothing written) when the rotation target is not live.
+    /// One attempt of `insert_long_token`: the parent check, the rotation's conditional update
+    /// and cascade, and the insert, in one transaction. Anything but `Inserted` writes nothing.
     async fn try_insert_long(
         &self,
         t: &NewLongToken,
         rotation: Option<Rotation>,
         now: i64,
         audit: Option<&AuditEvent>,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<InsertOutcome, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        if let Some(parent) = t.parent {
+            // FOR SHARE: the parent's revocation waits for this insert (see `revoke_lineage`).
+            let live: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM long_tokens WHERE id = $1 AND client_id = $2 AND expires_at > $3 \
+                 AND (revoked_at IS NULL OR revoked_at > $3) FOR SHARE",
+            )
+            .bind(parent.to_string())
+            .bind(t.client_id.as_str())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if live.is_none() {
+                tx.rollback().await?;
+                return Ok(InsertOutcome::ParentNotLive);
+            }
+        }
+        let mut ended = Vec::new();
         if let Some(rot) = rotation {
             // Under READ COMMITTED a concurrent rotation of the same token waits for this
             // row lock and then re-checks the WHERE clause against the committed row.
             let r = sqlx::query(
                 "UPDATE long_tokens SET revoked_at = LEAST(COALESCE(revoked_at, $1), $1), replaced_by = $2 \
-                 WHERE id = $3 AND client_id = $4 AND expires_at > $5 AND (revoked_at IS NULL OR revoked_at > $5)",
+                 WHERE id = $3 AND client_id = $4 AND expires_at > $5 AND (revoked_at IS NULL OR revoked_at > $5) \
+                 AND replaced_by IS NULL",
             )
             .bind(rot.revoke_at)
             .bind(t.id.to_string())
@@ -262,12 +312,14 @@ impl PgStore {
             .await?;
             if r.rows_affected() != 1 {
                 tx.rollback().await?;
-                return Ok(false);
+                return Ok(InsertOutcome::RotationTargetNotLive);
             }
+            ended = revoke_lineage(&mut tx, &rot.old.to_string(), rot.revoke_at).await?;
+            ended.push(rot.old.to_string());
         }
         sqlx::query(
-            "INSERT INTO long_tokens (id, client_id, token_hash, scopes, name, issued_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO long_tokens (id, client_id, token_hash, scopes, name, issued_at, expires_at, parent_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(t.id.to_string())
         .bind(t.client_id.as_str())
@@ -276,13 +328,49 @@ impl PgStore {
         .bind(&t.name)
         .bind(t.issued_at)
         .bind(t.expires_at)
+        .bind(t.parent.map(|p| p.to_string()))
         .execute(&mut *tx)
         .await?;
         if let Some(e) = audit {
             insert_audit(&mut *tx, std::slice::from_ref(e)).await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(InsertOutcome::Inserted(ended))
+    }
+
+    async fn insert_long(
+        &self,
+        t: &NewLongToken,
+        rotation: Option<Rotation>,
+        now: i64,
+        audit: Option<&AuditEvent>,
+    ) -> Result<Vec<LongTokenId>, InsertError> {
+        match retrying(|| self.try_insert_long(t, rotation, now, audit)).await? {
+            InsertOutcome::Inserted(ended) => Ok(long_ids(&ended)?),
+            InsertOutcome::RotationTargetNotLive => Err(InsertError::RotationTargetNotLive),
+            InsertOutcome::ParentNotLive => Err(InsertError::ParentNotLive),
+        }
+    }
+
+    /// Revokes a token and its lineage, with its audit event when given, in one transaction.
+    async fn revoke_long(
+        &self,
+        id: &LongTokenId,
+        at: i64,
+        audit: Option<&AuditEvent>,
+    ) -> Result<Vec<LongTokenId>, StoreError> {
+        let id = id.to_string();
+        let revoked = retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            let revoked = revoke_lineage(&mut tx, &id, at).await?;
+            if let Some(e) = audit {
+                insert_audit(&mut *tx, std::slice::from_ref(e)).await?;
+            }
+            tx.commit().await?;
+            Ok(revoked)
+        })
+        .await?;
+        long_ids(&revoked)
     }
 }
 
@@ -372,11 +460,7 @@ impl Store for PgStore {
         rotation: Option<Rotation>,
         now: i64,
     ) -> Result<(), InsertError> {
-        match retrying(|| self.try_insert_long(t, rotation, now, None)).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(InsertError::RotationTargetNotLive),
-            Err(e) => Err(InsertError::Store(e)),
-        }
+        self.insert_long(t, rotation, now, None).await.map(drop)
     }
 
     async fn find_long_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<LongTokenRecord>, StoreError> {
@@ -412,17 +496,7 @@ impl Store for PgStore {
     }
 
     async fn revoke_long_token(&self, id: &LongTokenId, at: i64) -> Result<(), StoreError> {
-        let id = id.to_string();
-        retrying(|| {
-            sqlx::query(
-                "UPDATE long_tokens SET revoked_at = $1 WHERE id = $2 AND (revoked_at IS NULL OR revoked_at > $1)",
-            )
-            .bind(at)
-            .bind(&id)
-            .execute(&self.pool)
-        })
-        .await?;
-        Ok(())
+        self.revoke_long(id, at, None).await.map(drop)
     }
 
     async fn revoke_short_token(&self, id: &ShortTokenId) -> Result<(), StoreError> {
@@ -442,29 +516,17 @@ impl Store for PgStore {
         rotation: Option<Rotation>,
         now: i64,
         event: AuditEvent,
-    ) -> Result<(), InsertError> {
-        match retrying(|| self.try_insert_long(t, rotation, now, Some(&event))).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(InsertError::RotationTargetNotLive),
-            Err(e) => Err(InsertError::Store(e)),
-        }
+    ) -> Result<Vec<LongTokenId>, InsertError> {
+        self.insert_long(t, rotation, now, Some(&event)).await
     }
 
-    async fn revoke_long_token_audited(&self, id: &LongTokenId, at: i64, event: AuditEvent) -> Result<(), StoreError> {
-        let id = id.to_string();
-        retrying(|| async {
-            let mut tx = self.pool.begin().await?;
-            sqlx::query(
-                "UPDATE long_tokens SET revoked_at = $1 WHERE id = $2 AND (revoked_at IS NULL OR revoked_at > $1)",
-            )
-            .bind(at)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-            insert_audit(&mut *tx, std::slice::from_ref(&event)).await?;
-            tx.commit().await
-        })
-        .await
+    async fn revoke_long_token_audited(
+        &self,
+        id: &LongTokenId,
+        at: i64,
+        event: AuditEvent,
+    ) -> Result<Vec<LongTokenId>, StoreError> {
+        self.revoke_long(id, at, Some(&event)).await
     }
 
     async fn revoke_short_token_audited(&self, id: &ShortTokenId, event: AuditEvent) -> Result<(), StoreError> {

@@ -53,6 +53,7 @@ pub(super) struct LongTokenRow {
     issued_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    parent_id: Option<String>,
     client_disabled: bool,
 }
 
@@ -61,16 +62,27 @@ impl TryFrom<LongTokenRow> for LongTokenRecord {
     fn try_from(r: LongTokenRow) -> Result<Self, StoreError> {
         let bad = |what: &str| StoreError::Backend(format!("bad {what} in database"));
         Ok(LongTokenRecord {
-            id: LongTokenId(Uuid::parse_str(&r.id).map_err(|_| bad("token id"))?),
+            id: long_id(&r.id).ok_or_else(|| bad("token id"))?,
             client_id: ClientId::parse(&r.client_id).ok_or_else(|| bad("client id"))?,
             scopes: Scopes::from_space_separated(&r.scopes).map_err(StoreError::Backend)?,
             name: r.name,
             issued_at: r.issued_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
+            parent: r.parent_id.as_deref().map(|p| long_id(p).ok_or_else(|| bad("parent token id"))).transpose()?,
             client_disabled: r.client_disabled,
         })
     }
+}
+
+/// A long-term token id as stored (hyphenated UUID).
+pub(super) fn long_id(s: &str) -> Option<LongTokenId> {
+    Uuid::parse_str(s).ok().map(LongTokenId)
+}
+
+/// Long-term token ids as returned by a statement.
+pub(super) fn long_ids(ids: &[String]) -> Result<Vec<LongTokenId>, StoreError> {
+    ids.iter().map(|id| long_id(id).ok_or_else(|| StoreError::Backend("bad token id in database".into()))).collect()
 }
 
 #[derive(FromRow)]

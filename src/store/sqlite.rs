@@ -14,7 +14,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow};
+use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow, long_ids};
 use super::{
     AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken,
     Purged, Rotation, SigningKeyRecord, Store, StoreError,
@@ -75,6 +75,21 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Unavailable("database writer stopped".into()))?
     }
 
+    async fn insert_long(
+        &self,
+        t: &NewLongToken,
+        rotation: Option<Rotation>,
+        now: i64,
+        audit: Option<AuditEvent>,
+    ) -> Result<Vec<LongTokenId>, InsertError> {
+        let token = t.clone();
+        match self.write(|reply| WriteOp::InsertLong { token, rotation, now, audit, reply }).await? {
+            InsertOutcome::Inserted(ended) => Ok(long_ids(&ended)?),
+            InsertOutcome::RotationTargetNotLive => Err(InsertError::RotationTargetNotLive),
+            InsertOutcome::ParentNotLive => Err(InsertError::ParentNotLive),
+        }
+    }
+
     /// `PRAGMA integrity_check`, for tests and operators.
     pub async fn integrity_check(&self) -> Result<String, StoreError> {
         let row = sqlx::query("PRAGMA integrity_check").fetch_one(&self.pool).await.map_err(map_err)?;
@@ -87,7 +102,7 @@ impl SqliteStore {
 macro_rules! long_select {
     ($tail:literal) => {
         concat!(
-            "SELECT t.id, t.client_id, t.scopes, t.name, t.issued_at, t.expires_at, t.revoked_at, ",
+            "SELECT t.id, t.client_id, t.scopes, t.name, t.issued_at, t.expires_at, t.revoked_at, t.parent_id, ",
             "c.disabled AS client_disabled FROM long_tokens t JOIN clients c ON c.id = t.client_id ",
             $tail
         )
@@ -165,12 +180,7 @@ impl Store for SqliteStore {
         rotation: Option<Rotation>,
         now: i64,
     ) -> Result<(), InsertError> {
-        let token = t.clone();
-        match self.write(|reply| WriteOp::InsertLong { token, rotation, now, audit: None, reply }).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(InsertError::RotationTargetNotLive),
-            Err(e) => Err(InsertError::Store(e)),
-        }
+        self.insert_long(t, rotation, now, None).await.map(drop)
     }
 
     async fn find_long_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<LongTokenRecord>, StoreError> {
@@ -207,7 +217,7 @@ impl Store for SqliteStore {
 
     async fn revoke_long_token(&self, id: &LongTokenId, at: i64) -> Result<(), StoreError> {
         let id = id.to_string();
-        self.write(|reply| WriteOp::RevokeLong { id, at, audit: None, reply }).await
+        self.write(|reply| WriteOp::RevokeLong { id, at, audit: None, reply }).await.map(drop)
     }
 
     async fn revoke_short_token(&self, id: &ShortTokenId) -> Result<(), StoreError> {
@@ -221,18 +231,19 @@ impl Store for SqliteStore {
         rotation: Option<Rotation>,
         now: i64,
         event: AuditEvent,
-    ) -> Result<(), InsertError> {
-        let (token, audit) = (t.clone(), Some(event));
-        match self.write(|reply| WriteOp::InsertLong { token, rotation, now, audit, reply }).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(InsertError::RotationTargetNotLive),
-            Err(e) => Err(InsertError::Store(e)),
-        }
+    ) -> Result<Vec<LongTokenId>, InsertError> {
+        self.insert_long(t, rotation, now, Some(event)).await
     }
 
-    async fn revoke_long_token_audited(&self, id: &LongTokenId, at: i64, event: AuditEvent) -> Result<(), StoreError> {
+    async fn revoke_long_token_audited(
+        &self,
+        id: &LongTokenId,
+        at: i64,
+        event: AuditEvent,
+    ) -> Result<Vec<LongTokenId>, StoreError> {
         let (id, audit) = (id.to_string(), Some(event));
-        self.write(|reply| WriteOp::RevokeLong { id, at, audit, reply }).await
+        let revoked = self.write(|reply| WriteOp::RevokeLong { id, at, audit, reply }).await?;
+        long_ids(&revoked)
     }
 
     async fn revoke_short_token_audited(&self, id: &ShortTokenId, event: AuditEvent) -> Result<(), StoreError> {
@@ -459,22 +470,31 @@ const WRITE_QUEUE: usize = 4096;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// What an insert of a long-term token did.
+enum InsertOutcome {
+    /// Inserted; the ids of the tokens whose end it brought forward (a rotation's target and
+    /// its descendants).
+    Inserted(Vec<String>),
+    RotationTargetNotLive,
+    ParentNotLive,
+}
+
 /// A write of the request path. Each is one atomic step; the writer runs a group of them in
 /// one transaction and answers none before the commit.
 enum WriteOp {
-    /// `true` when inserted; `false` when the rotation target was not live (nothing written).
     InsertLong {
         token: NewLongToken,
         rotation: Option<Rotation>,
         now: i64,
         audit: Option<AuditEvent>,
-        reply: Reply<bool>,
+        reply: Reply<InsertOutcome>,
     },
+    /// Answers the ids of the tokens it revoked (the token and its descendants).
     RevokeLong {
         id: String,
         at: i64,
         audit: Option<AuditEvent>,
-        reply: Reply<()>,
+        reply: Reply<Vec<String>>,
     },
     RevokeShort {
         id: String,
@@ -499,22 +519,18 @@ enum WriteOp {
     },
 }
 
-/// The answer of one op, held until the group commits.
-enum Done {
-    Bool(Reply<bool>, Result<bool, StoreError>),
-    Unit(Reply<()>, Result<(), StoreError>),
-}
+/// The answer of one op, held until its group commits: given the commit's outcome, it sends
+/// the op's own result (or the commit's error) to the caller.
+type Done = Box<dyn FnOnce(&Result<(), StoreError>) + Send>;
 
-impl Done {
-    fn send(self, commit: &Result<(), StoreError>) {
+fn done<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> Done {
+    Box::new(move |commit| {
         // A receiver that went away (client disconnected) is not an error.
-        match (self, commit) {
-            (Done::Bool(tx, r), Ok(())) => drop(tx.send(r)),
-            (Done::Unit(tx, r), Ok(())) => drop(tx.send(r)),
-            (Done::Bool(tx, _), Err(e)) => drop(tx.send(Err(e.clone()))),
-            (Done::Unit(tx, _), Err(e)) => drop(tx.send(Err(e.clone()))),
-        }
-    }
+        let _ = reply.send(match commit {
+            Ok(()) => result,
+            Err(e) => Err(e.clone()),
+        });
+    })
 }
 
 /// Group commit: with `synchronous = FULL` every commit costs an fsync (about 1 ms here),
@@ -523,36 +539,37 @@ impl Done {
 async fn group_commit(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteOp>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let mut done = Vec::with_capacity(group.len());
+        let mut answers = Vec::with_capacity(group.len());
         let begin = sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.map(|_| ()).map_err(map_err);
         if let Err(e) = begin {
             for op in group.drain(..) {
-                op_reply(op).send(&Err(e.clone()));
+                fail(op)(&Err(e.clone()));
             }
             continue;
         }
         for op in group.drain(..) {
-            done.push(run_op(&mut conn, op).await);
+            answers.push(run_op(&mut conn, op).await);
         }
         let commit = sqlx::query("COMMIT").execute(&mut conn).await.map(|_| ()).map_err(map_err);
         if commit.is_err() {
             let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
         }
-        for d in done {
-            d.send(&commit);
+        for answer in answers {
+            answer(&commit);
         }
     }
 }
 
-/// An op's reply slot with a placeholder result (used when the group fails as a whole).
-fn op_reply(op: WriteOp) -> Done {
+/// An op's reply slot, for a group that failed as a whole (the commit's error is sent).
+fn fail(op: WriteOp) -> Done {
+    fn not_run<T>() -> Result<T, StoreError> {
+        Err(StoreError::Backend("not run".into()))
+    }
     match op {
-        WriteOp::InsertLong { reply, .. } | WriteOp::ConsumeOtp { reply, .. } | WriteOp::ConsumeJti { reply, .. } => {
-            Done::Bool(reply, Ok(false))
-        }
-        WriteOp::RevokeLong { reply, .. } | WriteOp::RevokeShort { reply, .. } | WriteOp::Audit { reply, .. } => {
-            Done::Unit(reply, Ok(()))
-        }
+        WriteOp::InsertLong { reply, .. } => done(reply, not_run()),
+        WriteOp::RevokeLong { reply, .. } => done(reply, not_run()),
+        WriteOp::ConsumeOtp { reply, .. } | WriteOp::ConsumeJti { reply, .. } => done(reply, not_run()),
+        WriteOp::RevokeShort { reply, .. } | WriteOp::Audit { reply, .. } => done(reply, not_run()),
     }
 }
 
@@ -562,44 +579,44 @@ fn op_reply(op: WriteOp) -> Done {
 async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
     match op {
         WriteOp::InsertLong { token, rotation, now, audit, reply } => {
-            // `false` (a rotation that found no live target) leaves nothing behind either.
+            // Anything but `Inserted` leaves nothing behind either.
             let r = in_savepoint(
                 conn,
                 |c| {
                     Box::pin(async move {
-                        let inserted = insert_long(c, &token, rotation, now).await?;
-                        if inserted && let Some(e) = &audit {
+                        let outcome = insert_long(c, &token, rotation, now).await?;
+                        if matches!(outcome, InsertOutcome::Inserted(_))
+                            && let Some(e) = &audit
+                        {
                             insert_audit(c, std::slice::from_ref(e)).await?;
                         }
-                        Ok(inserted)
+                        Ok(outcome)
                     })
                 },
-                |r| matches!(r, Ok(true)),
+                |r| matches!(r, Ok(InsertOutcome::Inserted(_))),
             )
             .await;
-            Done::Bool(reply, r)
+            done(reply, r)
         }
         WriteOp::Audit { events, reply } => {
             let r =
                 in_savepoint(conn, |c| Box::pin(async move { insert_audit(c, &events).await }), Result::is_ok).await;
-            Done::Unit(reply, r)
+            done(reply, r)
         }
         WriteOp::RevokeLong { id, at, audit, reply } => {
-            let r = in_savepoint(conn, |c| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "UPDATE long_tokens SET revoked_at = ?1 WHERE id = ?2 AND (revoked_at IS NULL OR revoked_at > ?1)",
-                    )
-                    .bind(at)
-                    .bind(id)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(map_err)?;
-                    insert_audit(c, audit.as_slice()).await
-                })
-            }, Result::is_ok)
+            let r = in_savepoint(
+                conn,
+                |c| {
+                    Box::pin(async move {
+                        let revoked = revoke_lineage(c, &id, at).await?;
+                        insert_audit(c, audit.as_slice()).await?;
+                        Ok(revoked)
+                    })
+                },
+                Result::is_ok,
+            )
             .await;
-            Done::Unit(reply, r)
+            done(reply, r)
         }
         WriteOp::RevokeShort { id, expires_at, audit, reply } => {
             let r = in_savepoint(
@@ -620,7 +637,7 @@ async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
                 Result::is_ok,
             )
             .await;
-            Done::Unit(reply, r)
+            done(reply, r)
         }
         WriteOp::ConsumeOtp { client, step, reply } => {
             let r = sqlx::query("UPDATE clients SET otp_last_step = ?1 WHERE id = ?2 AND otp_last_step < ?1")
@@ -628,7 +645,7 @@ async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
                 .bind(client)
                 .execute(&mut *conn)
                 .await;
-            Done::Bool(reply, r.map(|r| r.rows_affected() == 1).map_err(map_err))
+            done(reply, r.map(|r| r.rows_affected() == 1).map_err(map_err))
         }
         WriteOp::ConsumeJti { client, jti, expires_at, reply } => {
             let r = sqlx::query(
@@ -639,7 +656,7 @@ async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
             .bind(expires_at)
             .execute(&mut *conn)
             .await;
-            Done::Bool(reply, r.map(|r| r.rows_affected() == 1).map_err(map_err))
+            done(reply, r.map(|r| r.rows_affected() == 1).map_err(map_err))
         }
     }
 }
@@ -659,18 +676,51 @@ async fn in_savepoint<T>(
     r
 }
 
-/// Rotation (a conditional update) and insert; `Ok(false)` when the rotation target is not
-/// a live token of the same client.
+/// Revokes a long-term token and every token descended from it at `at` (each unless already
+/// revoked at or before `at`); returns the ids it changed. One statement: the writer is the
+/// only one, so no insert can slip in between.
+async fn revoke_lineage(conn: &mut SqliteConnection, id: &str, at: i64) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar(
+        "WITH RECURSIVE lineage(id) AS (SELECT ?1 UNION SELECT t.id FROM long_tokens t JOIN lineage l ON t.parent_id = l.id) \
+         UPDATE long_tokens SET revoked_at = ?2 WHERE id IN (SELECT id FROM lineage) AND (revoked_at IS NULL OR revoked_at > ?2) \
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(at)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)
+}
+
+/// The parent check, the rotation (a conditional update and the cascade to the rotated
+/// token's descendants) and the insert.
 async fn insert_long(
     conn: &mut SqliteConnection,
     t: &NewLongToken,
     rotation: Option<Rotation>,
     now: i64,
-) -> Result<bool, StoreError> {
+) -> Result<InsertOutcome, StoreError> {
+    if let Some(parent) = t.parent {
+        let live: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM long_tokens WHERE id = ?1 AND client_id = ?2 AND expires_at > ?3 \
+             AND (revoked_at IS NULL OR revoked_at > ?3)",
+        )
+        .bind(parent.to_string())
+        .bind(t.client_id.as_str())
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        if live.is_none() {
+            return Ok(InsertOutcome::ParentNotLive);
+        }
+    }
+    let mut ended = Vec::new();
     if let Some(rot) = rotation {
         let r = sqlx::query(
             "UPDATE long_tokens SET revoked_at = MIN(COALESCE(revoked_at, ?1), ?1), replaced_by = ?2 \
-             WHERE id = ?3 AND client_id = ?4 AND expires_at > ?5 AND (revoked_at IS NULL OR revoked_at > ?5)",
+             WHERE id = ?3 AND client_id = ?4 AND expires_at > ?5 AND (revoked_at IS NULL OR revoked_at > ?5) \
+             AND replaced_by IS NULL",
         )
         .bind(rot.revoke_at)
         .bind(t.id.to_string())
@@ -681,12 +731,14 @@ async fn insert_long(
         .await
         .map_err(map_err)?;
         if r.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(InsertOutcome::RotationTargetNotLive);
         }
+        ended = revoke_lineage(conn, &rot.old.to_string(), rot.revoke_at).await?;
+        ended.push(rot.old.to_string());
     }
     sqlx::query(
-        "INSERT INTO long_tokens (id, client_id, token_hash, scopes, name, issued_at, expires_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO long_tokens (id, client_id, token_hash, scopes, name, issued_at, expires_at, parent_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(t.id.to_string())
     .bind(t.client_id.as_str())
@@ -695,8 +747,9 @@ async fn insert_long(
     .bind(&t.name)
     .bind(t.issued_at)
     .bind(t.expires_at)
+    .bind(t.parent.map(|p| p.to_string()))
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
-    Ok(true)
+    Ok(InsertOutcome::Inserted(ended))
 }

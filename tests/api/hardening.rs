@@ -9,22 +9,12 @@ use crate::helpers::{
     TestApp, TestClient, jwt_header, merge, secret_grant, spawn_app, spawn_app_with, unknown_client_id,
 };
 
-/// Runs a command that must succeed and returns its stdout.
 async fn cli_ok(app: &TestApp, args: &[&str]) -> String {
-    let out = app.cli(args).await;
-    assert!(out.status.success(), "tokensmith {args:?} fails: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 output")
+    app.cli_ok(args).await
 }
 
-/// `tokensmith audit --json` with `extra` arguments, one object per line.
 async fn audit(app: &TestApp, extra: &[&str]) -> Vec<Value> {
-    let mut args = vec!["audit", "--json"];
-    args.extend_from_slice(extra);
-    cli_ok(app, &args)
-        .await
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit --json prints JSON lines ({e}): {l}")))
-        .collect()
+    app.audit(extra).await
 }
 
 fn events_named<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {

@@ -583,6 +583,24 @@ impl TestApp {
         self.db.cli(args).await
     }
 
+    /// Runs a command that must succeed and returns its stdout.
+    pub async fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args).await;
+        assert!(out.status.success(), "tokensmith {args:?} fails: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// `tokensmith audit --json` with `extra` arguments, one object per line.
+    pub async fn audit(&self, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["audit", "--json"];
+        args.extend_from_slice(extra);
+        self.cli_ok(&args)
+            .await
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit --json prints JSON lines ({e}): {l}")))
+            .collect()
+    }
+
     /// Registers a client with `extra` flags for `client create`.
     pub async fn create_client_with(&self, name: &str, scopes: &str, extra: &[&str]) -> TestClient {
         self.db.create_client(name, scopes, extra).await

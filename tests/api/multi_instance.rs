@@ -112,6 +112,33 @@ async fn a_long_term_token_revoked_through_one_instance_is_rejected_by_the_other
 }
 
 #[tokio::test]
+async fn a_child_token_is_rejected_by_the_other_instance_within_one_second_of_its_parents_revocation() {
+    let (a, b) = two_instances().await;
+    let client = a.create_client("ci", "read tokens:write").await;
+    let parent = a.issue_long(&client).await;
+    let short = a.issue_short(&parent.access_token).await;
+    let child = issued(&a.post_long_with_short(&short.access_token, &json!({"grant_type": "short_token"})).await);
+    let grandchild_short = b.issue_short(&child.access_token).await;
+    let grandchild =
+        issued(&b.post_long_with_short(&grandchild_short.access_token, &json!({"grant_type": "short_token"})).await);
+    // B holds both records in its cache.
+    b.issue_short(&child.access_token).await;
+    b.issue_short(&grandchild.access_token).await;
+
+    a.revoke(Some(&parent.access_token), &parent.token_id).await.assert_status(204);
+    let changed = Instant::now();
+
+    a.post_short(Some(&child.access_token), None).await.assert_invalid_token();
+    a.post_short(Some(&grandchild.access_token), None).await.assert_invalid_token();
+    tokio::join!(
+        assert_rejected_within_the_bound("the child on B", changed, 201, || b
+            .post_short(Some(&child.access_token), None)),
+        assert_rejected_within_the_bound("the grandchild on B", changed, 201, || b
+            .post_short(Some(&grandchild.access_token), None)),
+    );
+}
+
+#[tokio::test]
 async fn a_short_term_token_revoked_through_one_instance_is_rejected_by_the_other_within_one_second() {
     let (a, b) = two_instances().await;
     let client = a.create_client("ci", "read tokens:introspect").await;

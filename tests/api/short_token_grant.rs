@@ -169,15 +169,16 @@ async fn an_x_client_key_naming_another_client_than_the_short_term_token_is_a_ba
 }
 
 #[tokio::test]
-async fn a_long_term_token_minted_with_a_short_term_token_survives_the_revocation_of_its_parent() {
+async fn a_long_term_token_minted_with_a_short_term_token_is_revoked_with_its_parent() {
     let (app, _client, long, short) = setup().await;
     let minted = issued(&app.post_long_with_short(&short.access_token, &json!({"grant_type": "short_token"})).await);
+    app.issue_short(&minted.access_token).await;
 
     app.revoke(Some(&long.access_token), &long.token_id).await.assert_status(204);
 
-    // The exchanged short-term token dies with its parent; the new long-term token is a new root.
+    // The exchanged short-term token dies with its parent, and so does the child it minted.
     app.revoke(Some(&short.access_token), &short.token_id).await.assert_invalid_token();
-    app.issue_short(&minted.access_token).await;
+    app.post_short(Some(&minted.access_token), None).await.assert_invalid_token();
 }
 
 #[tokio::test]

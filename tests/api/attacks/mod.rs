@@ -5,4 +5,5 @@
 
 mod audience;
 mod fixed_values;
+mod lineage;
 mod uniform_failures;

@@ -1,0 +1,5 @@
+-- Lineage: a long-term token minted with a short-term token is the child of the long-term
+-- token that minted that short-term token. It is capped to its parent's expiry and scopes and
+-- is revoked with it (and with everything minted from it). NULL: a root.
+ALTER TABLE long_tokens ADD COLUMN parent_id TEXT;
+CREATE INDEX long_tokens_parent ON long_tokens(parent_id);
