@@ -35,8 +35,9 @@ pub struct Application {
     tls: Option<TlsAcceptor>,
 }
 
-/// How long a TLS handshake may take before the connection is dropped.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often each instance re-reads the failed-authentication locks decided elsewhere: the
+/// staleness bound of a lock set by another instance or lifted by an operator.
+const LIMITS_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the metrics recorder drains latency samples into their histogram buckets.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -138,12 +139,18 @@ impl Application {
     /// response, and returns once all are done or `shutdown_timeout_secs` have passed,
     /// abandoning what is still open then.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let ctx = ApiContext { service: self.service.clone(), body_limit: self.settings.body_limit_bytes };
+        let ctx = ApiContext {
+            service: self.service.clone(),
+            body_limit: self.settings.body_limit_bytes,
+            body_timeout: Duration::from_secs(self.settings.body_timeout_secs),
+            trusted_proxies: self.settings.trusted_proxies.clone().into(),
+        };
         // Install the metrics recorder before the first request is counted.
         crate::http::metrics::handle();
         crate::http::metrics::describe();
         self.service.record_key_gauge();
         let cleanup = tokio::spawn(cleanup_loop(self.service.clone(), self.settings.cleanup_interval_secs));
+        let limits = tokio::spawn(limits_loop(self.service.clone()));
         let upkeep = tokio::spawn(async {
             let mut tick = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
             loop {
@@ -155,8 +162,19 @@ impl Application {
         let graceful = GracefulShutdown::new();
         let builder = auto::Builder::new(TokioExecutor::new());
         let listener = self.listener;
+        let header_timeout = Duration::from_secs(self.settings.header_timeout_secs);
+        // One permit per open connection: past the cap, the next connection waits in the
+        // listen backlog until one closes, while the open ones keep being served.
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.settings.max_connections));
         tokio::pin!(shutdown);
         loop {
+            let permit = tokio::select! {
+                () = &mut shutdown => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
             let (stream, peer) = tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
@@ -175,7 +193,12 @@ impl Application {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });
-            tokio::spawn(serve_connection(stream, self.tls.clone(), builder.clone(), service, graceful.watcher()));
+            let connection = Connection { tls: self.tls.clone(), header_timeout, watcher: graceful.watcher() };
+            let served = serve_connection(stream, connection, builder.clone(), service);
+            tokio::spawn(async move {
+                served.await;
+                drop(permit);
+            });
         }
         drop(listener);
         let timeout = Duration::from_secs(self.settings.shutdown_timeout_secs);
@@ -192,19 +215,28 @@ impl Application {
             ),
         }
         cleanup.abort();
+        limits.abort();
         upkeep.abort();
         Ok(())
     }
 }
 
-/// Serves one connection (after its TLS handshake, if any) until it closes or, once shutdown
-/// starts, until its request in flight is answered.
+/// What serving one connection needs besides its stream.
+struct Connection {
+    tls: Option<TlsAcceptor>,
+    /// How long the connection may go without a complete request header.
+    header_timeout: Duration,
+    watcher: hyper_util::server::graceful::Watcher,
+}
+
+/// Serves one connection (after its TLS handshake, if any) until it closes, until it has
+/// sent no complete request header for `header_timeout` (slow or idle clients), or, once
+/// shutdown starts, until its request in flight is answered.
 async fn serve_connection<S>(
     stream: TcpStream,
-    tls: Option<TlsAcceptor>,
+    connection: Connection,
     builder: auto::Builder<TokioExecutor>,
     service: S,
-    watcher: hyper_util::server::graceful::Watcher,
 ) where
     S: tower::Service<hyper::Request<hyper::body::Incoming>, Response = axum::response::Response>
         + Clone
@@ -213,26 +245,133 @@ async fn serve_connection<S>(
     S::Future: Send + 'static,
     S::Error: std::error::Error + Send + Sync + 'static,
 {
-    let service = TowerToHyperService::new(service);
-    match tls {
-        None => {
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let _ = watcher.watch(conn.into_owned()).await;
+    let Connection { tls, header_timeout, watcher } = connection;
+    let activity = Arc::new(Activity::new());
+    let service = TowerToHyperService::new(tracked(Arc::clone(&activity), service));
+    let served = async {
+        match tls {
+            None => {
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let _ = watcher.watch(conn.into_owned()).await;
+            }
+            Some(acceptor) => {
+                let stream = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                };
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let _ = watcher.watch(conn.into_owned()).await;
+            }
         }
-        Some(acceptor) => {
-            let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake timed out");
-                    return;
-                }
-            };
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let _ = watcher.watch(conn.into_owned()).await;
+    };
+    tokio::select! {
+        () = served => {}
+        () = activity.idle_for(header_timeout) => tracing::debug!("closed a connection without a complete request header in time"),
+    }
+}
+
+/// Whether a connection has a request in flight, and since when it has had none (the clock
+/// of the header timeout: it runs from the connection's opening and from each response).
+struct Activity {
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// Milliseconds from `opened` to the end of the last request.
+    idle_since_ms: std::sync::atomic::AtomicU64,
+    opened: tokio::time::Instant,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            in_flight: Default::default(),
+            idle_since_ms: Default::default(),
+            opened: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Completes once the connection has had no request in flight for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let since = self.opened + Duration::from_millis(self.idle_since_ms.load(Ordering::Relaxed));
+            if self.in_flight.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(limit).await;
+            } else if since + limit <= tokio::time::Instant::now() {
+                return;
+            } else {
+                tokio::time::sleep_until(since + limit).await;
+            }
+        }
+    }
+}
+
+/// `service`, counting its requests in flight on `activity` (a request starts once its
+/// header is complete and ends when its response is ready).
+fn tracked<S, R>(
+    activity: Arc<Activity>,
+    service: S,
+) -> tower::util::MapFuture<S, impl FnMut(S::Future) -> TrackedFuture<S::Future> + Clone>
+where
+    S: tower::Service<R>,
+{
+    tower::util::MapFuture::new(service, move |future| TrackedFuture {
+        future,
+        _guard: InFlight::start(Arc::clone(&activity)),
+    })
+}
+
+pin_project_lite::pin_project! {
+    /// A request's future, with its place among the connection's requests in flight.
+    struct TrackedFuture<F> {
+        #[pin]
+        future: F,
+        _guard: InFlight,
+    }
+}
+
+impl<F: Future> Future for TrackedFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        self.project().future.poll(cx)
+    }
+}
+
+/// One request in flight on a connection, until dropped.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        let elapsed = u64::try_from(self.0.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.idle_since_ms.store(elapsed, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Re-reads the failed-authentication locks decided elsewhere, and records the audit
+/// summaries of the windows that ended.
+async fn limits_loop(service: Arc<TokenService>) {
+    let mut tick = tokio::time::interval(LIMITS_REFRESH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = service.refresh_limits().await {
+            crate::http::metrics::database_error(&e);
+            tracing::warn!(error = %e, "reading the failed-authentication locks failed; will retry");
         }
     }
 }

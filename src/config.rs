@@ -30,8 +30,18 @@ pub struct Settings {
     pub failures_per_client: u32,
     pub failures_per_address: u32,
     pub failure_window_secs: u32,
+    pub otp_failures_per_day: u32,
     pub issuance_per_client_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For`/`Forwarded` name the client (empty: headers ignored).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub body_limit_bytes: usize,
+    /// Seconds a connection may take to send a complete request header (from its opening, or
+    /// from the end of its previous request); then it is closed.
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may take to arrive.
+    pub body_timeout_secs: u64,
+    /// Open connections at most; past it new ones wait to be accepted.
+    pub max_connections: usize,
     pub cleanup_interval_secs: u64,
     pub expired_retention_days: u32,
     /// Milliseconds a long-term token record may be served from memory (0: no cache); the
@@ -87,8 +97,13 @@ impl Default for Settings {
             failures_per_client: 10,
             failures_per_address: 100,
             failure_window_secs: 60,
+            otp_failures_per_day: 30,
             issuance_per_client_per_minute: 0,
+            trusted_proxies: Vec::new(),
             body_limit_bytes: 64 * 1024,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            max_connections: 1000,
             cleanup_interval_secs: 60,
             expired_retention_days: 7,
             token_cache_ttl_ms: 1000,
@@ -144,12 +159,29 @@ pub struct FileConfig {
     /// Length of the failed-authentication window in seconds [default: 60].
     #[arg(long, env = "TOKENSMITH_FAILURE_WINDOW_SECS")]
     pub failure_window_secs: Option<u32>,
+    /// Failed OTP codes allowed per client per day; past it the client's OTP is locked until
+    /// the day frees or `tokensmith client unlock`; 0 = no limit [default: 30].
+    #[arg(long, env = "TOKENSMITH_OTP_FAILURES_PER_DAY")]
+    pub otp_failures_per_day: Option<u32>,
     /// Token issuances allowed per client per minute; 0 = no limit [default: 0].
     #[arg(long, env = "TOKENSMITH_ISSUANCE_PER_CLIENT_PER_MINUTE")]
     pub issuance_per_client_per_minute: Option<u32>,
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For or Forwarded
+    /// header names the client; without any, those headers are ignored [default: none].
+    #[arg(long, env = "TOKENSMITH_TRUSTED_PROXIES", value_delimiter = ',', value_name = "CIDR,...")]
+    pub trusted_proxies: Option<Vec<String>>,
     /// Largest request body in bytes [default: 65536].
     #[arg(long, env = "TOKENSMITH_BODY_LIMIT_BYTES")]
     pub body_limit_bytes: Option<usize>,
+    /// Seconds a connection may take to send a complete request header, 1-3600 [default: 10].
+    #[arg(long, env = "TOKENSMITH_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a request body may take to arrive, 1-3600 [default: 30].
+    #[arg(long, env = "TOKENSMITH_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Open connections at most; past it new ones wait in the listen backlog [default: 1000].
+    #[arg(long, env = "TOKENSMITH_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Seconds between passes that delete expired rows [default: 60].
     #[arg(long, env = "TOKENSMITH_CLEANUP_INTERVAL_SECS")]
     pub cleanup_interval_secs: Option<u64>,
@@ -205,6 +237,9 @@ impl FileConfig {
         if let Some(v) = self.signing_alg {
             s.signing_alg = parse_alg(&v)?;
         }
+        if let Some(v) = self.trusted_proxies {
+            s.trusted_proxies = crate::http::forwarded::parse_trusted(&v)?;
+        }
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f { s.$f = v; } )* };
         }
@@ -219,8 +254,12 @@ impl FileConfig {
             failures_per_client,
             failures_per_address,
             failure_window_secs,
+            otp_failures_per_day,
             issuance_per_client_per_minute,
             body_limit_bytes,
+            header_timeout_secs,
+            body_timeout_secs,
+            max_connections,
             cleanup_interval_secs,
             expired_retention_days,
             token_cache_ttl_ms,
@@ -259,6 +298,15 @@ impl Settings {
         }
         if !(1024..=1024 * 1024).contains(&self.body_limit_bytes) {
             return Err("body_limit_bytes must be between 1024 and 1048576".into());
+        }
+        if !(1..=3600).contains(&self.header_timeout_secs) {
+            return Err("header_timeout_secs must be between 1 and 3600".into());
+        }
+        if !(1..=3600).contains(&self.body_timeout_secs) {
+            return Err("body_timeout_secs must be between 1 and 3600".into());
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err("max_connections must be between 1 and 1000000".into());
         }
         if self.token_cache_ttl_ms > 1000 {
             return Err("token_cache_ttl_ms must be at most 1000 (the staleness bound)".into());
@@ -309,6 +357,7 @@ impl Settings {
         c.failures_per_client = self.failures_per_client;
         c.failures_per_address = self.failures_per_address;
         c.failure_window_secs = self.failure_window_secs;
+        c.otp_failures_per_day = self.otp_failures_per_day;
         c.issuance_per_client_per_minute = self.issuance_per_client_per_minute;
         c.expired_retention_secs = i64::from(self.expired_retention_days) * 86_400;
         c.signing_alg = self.signing_alg;

@@ -60,8 +60,14 @@ fn world() -> World {
         // No limits: a fuzzer fails authentication all the time, and 429s would hide the rest.
         config.failures_per_client = 0;
         config.failures_per_address = 0;
+        config.otp_failures_per_day = 0;
         let service = TokenService::new(store, keyring, Arc::new(SystemClock), config).await.expect("the service");
-        let router = router(ApiContext { service: Arc::new(service), body_limit: 64 * 1024 });
+        let router = router(ApiContext {
+            service: Arc::new(service),
+            body_limit: 64 * 1024,
+            body_timeout: std::time::Duration::from_secs(30),
+            trusted_proxies: Arc::from(Vec::new()),
+        });
         (router, created.client_id.to_string(), created.client_secret.expose().to_owned())
     });
     let body = format!(r#"{{"grant_type":"client_credentials","client_id":"{client_id}","client_secret":"{secret}"}}"#);

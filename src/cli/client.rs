@@ -82,11 +82,42 @@ pub enum ClientCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
-    /// Enable a disabled client again.
+    /// Enable a disabled client again; the long-term tokens it held stay dead (they are revoked)
+    /// unless --revive-tokens.
     Enable {
         /// The client's id.
         client_id: String,
+        /// Let the long-term tokens issued before it was disabled work again.
+        #[arg(long)]
+        revive_tokens: bool,
         /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Lift a client's failed-authentication locks (secret, OTP, assertion; OTP codes of the day).
+    ///
+    /// Running servers see it within one second.
+    Unlock {
+        /// The client's id.
+        client_id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Give a client a new TOTP seed (printed once, with its QR code), or remove its OTP.
+    ///
+    /// Codes of the old seed stop working at once.
+    ResetOtp {
+        /// The client's id.
+        client_id: String,
+        /// Remove the client's OTP instead of enrolling a new seed.
+        #[arg(long)]
+        remove: bool,
+        /// Print one JSON object (no QR code).
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -119,11 +150,15 @@ pub(super) async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
         }
         ClientCommand::List { json, db } => list(json, &db).await,
         ClientCommand::Show { client_id, json, db } => show(&client_id, json, &db).await,
-        ClientCommand::Disable { client_id, json, db } => set_disabled(&client_id, &db, true, json).await,
+        ClientCommand::Disable { client_id, json, db } => disable(&client_id, &db, json).await,
         ClientCommand::RotateSecret { client_id, overlap, json, db } => {
             rotate_secret(&client_id, overlap, json, &db).await
         }
-        ClientCommand::Enable { client_id, json, db } => set_disabled(&client_id, &db, false, json).await,
+        ClientCommand::Enable { client_id, revive_tokens, json, db } => {
+            enable(&client_id, revive_tokens, &db, json).await
+        }
+        ClientCommand::Unlock { client_id, json, db } => unlock(&client_id, &db, json).await,
+        ClientCommand::ResetOtp { client_id, remove, json, db } => reset_otp(&client_id, remove, json, &db).await,
         ClientCommand::AddKey { client_id, public_key, replace, json, db } => {
             add_key(&client_id, &public_key, replace, json, &db).await
         }
@@ -284,7 +319,7 @@ async fn show(client_id: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<
         (None, _) => "none (register one with tokensmith client add-key)".into(),
     };
     let tokens = if client.disabled {
-        format!("{suspended} that work again if the client is enabled")
+        format!("{suspended} suspended (revoked when it is enabled, unless --revive-tokens)")
     } else {
         format!("{live} live, {rotating} rotating (see tokensmith token list --client {id})")
     };
@@ -301,16 +336,76 @@ async fn show(client_id: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<
     output::print(&format!("client {id}\n{}", fields(&pairs)))
 }
 
-async fn set_disabled(client_id: &str, db: &DatabaseArgs, disabled: bool, json: bool) -> anyhow::Result<()> {
+async fn disable(client_id: &str, db: &DatabaseArgs, json: bool) -> anyhow::Result<()> {
     let id = parse_client_id(client_id)?;
     let (store, _) = db.open_existing().await?;
-    admin::set_client_disabled(store.as_ref(), SystemClock.now(), &id, disabled).await.map_err(|e| explain(e, db))?;
+    admin::disable_client(store.as_ref(), SystemClock.now(), &id).await.map_err(|e| explain(e, db))?;
     if json {
-        return output::json(&json!({"client_id": id.as_str(), "disabled": disabled}));
+        return output::json(&json!({"client_id": id.as_str(), "disabled": true}));
     }
-    let note =
-        if disabled { "; its credentials and tokens stop working (running servers: within one second)" } else { "" };
-    output::print(&format!("client {id} {}{note}\n", if disabled { "disabled" } else { "enabled" }))
+    output::print(&format!(
+        "client {id} disabled; its credentials and tokens stop working (running servers: within one second)\n"
+    ))
+}
+
+async fn enable(client_id: &str, revive_tokens: bool, db: &DatabaseArgs, json: bool) -> anyhow::Result<()> {
+    let id = parse_client_id(client_id)?;
+    let (store, _) = db.open_existing().await?;
+    let revoked = admin::enable_client(store.as_ref(), SystemClock.now(), &id, revive_tokens)
+        .await
+        .map_err(|e| explain(e, db))?;
+    if json {
+        return output::json(&json!({"client_id": id.as_str(), "disabled": false, "revoked_tokens": revoked}));
+    }
+    let tokens = if revive_tokens {
+        "its long-term tokens work again".to_owned()
+    } else {
+        format!("its earlier long-term tokens stay dead ({revoked} revoked; --revive-tokens keeps them)")
+    };
+    output::print(&format!("client {id} enabled; {tokens}\n"))
+}
+
+async fn unlock(client_id: &str, db: &DatabaseArgs, json: bool) -> anyhow::Result<()> {
+    let id = parse_client_id(client_id)?;
+    let (store, _) = db.open_existing().await?;
+    admin::unlock_client(store.as_ref(), SystemClock.now_millis(), &id).await.map_err(|e| explain(e, db))?;
+    if json {
+        return output::json(&json!({"client_id": id.as_str(), "unlocked": true}));
+    }
+    output::print(&format!(
+        "client {id} unlocked: its failed authentications are forgotten (running servers: within one second)\n"
+    ))
+}
+
+async fn reset_otp(client_id: &str, remove: bool, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
+    let id = parse_client_id(client_id)?;
+    let (store, keyring) = db.open_existing().await?;
+    let enrolment =
+        admin::reset_otp(store.as_ref(), &keyring, SystemClock.now(), &id, remove).await.map_err(|e| explain(e, db))?;
+    let Some(e) = enrolment else {
+        if json {
+            return output::json(&json!({"client_id": id.as_str(), "otp": false}));
+        }
+        return output::print(&format!("client {id}: OTP removed; its codes stop working at once\n"));
+    };
+    if json {
+        return output::json(&json!({
+            "client_id": id.as_str(),
+            "otp": true,
+            "otp_secret": e.otp_secret.expose_secret(),
+            "otp_uri": e.otp_uri.expose_secret(),
+        }));
+    }
+    let pairs = [
+        ("client_id", id.to_string()),
+        ("otp_secret", e.otp_secret.expose_secret().to_owned()),
+        ("otp_uri", e.otp_uri.expose_secret().to_owned()),
+    ];
+    let mut text = format!("new OTP seed; codes of the old one stop working\n{}", fields(&pairs));
+    text.push_str("\nScan this with an authenticator app (it holds the OTP secret):\n\n");
+    text.push_str(&qr::render(e.otp_uri.expose_secret(), qr::ansi_for_stdout())?);
+    text.push_str("\nThe secret above is shown this once; store it now.\n");
+    output::print(&text)
 }
 
 async fn rotate_secret(client_id: &str, overlap: i64, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {

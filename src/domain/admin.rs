@@ -3,6 +3,7 @@
 
 use super::audit::{self, AuditEventExt, event};
 use super::client_key::{ClientPublicKey, alg_name};
+use super::limits::LimitKey;
 use super::otp;
 use super::service::TokenKind;
 use super::types::{CLIENT_SECRET_PREFIX, ClientId, OpaqueSecret, Scopes, TokenId};
@@ -71,11 +72,8 @@ pub async fn create_client(
     let id = ClientId::generate();
     let secret = OpaqueSecret::generate(CLIENT_SECRET_PREFIX);
     let (otp_seed_sealed, otp_secret, otp_uri) = if spec.otp {
-        let seed = zeroize::Zeroizing::new(otp::generate_secret());
-        let uri = otp::otp_uri(&seed, &format!("{name} ({id})"))
-            .or_else(|| otp::otp_uri(&seed, id.as_str()))
-            .ok_or_else(|| AdminError::Invalid("cannot build the otpauth URI".into()))?;
-        (Some(keyring.seal(id.as_str().as_bytes(), &seed)), Some(otp::secret_base32(&seed).into()), Some(uri.into()))
+        let (sealed, secret, uri) = new_otp_seed(keyring, &id, &name)?;
+        (Some(sealed), Some(secret), Some(uri))
     } else {
         (None, None, None)
     };
@@ -153,14 +151,113 @@ pub async fn rotate_client_secret(
     Ok(secret)
 }
 
-/// Disables (or enables again) a client: its credentials and all its tokens stop working.
-pub async fn set_client_disabled(store: &dyn Store, now: i64, id: &ClientId, disabled: bool) -> Result<(), AdminError> {
-    if !store.set_client_disabled(id, disabled).await? {
+/// Disables a client: its credentials and all its tokens stop working.
+pub async fn disable_client(store: &dyn Store, now: i64, id: &ClientId) -> Result<(), AdminError> {
+    if !store.set_client_disabled(id, true).await? {
         return Err(AdminError::UnknownClient(id.clone()));
     }
-    let name = if disabled { event::CLIENT_DISABLED } else { event::CLIENT_ENABLED };
-    store.record_audit(vec![audit::new(now * 1000, name, audit::SUCCESS).client(id).source(audit::CLI)]).await?;
+    let ev = audit::new(now * 1000, event::CLIENT_DISABLED, audit::SUCCESS).client(id).source(audit::CLI);
+    store.record_audit(vec![ev]).await?;
     Ok(())
+}
+
+/// Enables a client again. Its credentials work again at once; the long-term tokens it held
+/// stay dead — revoked now, before the client is enabled, so none of them works for a moment
+/// — unless `revive_tokens` (an operator who disabled a client during an incident expects the
+/// tokens issued before it to stay dead). Returns how many tokens were revoked.
+pub async fn enable_client(
+    store: &dyn Store,
+    now: i64,
+    id: &ClientId,
+    revive_tokens: bool,
+) -> Result<usize, AdminError> {
+    if store.get_client(id).await?.is_none() {
+        return Err(AdminError::UnknownClient(id.clone()));
+    }
+    let mut revoked = 0;
+    if !revive_tokens {
+        for token in store.list_current_long_tokens(Some(id), now).await? {
+            let ev = audit::new(now * 1000, event::TOKEN_REVOKED, audit::SUCCESS)
+                .client(id)
+                .token(token.id)
+                .source(audit::CLI)
+                .detail(serde_json::json!({ "kind": "long", "why": "client enabled without --revive-tokens" }));
+            revoked += store.revoke_long_token_audited(&token.id, now, ev).await?.len();
+        }
+    }
+    if !store.set_client_disabled(id, false).await? {
+        return Err(AdminError::UnknownClient(id.clone()));
+    }
+    let ev = audit::new(now * 1000, event::CLIENT_ENABLED, audit::SUCCESS)
+        .client(id)
+        .source(audit::CLI)
+        .detail(serde_json::json!({ "revived_tokens": revive_tokens, "revoked_tokens": revoked }));
+    store.record_audit(vec![ev]).await?;
+    Ok(revoked)
+}
+
+/// Lifts a client's failed-authentication locks (its secret, OTP and assertion after too many
+/// failures, and its OTP codes after too many in a day) and forgets those failures. Running
+/// servers see it within a second.
+pub async fn unlock_client(store: &dyn Store, now_ms: i64, id: &ClientId) -> Result<(), AdminError> {
+    if store.get_client(id).await?.is_none() {
+        return Err(AdminError::UnknownClient(id.clone()));
+    }
+    let keys = [LimitKey::Client(id.clone()).encode(), LimitKey::OtpDay(id.clone()).encode()];
+    store.reset_limits(&keys, now_ms).await?;
+    let ev = audit::new(now_ms, event::CLIENT_UNLOCKED, audit::SUCCESS).client(id).source(audit::CLI);
+    store.record_audit(vec![ev]).await?;
+    tracing::info!(client_id = %id, "client unlocked");
+    Ok(())
+}
+
+/// A client's new OTP enrolment, to print once.
+#[derive(Debug)]
+pub struct OtpEnrolment {
+    pub otp_secret: secrecy::SecretString,
+    pub otp_uri: secrecy::SecretString,
+}
+
+/// Gives a client a new TOTP seed (`Some`, to print once) or removes its OTP (`None`); codes of
+/// the old seed stop working at once, and the client's OTP failures of the day are forgotten.
+pub async fn reset_otp(
+    store: &dyn Store,
+    keyring: &Keyring,
+    now: i64,
+    id: &ClientId,
+    remove: bool,
+) -> Result<Option<OtpEnrolment>, AdminError> {
+    let client = store.get_client(id).await?.ok_or_else(|| AdminError::UnknownClient(id.clone()))?;
+    let (sealed, enrolment) = if remove {
+        (None, None)
+    } else {
+        let (sealed, secret, uri) = new_otp_seed(keyring, id, &client.name)?;
+        (Some(sealed), Some(OtpEnrolment { otp_secret: secret, otp_uri: uri }))
+    };
+    if !store.set_client_otp(id, sealed.as_deref()).await? {
+        return Err(AdminError::UnknownClient(id.clone()));
+    }
+    store.reset_limits(&[LimitKey::OtpDay(id.clone()).encode()], now * 1000).await?;
+    let ev = audit::new(now * 1000, event::CLIENT_OTP_RESET, audit::SUCCESS)
+        .client(id)
+        .source(audit::CLI)
+        .detail(serde_json::json!({ "removed": remove }));
+    store.record_audit(vec![ev]).await?;
+    Ok(enrolment)
+}
+
+/// A fresh TOTP seed for client `id`: sealed for the store, and in base32 and as an
+/// `otpauth://` URI for the operator, once.
+fn new_otp_seed(
+    keyring: &Keyring,
+    id: &ClientId,
+    name: &str,
+) -> Result<(Vec<u8>, secrecy::SecretString, secrecy::SecretString), AdminError> {
+    let seed = zeroize::Zeroizing::new(otp::generate_secret());
+    let uri = otp::otp_uri(&seed, &format!("{name} ({id})"))
+        .or_else(|| otp::otp_uri(&seed, id.as_str()))
+        .ok_or_else(|| AdminError::Invalid("cannot build the otpauth URI".into()))?;
+    Ok((keyring.seal(id.as_str().as_bytes(), &seed), otp::secret_base32(&seed).into(), uri.into()))
 }
 
 /// Where a long-term token stands at a given time, for listings.

@@ -22,9 +22,14 @@ pub mod event {
     pub const SHORT_TOKENS_ISSUED: &str = "short_tokens.issued";
     pub const TOKEN_REVOKED: &str = "token.revoked";
     pub const AUTH_FAILED: &str = "auth.failed";
+    /// One per client or address and window: the failures and refused attempts past the cap
+    /// of events recorded one by one, counted.
+    pub const AUTH_FAILURES_SUMMARIZED: &str = "auth.failures_summarized";
     pub const CLIENT_CREATED: &str = "client.created";
     pub const CLIENT_DISABLED: &str = "client.disabled";
     pub const CLIENT_ENABLED: &str = "client.enabled";
+    pub const CLIENT_UNLOCKED: &str = "client.unlocked";
+    pub const CLIENT_OTP_RESET: &str = "client.otp_reset";
     pub const CLIENT_SECRET_ROTATED: &str = "client.secret_rotated";
     pub const CLIENT_KEY_SET: &str = "client.key_set";
     pub const SIGNING_KEY_CREATED: &str = "signing_key.created";

@@ -40,7 +40,13 @@ pub enum DomainError {
 impl DomainError {
     /// Whether this error is a failed authentication, which counts against the limits.
     pub fn is_auth_failure(&self) -> bool {
-        matches!(self, DomainError::InvalidClient | DomainError::InvalidGrant(_) | DomainError::InvalidToken(_))
+        matches!(
+            self,
+            DomainError::InvalidClient
+                | DomainError::InvalidGrant(_)
+                | DomainError::MissingToken
+                | DomainError::InvalidToken(_)
+        )
     }
 }
 

@@ -9,17 +9,17 @@ pub mod cache;
 pub mod client_key;
 pub mod error;
 pub mod keys;
+pub mod limits;
 pub mod otp;
-pub mod ratelimit;
 pub mod service;
 pub mod types;
 
 pub use error::{DomainError, DomainResult};
 pub use service::{
-    BearerUse, Caller, Credential, IssuedLong, IssuedShort, LongTokenParams, ServiceConfig, ShortTokenParams,
+    Bearer, BearerUse, Caller, Credential, IssuedLong, IssuedShort, LongTokenParams, ServiceConfig, ShortTokenParams,
     TokenInfo, TokenKind, TokenService,
 };
 pub use types::{
-    CLIENT_SECRET_PREFIX, ClientId, LONG_TOKEN_PREFIX, LongTokenId, OpaqueSecret, Scope, Scopes, ShortTokenId,
-    TOKENS_INTROSPECT, TOKENS_WRITE, TokenId,
+    CLIENT_SECRET_PREFIX, ClientId, LONG_TOKEN_PREFIX, LongTokenId, Mechanism, OpaqueSecret, Scope, Scopes,
+    ShortTokenId, TOKENS_INTROSPECT, TOKENS_WRITE, TokenId,
 };

@@ -137,6 +137,46 @@ impl TokenId {
     }
 }
 
+/// How a caller authenticates (or tries to), for the limits, the audit trail and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mechanism {
+    ClientSecret,
+    Otp,
+    Assertion,
+    /// A short-term token, for the `short_token` grant.
+    ShortToken,
+    /// A long-term token, for short-term issuance.
+    LongToken,
+    /// A bearer token of either kind (revocation, introspection), or the lack of one.
+    Bearer,
+}
+
+impl Mechanism {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mechanism::ClientSecret => "client_secret",
+            Mechanism::Otp => "otp",
+            Mechanism::Assertion => "assertion",
+            Mechanism::ShortToken => "short_token",
+            Mechanism::LongToken => "long_token",
+            Mechanism::Bearer => "bearer",
+        }
+    }
+
+    /// Whether its credential can be guessed by someone who knows only the client id: its
+    /// failures then count against the client too. Bearer tokens cannot be, so nobody can
+    /// lock a client's valid tokens out by failing in its name.
+    pub fn is_guessable(self) -> bool {
+        matches!(self, Mechanism::ClientSecret | Mechanism::Otp | Mechanism::Assertion)
+    }
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One OAuth scope token (RFC 6749 §3.3: `1*( %x21 / %x23-5B / %x5D-7E )`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Scope(String);

@@ -8,8 +8,13 @@ use axum::http::request::Parts;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use super::ApiContext;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
+
 use super::error::ApiError;
+use super::{ApiContext, forwarded};
+use crate::domain::Bearer;
 
 /// A request body of at most the configured size. Oversize and non-JSON bodies are 400s
 /// (the seed's operations document no 413 or 415).
@@ -31,10 +36,15 @@ impl FromRequest<ApiContext> for RawBody {
             return Ok(RawBody(Default::default()));
         }
         let limit = state.body_limit;
-        axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map(RawBody)
-            .map_err(|_| ApiError::invalid_request(format!("request body must be at most {limit} bytes")))
+        // A body that trickles in holds a connection and a task: it gets `body_timeout` in all.
+        match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(req.into_body(), limit)).await {
+            Ok(Ok(bytes)) => Ok(RawBody(bytes)),
+            Ok(Err(_)) => Err(ApiError::invalid_request(format!("request body must be at most {limit} bytes"))),
+            Err(_) => Err(ApiError::invalid_request(format!(
+                "request body did not arrive within {} seconds",
+                state.body_timeout.as_secs()
+            ))),
+        }
     }
 }
 
@@ -58,14 +68,8 @@ impl RawBody {
     }
 }
 
-/// The `Authorization: Bearer` credential, if any.
-pub enum Bearer {
-    Absent,
-    /// The header is present but is not a bearer credential.
-    Malformed,
-    Token(SecretString),
-}
-
+/// The `Authorization` header, as presented: absent, malformed, or `Bearer <token>`. The
+/// domain decides what each means (a missing or malformed one is a failed authentication).
 impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     type Rejection = std::convert::Infallible;
 
@@ -85,6 +89,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
             return Ok(Bearer::Malformed);
         }
         Ok(Bearer::Token(SecretString::from(token.to_owned())))
+    }
+}
+
+/// The address a request counts against: the TCP peer, or behind a trusted proxy the client
+/// it forwarded for (see `http::forwarded`).
+pub struct ClientAddr(pub IpAddr);
+
+impl FromRequestParts<ApiContext> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiContext) -> Result<Self, Self::Rejection> {
+        let peer = match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            Some(ConnectInfo(addr)) => addr.ip(),
+            None => IpAddr::from([0, 0, 0, 0]),
+        };
+        Ok(ClientAddr(forwarded::client_addr(peer, &parts.headers, &state.trusted_proxies)))
     }
 }
 

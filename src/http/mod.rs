@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
@@ -27,6 +28,10 @@ pub struct ApiContext {
     pub service: Arc<TokenService>,
     /// Largest request body accepted, in bytes; larger ones are refused unread.
     pub body_limit: usize,
+    /// How long a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
+    /// Proxies whose forwarding headers name the client (see `http::forwarded`).
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 /// The whole HTTP surface.

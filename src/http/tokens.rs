@@ -3,10 +3,10 @@
 //! Wire types are parsed here into domain values ("parse, don't validate"): a request that
 //! reaches `TokenService` names exactly one mechanism and well-formed ids and scopes.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorResponse};
-use super::extract::{Bearer, ClientKeyHeader, RawBody};
+use super::extract::{ClientAddr, ClientKeyHeader, RawBody};
 use super::observe::RequestLog;
 use super::{ApiContext, openapi};
 use crate::clock::rfc3339;
 use crate::domain::{
-    BearerUse, Caller, ClientId, Credential, DomainError, IssuedLong, IssuedShort, LongTokenParams, Scopes,
-    ShortTokenParams, TokenKind,
+    Bearer, BearerUse, Caller, ClientId, Credential, DomainError, IssuedLong, IssuedShort, LongTokenParams, Mechanism,
+    Scopes, ShortTokenParams, TokenKind,
 };
 
 /// `LongTokenRequest` (contract §1). Unknown fields are refused.
@@ -255,10 +255,7 @@ fn parse_client_id(s: &str, what: &str) -> Result<ClientId, ApiError> {
 fn credential(req: &mut LongTokenRequest, bearer: Bearer, client_key: Option<String>) -> Result<Credential, ApiError> {
     let bearer = match bearer {
         Bearer::Absent => None,
-        Bearer::Malformed => {
-            return Err(DomainError::InvalidToken("Authorization must be Bearer <token>".into()).into());
-        }
-        Bearer::Token(t) => Some(t),
+        other => Some(other),
     };
     let reject = |field: &str, grant: &str| {
         Err(ApiError::invalid_request(format!("{field} does not belong to the {grant} grant (one mechanism per call)")))
@@ -326,9 +323,8 @@ fn credential(req: &mut LongTokenRequest, bearer: Bearer, client_key: Option<Str
                     return reject(field, grant);
                 }
             }
-            let token = bearer.ok_or(DomainError::MissingToken)?;
             let client_key = client_key.map(|k| parse_client_id(&k, "X-Client-Key")).transpose()?;
-            Ok(Credential::ShortToken { token, client_key })
+            Ok(Credential::ShortToken { token: bearer.unwrap_or(Bearer::Absent), client_key })
         }
         other => Err(DomainError::UnsupportedGrantType(format!(
             "unsupported grant_type {:?}; use client_credentials, assertion or short_token",
@@ -373,7 +369,7 @@ Only one mechanism is required per call.
 )]
 pub async fn issue_long(
     State(ctx): State<ApiContext>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(addr): ClientAddr,
     bearer: Bearer,
     ClientKeyHeader(client_key): ClientKeyHeader,
     log: RequestLog,
@@ -381,7 +377,7 @@ pub async fn issue_long(
 ) -> Result<Response, ApiError> {
     let mut req: LongTokenRequest = body.json()?;
     let credential = credential(&mut req, bearer, client_key)?;
-    log.grant(credential.mechanism());
+    log.grant(credential.mechanism().as_str());
     let params = LongTokenParams {
         scopes: parse_scopes(req.scopes)?,
         ttl_days: req.ttl_days,
@@ -389,7 +385,7 @@ pub async fn issue_long(
         rotate_token_id: req.rotate_token_id,
         grace_seconds: req.grace_seconds,
     };
-    let issued: IssuedLong = ctx.service.issue_long(credential, params, peer.ip()).await?;
+    let issued: IssuedLong = ctx.service.issue_long(credential, params, addr).await?;
     let token_id = issued.id.to_string();
     log.client(&issued.client_id);
     log.token(&token_id);
@@ -409,14 +405,6 @@ pub async fn issue_long(
         res.headers_mut().insert(HeaderName::from_static("x-token-id"), v);
     }
     Ok(no_store(res))
-}
-
-fn require_bearer(bearer: Bearer) -> Result<SecretString, ApiError> {
-    match bearer {
-        Bearer::Absent => Err(DomainError::MissingToken.into()),
-        Bearer::Malformed => Err(DomainError::InvalidToken("Authorization must be Bearer <token>".into()).into()),
-        Bearer::Token(t) => Ok(t),
-    }
 }
 
 /// `POST /v1/auth/tokens/short` (issueShortTermToken).
@@ -444,18 +432,16 @@ The long-term token must be sent in the Authorization header as `Bearer <long_to
 )]
 pub async fn issue_short(
     State(ctx): State<ApiContext>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(addr): ClientAddr,
     bearer: Bearer,
     log: RequestLog,
     body: RawBody,
 ) -> Result<Response, ApiError> {
-    use secrecy::ExposeSecret;
-    log.grant("long_token");
-    let token = require_bearer(bearer)?;
+    log.grant(Mechanism::LongToken.as_str());
     let req: ShortTokenRequest = body.optional_json()?.unwrap_or_default();
     let params =
         ShortTokenParams { scopes: parse_scopes(req.scopes)?, audience: req.audience, ttl_seconds: req.ttl_seconds };
-    let issued: IssuedShort = ctx.service.issue_short(token.expose_secret(), params, peer.ip()).await?;
+    let issued: IssuedShort = ctx.service.issue_short(bearer, params, addr).await?;
     log.client(&issued.client_id);
     log.token(&issued.id);
     let body = ShortTokenResponse {
@@ -475,13 +461,11 @@ pub async fn issue_short(
 async fn caller(
     ctx: &ApiContext,
     bearer: Bearer,
-    peer: SocketAddr,
+    addr: IpAddr,
     log: &RequestLog,
     purpose: BearerUse<'_>,
 ) -> Result<Caller, ApiError> {
-    use secrecy::ExposeSecret;
-    let token = require_bearer(bearer)?;
-    let caller = ctx.service.authenticate(token.expose_secret(), peer.ip(), purpose).await?;
+    let caller = ctx.service.authenticate(bearer, addr, purpose).await?;
     log.client(caller.client_id());
     match &caller {
         Caller::Long(t) => log.caller_token(t.id),
@@ -508,7 +492,7 @@ async fn caller(
 )]
 pub async fn revoke(
     State(ctx): State<ApiContext>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(addr): ClientAddr,
     bearer: Bearer,
     log: RequestLog,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
@@ -517,11 +501,11 @@ pub async fn revoke(
     // caller is authenticated).
     let token_id = path.map(|Path(id)| id).ok();
     let target = BearerUse::Revocation { target: token_id.as_deref().unwrap_or_default() };
-    let caller = caller(&ctx, bearer, peer, &log, target).await?;
+    let caller = caller(&ctx, bearer, addr, &log, target).await?;
     let Some(token_id) = token_id else {
         return Err(ApiError::from(DomainError::NotFound));
     };
-    ctx.service.revoke(&caller, &token_id, peer.ip()).await?;
+    ctx.service.revoke(&caller, &token_id, addr).await?;
     // Only now is the path known to be a token id (a token pasted there by mistake is never logged).
     log.token(&token_id);
     Ok(StatusCode::NO_CONTENT)
@@ -549,12 +533,12 @@ unknown, malformed, expired or revoked is answered `{\"active\": false}`.",
 )]
 pub async fn introspect(
     State(ctx): State<ApiContext>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(addr): ClientAddr,
     bearer: Bearer,
     log: RequestLog,
     body: RawBody,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&ctx, bearer, peer, &log, BearerUse::Introspection).await?;
+    let caller = caller(&ctx, bearer, addr, &log, BearerUse::Introspection).await?;
     let req: IntrospectRequest = body.json()?;
     let info = ctx.service.introspect(&caller, &req.token).await?;
     if let Some(i) = &info {

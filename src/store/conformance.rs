@@ -15,10 +15,11 @@ use uuid::Uuid;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::{
-    AuditEvent, AuditQuery, ClientRecord, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation,
-    SigningKeyRecord, Store, StoreError,
+    AuditEvent, AuditQuery, ClientRecord, FailureCounter, FailureRecorded, InsertError, LongTokenRecord, NewLongToken,
+    Purged, Rotation, SigningKeyRecord, Store, StoreError,
 };
 use crate::crypto::{self, Keyring};
+use crate::domain::limits::Window;
 use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
 
 const PG_URL_VAR: &str = "TOKENSMITH_TEST_POSTGRES_URL";
@@ -505,6 +506,65 @@ async fn children_racing_their_parents_revocation_never_outlive_it(s: Arc<dyn St
     }
 }
 
+fn counter(key: &str, limit: u32) -> FailureCounter {
+    FailureCounter { key: key.into(), window: Window { limit, window_ms: 60_000 } }
+}
+
+async fn failures_are_counted_until_the_limit_then_refused(s: Arc<dyn Store>) {
+    let ms = NOW * 1000;
+    let (addr, client) = (counter("addr:10.0.0.1", 5), counter("client:cli_a", 2));
+    let both = [addr.clone(), client.clone()];
+    assert_eq!(s.record_failure(&both, ms).await.unwrap(), FailureRecorded::Counted { locked: vec![] });
+    let locked = s.record_failure(&both, ms + 10).await.unwrap();
+    assert_eq!(locked, FailureRecorded::Counted { locked: vec![("client:cli_a".into(), ms + 60_000)] });
+    // The client is at its limit: the failure is refused and the address not counted either.
+    let refused = s.record_failure(&both, ms + 20).await.unwrap();
+    assert_eq!(refused, FailureRecorded::Refused { key: "client:cli_a".into(), until: ms + 60_000 });
+    for i in 0..3 {
+        assert!(matches!(
+            s.record_failure(std::slice::from_ref(&addr), ms + 30 + i).await.unwrap(),
+            FailureRecorded::Counted { .. }
+        ));
+    }
+    assert!(matches!(
+        s.record_failure(std::slice::from_ref(&addr), ms + 40).await.unwrap(),
+        FailureRecorded::Refused { .. }
+    ));
+    // The window frees one failure at a time.
+    assert!(matches!(
+        s.record_failure(std::slice::from_ref(&client), ms + 60_000).await.unwrap(),
+        FailureRecorded::Counted { .. }
+    ));
+    // The locks are visible to every process that polls, and an operator lifts them.
+    let mut changed = s.changed_locks(ms).await.unwrap();
+    changed.sort();
+    assert_eq!(changed.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["addr:10.0.0.1", "client:cli_a"]);
+    assert!(s.changed_locks(ms + 120_000).await.unwrap().is_empty());
+    s.reset_limits(&["client:cli_a".into()], ms + 120_000).await.unwrap();
+    assert_eq!(s.changed_locks(ms + 120_000).await.unwrap(), [("client:cli_a".to_owned(), 0)]);
+    assert_eq!(
+        s.record_failure(std::slice::from_ref(&client), ms + 120_001).await.unwrap(),
+        FailureRecorded::Counted { locked: vec![] }
+    );
+    // Rows past their window are purged.
+    let purged = s.purge_expired(NOW + 3600, NOW - 7 * DAY, 1000).await.unwrap();
+    assert_eq!(purged.limits, 2);
+}
+
+async fn racing_failures_are_counted_at_most_the_limit(s: Arc<dyn Store>) {
+    let key = counter("client:cli_race", 7);
+    let results = race_all(RACERS, |i| {
+        let (s, key) = (s.clone(), key.clone());
+        async move { s.record_failure(std::slice::from_ref(&key), NOW * 1000 + i as i64).await.unwrap() }
+    })
+    .await;
+    let counted = results.iter().filter(|r| matches!(r, FailureRecorded::Counted { .. })).count();
+    assert_eq!(counted, 7, "{results:?}");
+    let locks =
+        results.iter().filter(|r| matches!(r, FailureRecorded::Counted { locked } if !locked.is_empty())).count();
+    assert_eq!(locks, 1, "exactly one failure reaches the limit");
+}
+
 async fn short_token_revocation_is_idempotent(s: Arc<dyn Store>) {
     let keys = Keyring::random();
     let a = ShortTokenId::generate(&keys, long_id(1), NOW + 900);
@@ -689,7 +749,7 @@ async fn purge_deletes_only_what_expired_in_bounded_batches(s: Arc<dyn Store>) {
     assert!(s.consume_assertion_jti(&a, "now", NOW).await.unwrap());
     assert!(s.consume_assertion_jti(&b, "later", NOW + 300).await.unwrap());
 
-    let p = |l, r, u| Purged { long_tokens: l, revoked_short_tokens: r, used_assertions: u };
+    let p = |l, r, u| Purged { long_tokens: l, revoked_short_tokens: r, used_assertions: u, limits: 0 };
     assert_eq!(s.purge_expired(NOW, long_before, 2).await.unwrap(), p(2, 2, 2));
     assert_eq!(s.purge_expired(NOW, long_before, 2).await.unwrap(), p(2, 2, 2));
     assert_eq!(s.purge_expired(NOW, long_before, 2).await.unwrap(), p(1, 1, 1));
@@ -717,7 +777,7 @@ async fn purge_with_a_large_batch_takes_everything_at_once(s: Arc<dyn Store>) {
         assert!(s.consume_assertion_jti(&client_id("cli_a"), &format!("j{n}"), NOW - 1).await.unwrap());
     }
     let p = s.purge_expired(NOW, NOW - 7 * DAY, 1000).await.unwrap();
-    assert_eq!(p, Purged { long_tokens: 30, revoked_short_tokens: 0, used_assertions: 30 });
+    assert_eq!(p, Purged { long_tokens: 30, revoked_short_tokens: 0, used_assertions: 30, limits: 0 });
     assert!(s.list_long_tokens(None).await.unwrap().is_empty());
 }
 
@@ -962,6 +1022,8 @@ conformance!(
     a_child_needs_a_live_parent_of_its_client,
     a_rotation_ends_the_rotated_tokens_descendants_with_it,
     children_racing_their_parents_revocation_never_outlive_it,
+    failures_are_counted_until_the_limit_then_refused,
+    racing_failures_are_counted_at_most_the_limit,
     short_token_revocation_is_idempotent,
     signing_keys_round_trip,
     signing_key_rotation_retires_the_keys_of_its_algorithm_when_it_activates,

@@ -16,6 +16,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
+use crate::domain::limits::{Admit, Window, decode_times, encode_times};
 use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
 
 /// A failure of the database itself (never of the caller's input).
@@ -182,6 +183,67 @@ pub struct Purged {
     pub long_tokens: u64,
     pub revoked_short_tokens: u64,
     pub used_assertions: u64,
+    pub limits: u64,
+}
+
+/// A counter of failed authentications that one failure counts against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureCounter {
+    /// The key as stored (`LimitKey::encode`).
+    pub key: String,
+    pub window: Window,
+}
+
+/// What the store did with a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureRecorded {
+    /// Counted against every counter; the keys this failure locked, and until when (ms).
+    Counted { locked: Vec<(String, i64)> },
+    /// Not counted: `key` had already reached its limit, until `until` (ms).
+    Refused { key: String, until: i64 },
+}
+
+/// One row of `auth_limits`, as read or to be written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+struct LimitRow {
+    key: String,
+    recent: String,
+    locked_until: i64,
+    changed_at: i64,
+    expires_at: i64,
+}
+
+/// How long a reset row is kept at least, so that every instance's poll sees the unlock.
+const RESET_VISIBLE_MS: i64 = 60_000;
+
+/// What one failure writes: the rows of its counters, and the locks it sets.
+struct FailureWrites {
+    rows: Vec<LimitRow>,
+    locked: Vec<(String, i64)>,
+}
+
+/// Applies one failure at `now` to the rows of its counters (a missing row is an empty one),
+/// with the domain's window rule: the rows to write back, or the refusal. Both stores run
+/// this between reading and writing the rows, under their write lock.
+fn apply_failure(counters: &[FailureCounter], rows: &[LimitRow], now: i64) -> Result<FailureWrites, FailureRecorded> {
+    let mut writes = FailureWrites { rows: Vec::with_capacity(counters.len()), locked: Vec::new() };
+    for counter in counters {
+        let row = rows.iter().find(|r| r.key == counter.key).cloned();
+        let mut row = row.unwrap_or_else(|| LimitRow { key: counter.key.clone(), ..LimitRow::default() });
+        match counter.window.admit(&decode_times(&row.recent), now) {
+            Admit::Refused { until } => return Err(FailureRecorded::Refused { key: counter.key.clone(), until }),
+            Admit::Counted { recent, locked_until } => {
+                row.recent = encode_times(&recent);
+                row.expires_at = now + counter.window.window_ms;
+                if let Some(until) = locked_until {
+                    (row.locked_until, row.changed_at) = (until, now);
+                    writes.locked.push((row.key.clone(), until));
+                }
+                writes.rows.push(row);
+            }
+        }
+    }
+    Ok(writes)
 }
 
 #[async_trait]
@@ -194,6 +256,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
     /// Disables or enables a client; `false` if there is no such client.
     async fn set_client_disabled(&self, id: &ClientId, disabled: bool) -> Result<bool, StoreError>;
+    /// Replaces a client's sealed TOTP seed (`None`: removes it) and starts its steps afresh;
+    /// `false` if there is no such client.
+    async fn set_client_otp(&self, id: &ClientId, sealed: Option<&[u8]>) -> Result<bool, StoreError>;
 
     /// Marks TOTP `step` used for `client`; `false` if that step or a later one already was.
     async fn consume_otp_step(&self, client: &ClientId, step: i64) -> Result<bool, StoreError>;
@@ -265,6 +330,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes long-term tokens that expired before `long_before`, and revoked short-term
     /// tokens and assertion ids that expired before `now`, at most `batch` rows per table.
     async fn purge_expired(&self, now: i64, long_before: i64, batch: u32) -> Result<Purged, StoreError>;
+
+    /// Counts a failed authentication against every counter in one atomic step, unless one
+    /// of them has already reached its limit (then nothing is written).
+    async fn record_failure(&self, counters: &[FailureCounter], now_ms: i64) -> Result<FailureRecorded, StoreError>;
+    /// The locks set or lifted since `since_ms` (key, locked until; 0 when lifted).
+    async fn changed_locks(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Forgets the failures of `keys` and lifts their locks (an operator's unlock).
+    async fn reset_limits(&self, keys: &[String], now_ms: i64) -> Result<(), StoreError>;
 
     // ----- admin listings and changes (the command line) -----
 

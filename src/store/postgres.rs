@@ -21,8 +21,9 @@ use sqlx::{ConnectOptions, Connection};
 
 use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow, long_ids};
 use super::{
-    AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken,
-    Purged, Rotation, SigningKeyRecord, Store, StoreError, redact_url,
+    AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, FailureCounter, FailureRecorded, InsertError,
+    LimitRow, LongTokenRecord, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError,
+    apply_failure, redact_url,
 };
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
 
@@ -352,6 +353,54 @@ impl PgStore {
         }
     }
 
+    /// One attempt of `record_failure`: the counters' rows are created if missing and locked in
+    /// key order (so two failures sharing keys never deadlock), then read, decided and written
+    /// back in one transaction. Every instance's failures for one key queue on its row lock.
+    async fn try_record_failure(
+        &self,
+        counters: &[FailureCounter],
+        now_ms: i64,
+    ) -> Result<FailureRecorded, sqlx::Error> {
+        let mut keys: Vec<&str> = counters.iter().map(|c| c.key.as_str()).collect();
+        keys.sort_unstable();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO auth_limits (key, recent, locked_until, changed_at, expires_at) \
+             SELECT k, '', 0, 0, 0 FROM UNNEST($1::TEXT[]) AS k ORDER BY k ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await?;
+        let rows: Vec<LimitRow> = sqlx::query_as(
+            "SELECT key, recent, locked_until, changed_at, expires_at FROM auth_limits WHERE key = ANY($1) \
+             ORDER BY key FOR UPDATE",
+        )
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await?;
+        let writes = match apply_failure(counters, &rows, now_ms) {
+            Ok(writes) => writes,
+            Err(refused) => {
+                tx.rollback().await?;
+                return Ok(refused);
+            }
+        };
+        for row in &writes.rows {
+            sqlx::query(
+                "UPDATE auth_limits SET recent = $2, locked_until = $3, changed_at = $4, expires_at = $5 WHERE key = $1",
+            )
+            .bind(&row.key)
+            .bind(&row.recent)
+            .bind(row.locked_until)
+            .bind(row.changed_at)
+            .bind(row.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(FailureRecorded::Counted { locked: writes.locked })
+    }
+
     /// Revokes a token and its lineage, with its audit event when given, in one transaction.
     async fn revoke_long(
         &self,
@@ -420,6 +469,16 @@ impl Store for PgStore {
     async fn set_client_disabled(&self, id: &ClientId, disabled: bool) -> Result<bool, StoreError> {
         let r = sqlx::query("UPDATE clients SET disabled = $1 WHERE id = $2")
             .bind(disabled)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_client_otp(&self, id: &ClientId, sealed: Option<&[u8]>) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE clients SET otp_seed_sealed = $1, otp_last_step = 0 WHERE id = $2")
+            .bind(sealed)
             .bind(id.as_str())
             .execute(&self.pool)
             .await
@@ -666,11 +725,47 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
+        let limits = sqlx::query(
+            "DELETE FROM auth_limits WHERE key IN (SELECT key FROM auth_limits WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(now * 1000)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
         Ok(Purged {
             long_tokens: long.rows_affected(),
             revoked_short_tokens: short.rows_affected(),
             used_assertions: jtis.rows_affected(),
+            limits: limits.rows_affected(),
         })
+    }
+
+    async fn record_failure(&self, counters: &[FailureCounter], now_ms: i64) -> Result<FailureRecorded, StoreError> {
+        retrying(|| self.try_record_failure(counters, now_ms)).await
+    }
+
+    async fn changed_locks(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        sqlx::query_as("SELECT key, locked_until FROM auth_limits WHERE changed_at >= $1")
+            .bind(since_ms)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn reset_limits(&self, keys: &[String], now_ms: i64) -> Result<(), StoreError> {
+        retrying(|| {
+            sqlx::query(
+                "UPDATE auth_limits SET recent = '', locked_until = 0, changed_at = $2, \
+                 expires_at = GREATEST(expires_at, $3) WHERE key = ANY($1)",
+            )
+            .bind(keys)
+            .bind(now_ms)
+            .bind(now_ms + RESET_VISIBLE_MS)
+            .execute(&self.pool)
+        })
+        .await
+        .map(drop)
     }
 
     // ----- admin listings and changes (the command line) -----

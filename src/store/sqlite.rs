@@ -16,8 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow, long_ids};
 use super::{
-    AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, InsertError, LongTokenRecord, NewLongToken,
-    Purged, Rotation, SigningKeyRecord, Store, StoreError,
+    AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, FailureCounter, FailureRecorded, InsertError,
+    LimitRow, LongTokenRecord, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError,
+    apply_failure,
 };
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
 
@@ -157,6 +158,16 @@ impl Store for SqliteStore {
     async fn set_client_disabled(&self, id: &ClientId, disabled: bool) -> Result<bool, StoreError> {
         let r = sqlx::query("UPDATE clients SET disabled = ? WHERE id = ?")
             .bind(disabled)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_client_otp(&self, id: &ClientId, sealed: Option<&[u8]>) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE clients SET otp_seed_sealed = ?1, otp_last_step = 0 WHERE id = ?2")
+            .bind(sealed)
             .bind(id.as_str())
             .execute(&self.pool)
             .await
@@ -371,11 +382,50 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
+        let limits = sqlx::query(
+            "DELETE FROM auth_limits WHERE key IN (SELECT key FROM auth_limits WHERE expires_at < ? LIMIT ?)",
+        )
+        .bind(now * 1000)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
         Ok(Purged {
             long_tokens: long.rows_affected(),
             revoked_short_tokens: short.rows_affected(),
             used_assertions: jtis.rows_affected(),
+            limits: limits.rows_affected(),
         })
+    }
+
+    async fn record_failure(&self, counters: &[FailureCounter], now_ms: i64) -> Result<FailureRecorded, StoreError> {
+        let counters = counters.to_vec();
+        self.write(|reply| WriteOp::RecordFailure { counters, now_ms, reply }).await
+    }
+
+    async fn changed_locks(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        sqlx::query_as("SELECT key, locked_until FROM auth_limits WHERE changed_at >= ?")
+            .bind(since_ms)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn reset_limits(&self, keys: &[String], now_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for key in keys {
+            sqlx::query(
+                "UPDATE auth_limits SET recent = '', locked_until = 0, changed_at = ?2, \
+                 expires_at = MAX(expires_at, ?3) WHERE key = ?1",
+            )
+            .bind(key)
+            .bind(now_ms)
+            .bind(now_ms + RESET_VISIBLE_MS)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 
     // ----- admin listings and changes (the command line) -----
@@ -517,6 +567,11 @@ enum WriteOp {
         events: Vec<AuditEvent>,
         reply: Reply<()>,
     },
+    RecordFailure {
+        counters: Vec<FailureCounter>,
+        now_ms: i64,
+        reply: Reply<FailureRecorded>,
+    },
 }
 
 /// The answer of one op, held until its group commits: given the commit's outcome, it sends
@@ -570,6 +625,7 @@ fn fail(op: WriteOp) -> Done {
         WriteOp::RevokeLong { reply, .. } => done(reply, not_run()),
         WriteOp::ConsumeOtp { reply, .. } | WriteOp::ConsumeJti { reply, .. } => done(reply, not_run()),
         WriteOp::RevokeShort { reply, .. } | WriteOp::Audit { reply, .. } => done(reply, not_run()),
+        WriteOp::RecordFailure { reply, .. } => done(reply, not_run()),
     }
 }
 
@@ -635,6 +691,15 @@ async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
                     })
                 },
                 Result::is_ok,
+            )
+            .await;
+            done(reply, r)
+        }
+        WriteOp::RecordFailure { counters, now_ms, reply } => {
+            let r = in_savepoint(
+                conn,
+                |c| Box::pin(async move { record_failure(c, &counters, now_ms).await }),
+                |r| matches!(r, Ok(FailureRecorded::Counted { .. })),
             )
             .await;
             done(reply, r)
@@ -752,4 +817,43 @@ async fn insert_long(
     .await
     .map_err(map_err)?;
     Ok(InsertOutcome::Inserted(ended))
+}
+
+/// Reads the counters' rows, applies the failure (`apply_failure`) and writes them back; the
+/// writer is the only one, so nothing changes in between.
+async fn record_failure(
+    conn: &mut SqliteConnection,
+    counters: &[FailureCounter],
+    now_ms: i64,
+) -> Result<FailureRecorded, StoreError> {
+    let mut rows = Vec::with_capacity(counters.len());
+    for counter in counters {
+        let row: Option<LimitRow> =
+            sqlx::query_as("SELECT key, recent, locked_until, changed_at, expires_at FROM auth_limits WHERE key = ?")
+                .bind(&counter.key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(map_err)?;
+        rows.extend(row);
+    }
+    let writes = match apply_failure(counters, &rows, now_ms) {
+        Ok(writes) => writes,
+        Err(refused) => return Ok(refused),
+    };
+    for row in &writes.rows {
+        sqlx::query(
+            "INSERT INTO auth_limits (key, recent, locked_until, changed_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (key) DO UPDATE SET recent = excluded.recent, locked_until = excluded.locked_until, \
+             changed_at = excluded.changed_at, expires_at = excluded.expires_at",
+        )
+        .bind(&row.key)
+        .bind(&row.recent)
+        .bind(row.locked_until)
+        .bind(row.changed_at)
+        .bind(row.expires_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(FailureRecorded::Counted { locked: writes.locked })
 }

@@ -504,7 +504,7 @@ async fn disable_enable_and_list_print_json_and_tables() {
     assert_eq!(json, serde_json::json!({"client_id": client.client_id, "disabled": true}));
     assert!(ok(&app, &["client", "enable", &client.client_id]).await.contains("enabled"));
     let json = ok_json(&app, &["client", "enable", &client.client_id, "--json"]).await;
-    assert_eq!(json, serde_json::json!({"client_id": client.client_id, "disabled": false}));
+    assert_eq!(json, serde_json::json!({"client_id": client.client_id, "disabled": false, "revoked_tokens": 0}));
 
     let text = ok(&app, &["client", "list"]).await;
     let mut lines = text.lines();
@@ -517,10 +517,67 @@ async fn disable_enable_and_list_print_json_and_tables() {
     assert_eq!(app.list_clients().await[0]["name"], long_name, "JSON keeps the whole name");
 
     let unknown = crate::helpers::unknown_client_id();
-    for verb in ["disable", "enable", "show"] {
+    for verb in ["disable", "enable", "show", "unlock", "reset-otp"] {
         let err = fails(&app, &["client", verb, &unknown], "(see tokensmith client list)").await;
         assert!(err.contains(&format!("no client {unknown} in ")), "{err}");
     }
+}
+
+#[tokio::test]
+async fn enabling_a_client_keeps_its_earlier_tokens_dead_unless_asked() {
+    let app = spawn_app().await;
+    let client = app.create_client("incident", "read tokens:write").await;
+    let before = app.issue_long(&client).await;
+    let short = app.issue_short(&before.access_token).await;
+    ok(&app, &["client", "disable", &client.client_id]).await;
+    // Past the server's one-second cache of the token's record (on the injected clock).
+    app.clock.advance_secs(2);
+    app.post_short(Some(&before.access_token), None).await.assert_invalid_token();
+
+    let json = ok_json(&app, &["client", "enable", &client.client_id, "--json"]).await;
+
+    assert_eq!(json["revoked_tokens"], 1);
+    app.clock.advance_secs(2);
+    app.post_short(Some(&before.access_token), None).await.assert_invalid_token();
+    app.revoke(Some(&short.access_token), &short.token_id).await.assert_invalid_token();
+    let after = app.issue_long(&client).await;
+    app.issue_short(&after.access_token).await;
+
+    // With --revive-tokens, the tokens of before the incident work again.
+    ok(&app, &["client", "disable", &client.client_id]).await;
+    let text = ok(&app, &["client", "enable", &client.client_id, "--revive-tokens"]).await;
+    assert!(text.contains("work again"), "{text}");
+    app.clock.advance_secs(2);
+    app.issue_short(&after.access_token).await;
+}
+
+#[tokio::test]
+async fn reset_otp_replaces_the_seed_and_the_old_codes_stop_working() {
+    let app = spawn_app().await;
+    let client = app.create_otp_client("otp", "read").await;
+    app.align_to_otp_step();
+    let old_code = app.otp_code(&client);
+
+    let json = ok_json(&app, &["client", "reset-otp", &client.client_id, "--json"]).await;
+
+    let new_secret = json["otp_secret"].as_str().expect("a new OTP secret").to_owned();
+    assert_ne!(Some(new_secret.as_str()), client.otp_secret.as_deref());
+    assert!(json["otp_uri"].as_str().is_some_and(|u| u.starts_with("otpauth://totp/")));
+    let grant = |code: &str| serde_json::json!({"grant_type": "client_credentials", "client_id": client.client_id, "otp_code": code});
+    let mut renewed = client.clone();
+    renewed.otp_secret = Some(new_secret);
+    let new_code = app.otp_code(&renewed);
+    if new_code != old_code {
+        app.post_long(&grant(&old_code)).await.assert_error(401, "invalid_grant");
+    }
+    app.post_long(&grant(&new_code)).await.assert_status(201);
+
+    let json = ok_json(&app, &["client", "reset-otp", &client.client_id, "--remove", "--json"]).await;
+    assert_eq!(json["otp"], false);
+    app.clock.advance_secs(30);
+    app.post_long(&grant(&app.otp_code(&renewed))).await.assert_error(401, "invalid_grant");
+    let shown = ok_json(&app, &["client", "show", &client.client_id, "--json"]).await;
+    assert_eq!(shown["otp"], false);
 }
 
 #[tokio::test]

@@ -138,33 +138,44 @@ async fn invalid_bearer_tokens_on_short_issuance_are_limited_per_address() {
 }
 
 #[tokio::test]
-async fn a_revoked_bearer_token_counts_against_its_client() {
-    let app = spawn_app_with(|s| s.failures_per_client = 2).await;
+async fn a_revoked_bearer_token_counts_against_its_address_never_its_client() {
+    let app = spawn_app_with(|s| {
+        s.failures_per_client = 2;
+        s.failures_per_address = 4;
+    })
+    .await;
     let client = app.create_client("ci", "read").await;
     let revoked = app.issue_long(&client).await;
     let good = app.issue_long(&client).await;
     app.revoke(Some(&revoked.access_token), &revoked.token_id).await.assert_status(204);
 
-    for _ in 0..2 {
+    for _ in 0..3 {
         app.post_short(Some(&revoked.access_token), None).await.assert_invalid_token();
     }
 
-    // The client is now locked out of both issuance operations.
+    // Past the client's limit, but bearer failures never lock a client: its tokens and
+    // secret still work.
+    app.issue_short(&good.access_token).await;
+    issued(&app.post_long(&secret_grant(&client)).await);
+    // The address has one failure left, then every issuance from it is refused.
+    app.post_short(Some(&revoked.access_token), None).await.assert_invalid_token();
     app.post_short(Some(&good.access_token), None).await.assert_rate_limited();
     app.post_long(&secret_grant(&client)).await.assert_rate_limited();
 }
 
 #[tokio::test]
-async fn a_missing_bearer_token_is_not_a_failed_authentication() {
-    let app = spawn_app_with(|s| s.failures_per_address = 2).await;
+async fn a_missing_or_malformed_authorization_is_a_failed_authentication() {
+    let app = spawn_app_with(|s| s.failures_per_address = 3).await;
     let client = app.create_client("ci", "read").await;
     let long = app.issue_long(&client).await;
 
-    for _ in 0..5 {
-        app.post_short(None, None).await.assert_bearer_required();
-    }
+    app.post_short(None, None).await.assert_bearer_required();
+    let malformed = app.post(crate::helpers::SHORT).header("Authorization", "Basic dXNlcjpwYXNz");
+    app.send(malformed).await.assert_invalid_token();
+    app.revoke(None, &long.token_id).await.assert_bearer_required();
 
-    app.issue_short(&long.access_token).await;
+    app.post_short(Some(&long.access_token), None).await.assert_rate_limited();
+    app.post_short(None, None).await.assert_rate_limited();
 }
 
 #[tokio::test]

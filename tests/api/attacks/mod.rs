@@ -4,6 +4,8 @@
 //! `TOKENSMITH_TEST_BACKEND=postgres`) on PostgreSQL.
 
 mod audience;
+mod audit_flood;
 mod fixed_values;
 mod lineage;
+mod lockout;
 mod uniform_failures;

@@ -1,9 +1,13 @@
 //! `TokenService`: the three operations of the seed, introspection, and key loading.
 
+mod failures;
+
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
+
+use failures::failure_keys;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -14,8 +18,8 @@ use super::cache::TtlCache;
 use super::client_key::{self, ClientPublicKey};
 use super::error::{DomainError, DomainResult};
 use super::keys::KeySchedule;
+use super::limits::{FailureLimits, IssuanceLimiter, LimitConfig, RetryAfter, Suppressed};
 use super::otp;
-use super::ratelimit::{FailureLimiter, IssuanceLimiter, RetryAfter};
 use super::types::*;
 use crate::clock::Clock;
 use crate::crypto::Keyring;
@@ -38,6 +42,8 @@ pub struct ServiceConfig {
     /// Failed authentications allowed per source address per window (0: no limit).
     pub failures_per_address: u32,
     pub failure_window_secs: u32,
+    /// Failed OTP codes allowed per client per day (0: no limit).
+    pub otp_failures_per_day: u32,
     /// Issuances (long or short) per client per minute; 0 turns the limit off.
     pub issuance_per_client_per_minute: u32,
     /// How long expired long-term tokens are kept (so revoking one still answers 204).
@@ -65,6 +71,7 @@ impl ServiceConfig {
             failures_per_client: 10,
             failures_per_address: 100,
             failure_window_secs: 60,
+            otp_failures_per_day: 30,
             issuance_per_client_per_minute: 0,
             expired_retention_secs: 7 * 86_400,
             signing_alg: SigningAlg::EdDSA,
@@ -95,21 +102,29 @@ pub enum Credential {
         client_key: Option<ClientId>,
     },
     ShortToken {
-        token: SecretString,
+        token: Bearer,
         client_key: Option<ClientId>,
     },
 }
 
 impl Credential {
-    /// The mechanism's name, for metrics and logs.
-    pub fn mechanism(&self) -> &'static str {
+    pub fn mechanism(&self) -> Mechanism {
         match self {
-            Credential::ClientSecret { .. } => "client_secret",
-            Credential::Otp { .. } => "otp",
-            Credential::Assertion { .. } => "assertion",
-            Credential::ShortToken { .. } => "short_token",
+            Credential::ClientSecret { .. } => Mechanism::ClientSecret,
+            Credential::Otp { .. } => Mechanism::Otp,
+            Credential::Assertion { .. } => Mechanism::Assertion,
+            Credential::ShortToken { .. } => Mechanism::ShortToken,
         }
     }
+}
+
+/// The `Authorization` header as presented: every kind is an authentication, and a missing or
+/// malformed one is a failed authentication like a bad token.
+pub enum Bearer {
+    Absent,
+    /// Present, but not `Bearer <token>` (or too long).
+    Malformed,
+    Token(SecretString),
 }
 
 /// The options of a long-term token request, as received (validated here).
@@ -272,6 +287,20 @@ fn foreign_audience(client: &ClientId) -> AuthFail {
     )
 }
 
+/// The token of a presented `Authorization` header, or the failed authentication its absence
+/// or malformation is.
+fn presented(bearer: &Bearer) -> Result<&str, AuthFail> {
+    match bearer {
+        Bearer::Token(t) => Ok(t.expose_secret()),
+        Bearer::Absent => Err(AuthFail::new(DomainError::MissingToken, None, "token_missing")),
+        Bearer::Malformed => Err(AuthFail::new(
+            DomainError::InvalidToken("Authorization must be Bearer <token>".into()),
+            None,
+            "authorization_malformed",
+        )),
+    }
+}
+
 fn rate_limited(r: RetryAfter) -> DomainError {
     DomainError::RateLimited { retry_after_secs: r.0 }
 }
@@ -301,7 +330,12 @@ pub struct TokenService {
     /// When the schedule says the keys in force change next (Unix seconds).
     keys_valid_until: AtomicI64,
     clock: Arc<dyn Clock>,
-    failures: FailureLimiter,
+    /// The failed-authentication locks this process knows (see `domain::limits`).
+    failures: FailureLimits,
+    /// Failures counted instead of recorded one by one, for the audit trail's summaries.
+    suppressed: Suppressed,
+    /// When `refresh_limits` last read the locks set elsewhere (Unix ms).
+    limits_seen_at: AtomicI64,
     issuance: Option<IssuanceLimiter>,
     /// Which token id a long-term token's hash belongs to (immutable; kept until expiry).
     token_ids: TtlCache<[u8; 32], LongTokenId>,
@@ -343,8 +377,15 @@ impl TokenService {
     ) -> anyhow::Result<Self> {
         let schedule = KeySchedule::load(store.as_ref(), &keyring, clock.as_ref(), config.signing_alg).await?;
         let selected = schedule.select(clock.now(), config.signing_alg, i64::from(config.short_ttl_max_secs))?;
-        let failures =
-            FailureLimiter::new(config.failures_per_client, config.failures_per_address, config.failure_window_secs);
+        let failures = FailureLimits::new(LimitConfig {
+            per_client: config.failures_per_client,
+            per_address: config.failures_per_address,
+            window_secs: config.failure_window_secs,
+            otp_per_day: config.otp_failures_per_day,
+        });
+        let suppressed = Suppressed::new(i64::from(config.failure_window_secs.max(1)) * 1000);
+        // At start, every lock that may still hold: the longest window is a day.
+        let limits_seen_at = AtomicI64::new(clock.now_millis() - 86_400_000);
         let issuance = NonZeroU32::new(config.issuance_per_client_per_minute).map(IssuanceLimiter::per_minute);
         let mut dummy = [0u8; 32];
         crate::crypto::random_bytes(&mut dummy);
@@ -357,6 +398,8 @@ impl TokenService {
             keys_valid_until: AtomicI64::new(selected.valid_until),
             clock,
             failures,
+            suppressed,
+            limits_seen_at,
             issuance,
             token_ids: TtlCache::new(size),
             long_tokens: TtlCache::new(size),
@@ -466,15 +509,16 @@ impl TokenService {
             }
             Credential::ShortToken { .. } => None,
         };
-        self.failures.check(claimed.as_ref(), addr, now_ms).map_err(rate_limited)?;
-
         let grant = credential.mechanism();
+        self.check_limits(&failure_keys(grant, claimed.as_ref(), addr), now_ms)?;
+
         let granted = match self.authenticate_grant(credential, now).await {
             Ok(ok) => ok,
-            Err(fail) => return Err(self.on_failure(fail, grant, claimed, addr, now_ms).await),
+            Err(fail) => return Err(self.on_failure(fail, grant, claimed, addr, now_ms, true).await),
         };
         let client_id = granted.client_id.clone();
-        self.failures.check(Some(&client_id), addr, now_ms).map_err(rate_limited)?;
+        // A lock reached while this credential was checked holds for it too.
+        self.check_limits(&failure_keys(grant, Some(&client_id), addr), self.clock.now_millis())?;
         if let Some(l) = &self.issuance {
             l.check(&client_id).map_err(rate_limited)?;
         }
@@ -509,8 +553,8 @@ impl TokenService {
             parent: parent.map(|p| p.id),
         };
         self.insert_long(&new, rotation, grant, addr, now_ms).await?;
-        metrics::counter!("tokensmith_long_tokens_issued_total", "grant" => grant).increment(1);
-        tracing::info!(client_id = %new.client_id, token_id = %new.id, grant, rotated = ?rotation.map(|r| r.old.to_string()), "long-term token issued");
+        metrics::counter!("tokensmith_long_tokens_issued_total", "grant" => grant.as_str()).increment(1);
+        tracing::info!(client_id = %new.client_id, token_id = %new.id, %grant, rotated = ?rotation.map(|r| r.old.to_string()), "long-term token issued");
         Ok(IssuedLong {
             id: new.id,
             token,
@@ -579,7 +623,7 @@ impl TokenService {
         &self,
         new: &NewLongToken,
         rotation: Option<Rotation>,
-        grant: &'static str,
+        grant: Mechanism,
         addr: IpAddr,
         now_ms: i64,
     ) -> DomainResult<()> {
@@ -593,7 +637,7 @@ impl TokenService {
             detail.insert("parent_token_id".into(), p.to_string().into());
         }
         let mut ev = audit::new(now_ms, name, audit::SUCCESS).client(&new.client_id).token(new.id).addr(addr);
-        ev = ev.mechanism(grant);
+        ev = ev.mechanism(grant.as_str());
         if !detail.is_empty() {
             ev = ev.detail(serde_json::Value::Object(detail));
         }
@@ -641,48 +685,6 @@ impl TokenService {
                 Ok(Some(Rotation { old, revoke_at: now + grace }))
             }
         }
-    }
-
-    /// Records a failed authentication (audit trail, metrics, limits) and chooses the answer:
-    /// the failure itself, or 429 when the limit was already reached.
-    async fn on_failure(
-        &self,
-        fail: AuthFail,
-        mechanism: &'static str,
-        claimed: Option<ClientId>,
-        addr: IpAddr,
-        now_ms: i64,
-    ) -> DomainError {
-        if !fail.err.is_auth_failure() {
-            return fail.err;
-        }
-        let client = fail.client.or(claimed);
-        if let Err(e) = self.audit_failure(client.as_ref(), mechanism, fail.reason, addr, now_ms).await {
-            return e.into();
-        }
-        match self.failures.fail(client.as_ref(), addr, now_ms) {
-            Ok(()) => fail.err,
-            Err(r) => rate_limited(r),
-        }
-    }
-
-    /// Counts, logs and records a failed authentication.
-    async fn audit_failure(
-        &self,
-        client: Option<&ClientId>,
-        mechanism: &'static str,
-        reason: &'static str,
-        addr: IpAddr,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        metrics::counter!("tokensmith_auth_failures_total", "mechanism" => mechanism).increment(1);
-        tracing::info!(client_id = ?client.map(ClientId::as_str), %addr, mechanism, reason, "authentication failed");
-        let mut ev =
-            audit::new(now_ms, event::AUTH_FAILED, audit::FAILURE).addr(addr).mechanism(mechanism).reason(reason);
-        if let Some(c) = client {
-            ev = ev.client(c);
-        }
-        self.store.record_audit(vec![ev]).await
     }
 
     /// Whether `secret` is the client's current secret, or its previous one while a rotation's
@@ -752,7 +754,8 @@ impl TokenService {
                 self.authenticate_assertion(assertion.expose_secret(), now).await
             }
             Credential::ShortToken { token, client_key } => {
-                let caller = self.verify_short(token.expose_secret(), now).await?;
+                let token = presented(&token)?;
+                let caller = self.verify_short(token, now).await?;
                 let Caller::Short { id, client_id, scopes, claims } = caller else {
                     return Err(AuthFail::from(DomainError::InvalidToken("a short-term token is required".into())));
                 };
@@ -856,7 +859,12 @@ impl TokenService {
     // ----- issueShortTermToken ------------------------------------------------------------
 
     /// Exchanges a long-term bearer token for a short-term JWT.
-    pub async fn issue_short(&self, bearer: &str, params: ShortTokenParams, addr: IpAddr) -> DomainResult<IssuedShort> {
+    pub async fn issue_short(
+        &self,
+        bearer: Bearer,
+        params: ShortTokenParams,
+        addr: IpAddr,
+    ) -> DomainResult<IssuedShort> {
         let now_ms = self.clock.now_millis();
         let now = now_ms.div_euclid(1000);
         let max = i64::from(self.config.short_ttl_max_secs);
@@ -876,12 +884,16 @@ impl TokenService {
                 return Err(DomainError::InvalidRequest("audience must be 1 to 256 printable characters".into()));
             }
         };
-        self.failures.check(None, addr, now_ms).map_err(rate_limited)?;
-        let parent = match self.verify_long(bearer, now).await {
-            Ok(p) => p,
-            Err(fail) => return Err(self.on_failure(fail, "long_token", None, addr, now_ms).await),
+        // A bearer token cannot be guessed: only its address's limit applies, never its client's.
+        self.check_limits(&failure_keys(Mechanism::LongToken, None, addr), now_ms)?;
+        let parent = match presented(&bearer) {
+            Ok(token) => self.verify_long(token, now).await,
+            Err(fail) => Err(fail),
         };
-        self.failures.check(Some(&parent.client_id), addr, now_ms).map_err(rate_limited)?;
+        let parent = match parent {
+            Ok(p) => p,
+            Err(fail) => return Err(self.on_failure(fail, Mechanism::LongToken, None, addr, now_ms, true).await),
+        };
         if let Some(l) = &self.issuance {
             l.check(&parent.client_id).map_err(rate_limited)?;
         }
@@ -936,16 +948,15 @@ impl TokenService {
 
     /// Authenticates the bearer token of a request (revocation, introspection), of either
     /// kind; a failure is recorded in the audit trail (these operations have no limits).
-    pub async fn authenticate(&self, bearer: &str, addr: IpAddr, purpose: BearerUse<'_>) -> DomainResult<Caller> {
-        let (r, mechanism) = self.check_token(bearer).await;
-        let r = r.and_then(|caller| self.check_audience(caller, purpose));
-        match r {
+    pub async fn authenticate(&self, bearer: Bearer, addr: IpAddr, purpose: BearerUse<'_>) -> DomainResult<Caller> {
+        let now_ms = self.clock.now_millis();
+        let (checked, mechanism) = match presented(&bearer) {
+            Ok(token) => self.check_token(token).await,
+            Err(fail) => (Err(fail), Mechanism::Bearer),
+        };
+        match checked.and_then(|caller| self.check_audience(caller, purpose)) {
             Ok(c) => Ok(c),
-            Err(f) if f.err.is_auth_failure() => {
-                self.audit_failure(f.client.as_ref(), mechanism, f.reason, addr, self.clock.now_millis()).await?;
-                Err(f.err)
-            }
-            Err(f) => Err(f.err),
+            Err(fail) => Err(self.on_failure(fail, mechanism, None, addr, now_ms, false).await),
         }
     }
 
@@ -967,12 +978,12 @@ impl TokenService {
     }
 
     /// Checks a token of either kind, and names the kind it looked like.
-    async fn check_token(&self, token: &str) -> (Result<Caller, AuthFail>, &'static str) {
+    async fn check_token(&self, token: &str) -> (Result<Caller, AuthFail>, Mechanism) {
         let now = self.clock.now();
         if token.starts_with(LONG_TOKEN_PREFIX) {
-            (self.verify_long(token, now).await.map(Caller::Long), "long_token")
+            (self.verify_long(token, now).await.map(Caller::Long), Mechanism::LongToken)
         } else {
-            (self.verify_short(token, now).await, "short_token")
+            (self.verify_short(token, now).await, Mechanism::ShortToken)
         }
     }
 
@@ -1189,10 +1200,9 @@ impl TokenService {
             total.long_tokens += p.long_tokens;
             total.revoked_short_tokens += p.revoked_short_tokens;
             total.used_assertions += p.used_assertions;
-            if p.long_tokens < u64::from(BATCH)
-                && p.revoked_short_tokens < u64::from(BATCH)
-                && p.used_assertions < u64::from(BATCH)
-            {
+            total.limits += p.limits;
+            let full = [p.long_tokens, p.revoked_short_tokens, p.used_assertions, p.limits];
+            if full.iter().all(|&n| n < u64::from(BATCH)) {
                 break;
             }
             // Paced: pause three times as long as the batch took, so a large backlog uses at
@@ -1202,7 +1212,6 @@ impl TokenService {
         self.flush_short_counts().await?;
         let audit_before = self.clock.now_millis() - self.config.audit_retention_secs * 1000;
         while self.store.purge_audit(audit_before, BATCH).await? == u64::from(BATCH) {}
-        self.failures.prune(self.clock.now_millis());
         let now_ms = self.clock.now_millis();
         self.token_ids.prune(now_ms);
         self.long_tokens.prune(now_ms);
