@@ -56,6 +56,29 @@ impl Clock for OffsetClock {
     }
 }
 
+/// A clock that stands still until it is set or advanced: for tests that need the same instant
+/// across a whole scenario (a TOTP step, a rate-limit window).
+#[derive(Debug, Clone)]
+pub struct FixedClock {
+    millis: Arc<AtomicI64>,
+}
+
+impl FixedClock {
+    pub fn at(secs: i64) -> Self {
+        FixedClock { millis: Arc::new(AtomicI64::new(secs * 1000)) }
+    }
+
+    pub fn advance_secs(&self, secs: i64) {
+        self.millis.fetch_add(secs * 1000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now_millis(&self) -> i64 {
+        self.millis.load(Ordering::SeqCst)
+    }
+}
+
 /// Formats seconds since the epoch as RFC 3339 UTC (`2026-11-29T12:00:00Z`).
 pub fn rfc3339(secs: i64) -> String {
     // Each short-term issuance formats two instants (now and its expiry), the same ones for

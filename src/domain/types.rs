@@ -288,6 +288,12 @@ impl OpaqueSecret {
         OpaqueSecret(SecretString::from(format!("{prefix}{body}{check}")))
     }
 
+    /// The secret with this body and its checksum (tests build well-formed near misses).
+    #[cfg(test)]
+    pub(crate) fn with_body(prefix: &str, body: &str) -> Self {
+        OpaqueSecret(SecretString::from(format!("{prefix}{body}{}", checksum(prefix, body))))
+    }
+
     /// Checks shape and checksum; `None` if either fails.
     pub fn parse(prefix: &str, s: &str) -> Option<Self> {
         let rest = s.strip_prefix(prefix)?;

@@ -43,8 +43,45 @@ fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// Creates the database file readable by its owner only, or tightens one that others could
+/// read, with its WAL and shared-memory files: they hold no secret in the clear, but token
+/// hashes, sealed seeds and the audit trail are nobody else's business. SQLite creates the
+/// `-wal` and `-shm` files with the database file's mode.
+#[cfg(unix)]
+fn make_private(url: &str) -> Result<(), ConnectError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let Some(path) = super::sqlite_path(url) else { return Ok(()) };
+    let cannot = |e: std::io::Error| ConnectError::Open(format!("cannot create {}: {e}", path.display()));
+    if !path.exists() {
+        let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path);
+        match created {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(cannot(e)),
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let Ok(meta) = std::fs::metadata(&file) else { continue };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+                ConnectError::Open(format!("cannot make {} private (chmod 600): {e}", file.to_string_lossy()))
+            })?;
+            tracing::info!(file = %file.to_string_lossy(), "made a database file readable by its owner only");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_url: &str) -> Result<(), ConnectError> {
+    Ok(())
+}
+
 impl SqliteStore {
     pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        make_private(url)?;
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| ConnectError::Open(e.to_string()))?
             .create_if_missing(true)

@@ -322,6 +322,8 @@ pub struct TestApp {
     /// The clock given to the application; advance it to expire tokens or free windows.
     pub clock: OffsetClock,
     pub http: reqwest::Client,
+    /// The running service, to run its periodic cleanup now instead of waiting for it.
+    service: Arc<tokensmith::domain::TokenService>,
     configure: Configure,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -384,6 +386,7 @@ async fn start(db: Arc<TestDatabase>, dir: Arc<TempDir>, configure: Configure, c
         .expect("the application builds");
     let address = format!("http://{}", app.local_addr());
     let issuer = app.issuer().to_owned();
+    let service = Arc::clone(app.service());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -396,6 +399,7 @@ async fn start(db: Arc<TestDatabase>, dir: Arc<TempDir>, configure: Configure, c
         dir,
         clock,
         http: http_client(),
+        service,
         configure,
         shutdown: Some(tx),
         server: Some(server),
@@ -432,6 +436,11 @@ impl TestApp {
                 .expect("the server task does not panic")
                 .expect("the server stops cleanly");
         }
+    }
+
+    /// Runs the cleanup pass that the server runs every `cleanup_interval_secs`.
+    pub async fn purge(&self) {
+        self.service.purge_expired().await.expect("the cleanup runs");
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -847,7 +847,9 @@ impl TokenService {
         let Some(jti) = jti else {
             return Err(fail("assertion needs a jti of 1 to 256 characters".into()));
         };
-        if !self.store.consume_assertion_jti(&client.id, &jti, exp).await? {
+        // Kept past its `exp` by the skew allowance, so that an instance whose clock is behind
+        // (and so still accepts the assertion) finds it used.
+        if !self.store.consume_assertion_jti(&client.id, &jti, exp + SKEW_SECS).await? {
             return Err(AuthFail {
                 reason: "assertion_replay",
                 ..fail("assertion was already used (jti replay)".into())
@@ -1259,3 +1261,6 @@ fn validate_name(name: Option<String>) -> DomainResult<Option<String>> {
         n => Ok(n),
     }
 }
+
+#[cfg(test)]
+mod tests;

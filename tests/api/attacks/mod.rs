@@ -5,6 +5,8 @@
 
 mod audience;
 mod audit_flood;
+mod connections;
+mod files;
 mod fixed_values;
 mod lineage;
 mod lockout;
