@@ -2,4 +2,5 @@
 -- token that minted that short-term token. It is capped to its parent's expiry and scopes and
 -- is revoked with it (and with everything minted from it). NULL: a root.
 ALTER TABLE long_tokens ADD COLUMN parent_id TEXT;
-CREATE INDEX long_tokens_parent ON long_tokens(parent_id);
+-- Partial: roots, the common case, do not touch it.
+CREATE INDEX long_tokens_parent ON long_tokens(parent_id) WHERE parent_id IS NOT NULL;

@@ -15,9 +15,13 @@ const VICTIM: &str = "203.0.113.7";
 /// Requests from the test come through 127.0.0.1, a trusted proxy: the address they count
 /// against is the one each names in `X-Forwarded-For`.
 async fn behind_a_proxy(per_client: u32) -> TestApp {
+    behind_a_proxy_with(move |s| s.failures_per_client = per_client).await
+}
+
+async fn behind_a_proxy_with(configure: impl Fn(&mut tokensmith::config::Settings) + Send + Sync + 'static) -> TestApp {
     spawn_app_with(move |s| {
         s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-        s.failures_per_client = per_client;
+        configure(s);
     })
     .await
 }
@@ -138,11 +142,7 @@ async fn without_trusted_proxies_forwarding_headers_are_ignored() {
 
 #[tokio::test]
 async fn behind_trusted_proxies_each_client_address_has_its_own_limit() {
-    let app = spawn_app_with(|s| {
-        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-        s.failures_per_address = 3;
-    })
-    .await;
+    let app = behind_a_proxy_with(|s| s.failures_per_address = 3).await;
     let client = app.create_client("ci", "deploy").await;
     let long = app.issue_long(&client).await;
 
@@ -160,11 +160,7 @@ async fn behind_trusted_proxies_each_client_address_has_its_own_limit() {
 
 #[tokio::test]
 async fn ipv6_addresses_are_limited_per_64() {
-    let app = spawn_app_with(|s| {
-        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-        s.failures_per_address = 3;
-    })
-    .await;
+    let app = behind_a_proxy_with(|s| s.failures_per_address = 3).await;
     let client = app.create_client("ci", "deploy").await;
     let long = app.issue_long(&client).await;
 
