@@ -146,8 +146,8 @@ impl Application {
             trusted_proxies: self.settings.trusted_proxies.clone().into(),
         };
         // Install the metrics recorder before the first request is counted.
-        crate::http::metrics::handle();
-        crate::http::metrics::describe();
+        crate::telemetry::metrics::handle();
+        crate::telemetry::metrics::describe();
         self.service.record_key_gauge();
         let cleanup = tokio::spawn(cleanup_loop(self.service.clone(), self.settings.cleanup_interval_secs));
         let limits = tokio::spawn(limits_loop(self.service.clone()));
@@ -155,7 +155,7 @@ impl Application {
             let mut tick = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
             loop {
                 tick.tick().await;
-                crate::http::metrics::run_upkeep();
+                crate::telemetry::metrics::run_upkeep();
             }
         });
         let app = router(ctx);
@@ -370,7 +370,7 @@ async fn limits_loop(service: Arc<TokenService>) {
     loop {
         tick.tick().await;
         if let Err(e) = service.refresh_limits().await {
-            crate::http::metrics::database_error(&e);
+            crate::telemetry::metrics::database_error(&e);
             tracing::warn!(error = %e, "reading the failed-authentication locks failed; will retry");
         }
     }
@@ -387,7 +387,7 @@ async fn cleanup_loop(service: Arc<TokenService>, every_secs: u64) {
             Ok(p) if p != Default::default() => tracing::info!(?p, "purged expired rows"),
             Ok(_) => {}
             Err(e) => {
-                crate::http::metrics::database_error(&e);
+                crate::telemetry::metrics::database_error(&e);
                 tracing::warn!(error = %e, "cleanup failed; will retry");
             }
         }

@@ -15,6 +15,7 @@
 //! - [`app`] builds and runs the server; [`cli`] and `main` only parse and call.
 //! - [`config`]: settings from defaults, a TOML file, the environment and flags.
 //! - [`clock`]: time, injected, so tests move it instead of sleeping.
+//! - [`telemetry`]: logging and metrics, for every layer.
 //! - [`tls`]: the server's certificate and key, for HTTPS.
 //!
 //! See ARCHITECTURE.md for the invariants.
@@ -30,4 +31,5 @@ pub mod domain;
 pub mod http;
 pub mod signer;
 pub mod store;
+pub mod telemetry;
 pub mod tls;

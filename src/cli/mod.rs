@@ -181,7 +181,7 @@ pub(crate) fn parse_client_id(text: &str) -> anyhow::Result<ClientId> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let log_format = cli.log_format;
     if !matches!(cli.command, Command::Serve(_)) {
-        init_tracing(log_format.unwrap_or_default(), false);
+        crate::telemetry::logging::init(log_format.unwrap_or_default(), false);
     }
     match cli.command {
         Command::Serve(args) => serve::run(*args, log_format).await,
@@ -258,23 +258,6 @@ pub fn man_page(path: &[String]) -> anyhow::Result<String> {
         .source(format!("tokensmith {}", env!("CARGO_PKG_VERSION")))
         .render(&mut buf)?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
-}
-
-/// Installs the log subscriber on stderr (`RUST_LOG` filters; default `info`).
-/// Admin commands default to warnings only: their output is the result, not a log.
-/// With `json`, each line is one object whose event fields sit at the top level
-/// (`request_id`, `operation`, `status`, …) beside `timestamp`, `level` and `target`.
-pub fn init_tracing(format: LogFormat, serving: bool) {
-    use tracing_subscriber::EnvFilter;
-    let default = if serving { "info,sqlx=warn" } else { "warn" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    // Colours only on a terminal: a log file or a journal gets plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
 }
 
 #[cfg(test)]

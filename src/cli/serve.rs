@@ -42,11 +42,11 @@ pub(super) async fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyho
     let settings = match args.settings(log_format) {
         Ok(s) => s,
         Err(e) => {
-            super::init_tracing(log_format.unwrap_or_default(), true);
+            crate::telemetry::logging::init(log_format.unwrap_or_default(), true);
             anyhow::bail!(e)
         }
     };
-    super::init_tracing(settings.log_format, true);
+    crate::telemetry::logging::init(settings.log_format, true);
     serve(settings).await
 }
 

@@ -103,7 +103,7 @@ impl From<DomainError> for ApiError {
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", description)
             },
             D::Store(e @ StoreError::Unavailable(_)) => {
-                super::metrics::database_error(&e);
+                crate::telemetry::metrics::database_error(&e);
                 tracing::warn!(cause = %e, "database unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -112,7 +112,7 @@ impl From<DomainError> for ApiError {
                 )
             }
             D::Store(e @ StoreError::Backend(_)) => {
-                super::metrics::database_error(&e);
+                crate::telemetry::metrics::database_error(&e);
                 tracing::error!(cause = %e, "database error");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
             }

@@ -6,7 +6,6 @@
 pub mod error;
 pub mod extract;
 pub mod forwarded;
-pub mod metrics;
 pub mod observe;
 pub mod openapi;
 pub mod tokens;
@@ -46,7 +45,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .route("/healthz", get(wellknown::healthz))
         .route("/readyz", get(wellknown::readyz))
         .route("/openapi.json", get(openapi::serve))
-        .route("/metrics", get(metrics::render))
+        .route("/metrics", get(wellknown::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)

@@ -127,7 +127,7 @@ fn method_name(m: &axum::http::Method) -> &'static str {
 /// Middleware: request id, span, metrics and the access-log line.
 pub async fn observe(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let op = super::metrics::operation(req.uri().path());
+    let op = operation(req.uri().path());
     let method = method_name(req.method());
     let request_id = sane_request_id(req.headers().get(&REQUEST_ID)).unwrap_or_else(new_request_id);
     let ids = tracing::enabled!(target: "tokensmith::access", tracing::Level::INFO);
@@ -138,7 +138,7 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let elapsed = start.elapsed();
     let status = res.status();
     let fields = log.with(std::mem::take);
-    super::metrics::record_request(op, status, elapsed, fields.grant);
+    crate::telemetry::metrics::record_request(op, status, elapsed, fields.grant);
     tracing::info!(
         target: "tokensmith::access",
         request_id = %request_id,
@@ -158,9 +158,34 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     res
 }
 
+/// The operation a path belongs to: a fixed set of labels, whatever the client sends.
+pub fn operation(path: &str) -> &'static str {
+    match path {
+        "/v1/auth/tokens/long" => "issueLongTermToken",
+        "/v1/auth/tokens/short" => "issueShortTermToken",
+        "/v1/auth/tokens/introspect" => "introspect",
+        "/.well-known/jwks.json" => "jwks",
+        "/.well-known/oauth-authorization-server" => "metadata",
+        "/openapi.json" => "openapi",
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        "/metrics" => "metrics",
+        p if p.starts_with("/v1/auth/tokens/") && p.ends_with("/revoke") => "revokeToken",
+        _ => "unknown",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_map_to_a_fixed_set_of_operations() {
+        assert_eq!(operation("/v1/auth/tokens/long"), "issueLongTermToken");
+        assert_eq!(operation("/v1/auth/tokens/abc/revoke"), "revokeToken");
+        assert_eq!(operation("/v1/auth/tokens/abc"), "unknown");
+        assert_eq!(operation("/anything/else"), "unknown");
+    }
 
     #[test]
     fn only_sane_request_ids_are_kept() {

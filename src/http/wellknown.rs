@@ -173,11 +173,18 @@ pub async fn readyz(State(ctx): State<ApiContext>) -> (StatusCode, Json<Readines
     match ctx.service.store().ping().await {
         Ok(()) => (StatusCode::OK, Json(Readiness { status: "ready", database: "ok" })),
         Err(e) => {
-            super::metrics::database_error(&e);
+            crate::telemetry::metrics::database_error(&e);
             tracing::warn!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "unavailable", database: "unreachable" }))
         }
     }
+}
+
+/// `GET /metrics`: every metric in the Prometheus text format (see `telemetry::metrics`).
+pub async fn metrics() -> Response {
+    let mut res = crate::telemetry::metrics::render().into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    res
 }
 
 #[cfg(test)]

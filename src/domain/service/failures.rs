@@ -65,7 +65,7 @@ impl TokenService {
             return fail.err;
         }
         let client = fail.client.clone().or(claimed);
-        metrics::counter!("tokensmith_auth_failures_total", "mechanism" => mechanism.as_str()).increment(1);
+        crate::telemetry::metrics::auth_failed(mechanism);
         tracing::info!(client_id = ?client.as_ref().map(ClientId::as_str), %addr, %mechanism, reason = fail.reason, "authentication failed");
         let keys = failure_keys(mechanism, client.as_ref(), addr);
         let judged = match self.count_failure(&keys, now_ms).await {

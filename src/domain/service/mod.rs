@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use failures::failure_keys;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -25,6 +25,7 @@ use crate::clock::Clock;
 use crate::crypto::Keyring;
 use crate::signer::{KeySet, NewShortClaims, ShortClaims, SigningAlg};
 use crate::store::{ClientRecord, InsertError, LongTokenRecord, NewLongToken, Purged, Rotation, Store, StoreError};
+use crate::telemetry::metrics as telemetry;
 
 /// The service's rules that operators may tune.
 #[derive(Debug, Clone)]
@@ -252,10 +253,6 @@ impl From<StoreError> for AuthFail {
     }
 }
 
-fn record_signing_keys(published: usize) {
-    metrics::gauge!("tokensmith_signing_keys").set(published as f64);
-}
-
 /// What a successful authentication for a long-term token grants.
 struct Granted {
     client_id: ClientId,
@@ -353,11 +350,6 @@ pub struct TokenService {
     dummy: [u8; 32],
     /// Short-term issuances per client, recorded in the audit trail at each cleanup tick.
     short_issued: ShortIssuanceCounter,
-    /// `tokensmith_short_tokens_issued_total`, registered at the first issuance: finding a
-    /// series by name costs more than counting in it. The server installs its recorder before
-    /// it accepts a request; a service that issues a token before any recorder is installed
-    /// (one driven through `http::router` alone) keeps a handle that counts nowhere.
-    short_issued_total: OnceLock<metrics::Counter>,
     config: ServiceConfig,
 }
 
@@ -407,7 +399,6 @@ impl TokenService {
             verified: TtlCache::new(size / 5),
             dummy,
             short_issued: ShortIssuanceCounter::default(),
-            short_issued_total: OnceLock::new(),
             config,
         })
     }
@@ -443,7 +434,7 @@ impl TokenService {
                     );
                     *keys = fresh.set;
                 }
-                record_signing_keys(fresh.published);
+                telemetry::signing_keys(fresh.published);
                 self.keys_valid_until.store(fresh.valid_until, Ordering::Relaxed);
             }
             Err(e) => {
@@ -469,7 +460,7 @@ impl TokenService {
     /// with. Every change of the keys in force sets it; the server calls this once its metrics
     /// recorder is installed, for the keys loaded at start.
     pub fn record_key_gauge(&self) {
-        record_signing_keys(self.key_set(self.clock.now()).key_count());
+        telemetry::signing_keys(self.key_set(self.clock.now()).key_count());
     }
 
     /// The JWK Set to publish.
@@ -553,7 +544,7 @@ impl TokenService {
             parent: parent.map(|p| p.id),
         };
         self.insert_long(&new, rotation, grant, addr, now_ms).await?;
-        metrics::counter!("tokensmith_long_tokens_issued_total", "grant" => grant.as_str()).increment(1);
+        telemetry::long_token_issued(grant);
         tracing::info!(client_id = %new.client_id, token_id = %new.id, %grant, rotated = ?rotation.map(|r| r.old.to_string()), "long-term token issued");
         Ok(IssuedLong {
             id: new.id,
@@ -924,7 +915,7 @@ impl TokenService {
             scope: &scope,
         };
         let jwt = self.key_set(now).sign(&claims).ok_or_else(|| DomainError::Internal("signing failed".into()))?;
-        self.short_issued_total.get_or_init(|| metrics::counter!("tokensmith_short_tokens_issued_total")).increment(1);
+        telemetry::short_token_issued();
         if self.config.audit_short_tokens {
             let ev = audit::new(now_ms, event::SHORT_TOKEN_ISSUED, audit::SUCCESS)
                 .client(&parent.client_id)
@@ -1130,7 +1121,7 @@ impl TokenService {
                 for id in &ended {
                     self.long_tokens.remove(id);
                 }
-                metrics::counter!("tokensmith_revocations_total", "kind" => "long").increment(1);
+                telemetry::token_revoked(TokenKind::Long);
                 tracing::info!(client_id = %record.client_id, token_id = %id, "long-term token revoked");
             }
             TokenId::Short(id) => {
@@ -1150,7 +1141,7 @@ impl TokenService {
                 }
                 self.store.revoke_short_token_audited(&id, revoked(caller.client_id(), &id, "short")).await?;
                 self.short_revoked.insert(id.to_string(), true, id.expires_at * 1000, self.clock.now_millis());
-                metrics::counter!("tokensmith_revocations_total", "kind" => "short").increment(1);
+                telemetry::token_revoked(TokenKind::Short);
                 tracing::info!(client_id = %caller.client_id(), token_id = %id, "short-term token revoked");
             }
         }

@@ -1,16 +1,18 @@
-//! Prometheus metrics, served at `GET /metrics` in the text exposition format: requests by
+//! Prometheus metrics, rendered for `GET /metrics` in the text exposition format: requests by
 //! operation and status, latency histograms, issuances by token kind, grant and outcome,
-//! rate-limited requests and database errors (counted here, by the request middleware in
-//! `http::observe` and the error mapping); the domain counts long-term issuances by grant,
-//! failed authentications, revocations and signing keys through the same `metrics` facade.
+//! rate-limited requests and database errors (recorded by the request middleware,
+//! `http::observe`, and wherever a database error is met); the domain records long-term and
+//! short-term issuances, failed authentications, revocations and signing keys through the named
+//! functions at the end of this file, never a metric name of its own.
 
 use std::sync::OnceLock;
 
 use std::time::Duration;
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::domain::{Mechanism, TokenKind};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -74,29 +76,9 @@ pub fn database_error(e: &crate::store::StoreError) {
     metrics::counter!("tokensmith_database_errors_total", "kind" => kind).increment(1);
 }
 
-/// `GET /metrics`.
-pub async fn render() -> Response {
-    let body = handle().map(PrometheusHandle::render).unwrap_or_default();
-    let mut res = body.into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
-    res
-}
-
-/// The operation a path belongs to: a fixed set of labels, whatever the client sends.
-pub fn operation(path: &str) -> &'static str {
-    match path {
-        "/v1/auth/tokens/long" => "issueLongTermToken",
-        "/v1/auth/tokens/short" => "issueShortTermToken",
-        "/v1/auth/tokens/introspect" => "introspect",
-        "/.well-known/jwks.json" => "jwks",
-        "/.well-known/oauth-authorization-server" => "metadata",
-        "/openapi.json" => "openapi",
-        "/healthz" => "healthz",
-        "/readyz" => "readyz",
-        "/metrics" => "metrics",
-        p if p.starts_with("/v1/auth/tokens/") && p.ends_with("/revoke") => "revokeToken",
-        _ => "unknown",
-    }
+/// The text exposition of every metric (empty before the recorder is installed).
+pub fn render() -> String {
+    handle().map(PrometheusHandle::render).unwrap_or_default()
 }
 
 /// The outcome label of an issuance, from its status.
@@ -117,7 +99,7 @@ fn outcome(status: StatusCode) -> &'static str {
 /// named no usable grant).
 pub fn record_request(op: &'static str, status: StatusCode, elapsed: Duration, grant: Option<&'static str>) {
     // Only the recorder's own handles are worth keeping: before it is installed they are no-ops.
-    if !matches!(HANDLE.get(), Some(Some(_))) {
+    if !installed() {
         return RequestMetrics::new(op, status, grant).record(elapsed);
     }
     HOT.with_borrow_mut(|hot| {
@@ -188,17 +170,49 @@ pub fn run_upkeep() {
     }
 }
 
+// ----- what the domain records ---------------------------------------------------------------
+
+/// Whether the recorder is installed: handles taken before it are no-ops, not worth keeping.
+fn installed() -> bool {
+    matches!(HANDLE.get(), Some(Some(_)))
+}
+
+/// A long-term token was issued with `grant`.
+pub fn long_token_issued(grant: Mechanism) {
+    metrics::counter!("tokensmith_long_tokens_issued_total", "grant" => grant.as_str()).increment(1);
+}
+
+/// A short-term token was issued: on the hot path, so the counter's handle is kept (finding a
+/// series by name costs more than counting in it).
+pub fn short_token_issued() {
+    static COUNTER: OnceLock<metrics::Counter> = OnceLock::new();
+    if installed() {
+        COUNTER.get_or_init(|| metrics::counter!("tokensmith_short_tokens_issued_total")).increment(1);
+    }
+}
+
+/// A token of `kind` was revoked.
+pub fn token_revoked(kind: TokenKind) {
+    let kind = match kind {
+        TokenKind::Long => "long",
+        TokenKind::Short => "short",
+    };
+    metrics::counter!("tokensmith_revocations_total", "kind" => kind).increment(1);
+}
+
+/// An authentication with `mechanism` failed.
+pub fn auth_failed(mechanism: Mechanism) {
+    metrics::counter!("tokensmith_auth_failures_total", "mechanism" => mechanism.as_str()).increment(1);
+}
+
+/// The signing keys this instance publishes and verifies with.
+pub fn signing_keys(published: usize) {
+    metrics::gauge!("tokensmith_signing_keys").set(published as f64);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_map_to_a_fixed_set_of_operations() {
-        assert_eq!(operation("/v1/auth/tokens/long"), "issueLongTermToken");
-        assert_eq!(operation("/v1/auth/tokens/abc/revoke"), "revokeToken");
-        assert_eq!(operation("/v1/auth/tokens/abc"), "unknown");
-        assert_eq!(operation("/anything/else"), "unknown");
-    }
 
     #[test]
     fn issuance_outcomes_are_a_fixed_set() {
