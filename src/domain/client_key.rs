@@ -4,6 +4,8 @@
 //! or RSA. The key's type pins the one algorithm accepted from that client (EdDSA, ES256,
 //! RS256); `none`, HMAC and every other algorithm are refused, whatever the header says.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -35,12 +37,29 @@ impl ClientPublicKey {
     /// Parses a PEM SubjectPublicKeyInfo or a JWK. The error says what is wrong with it.
     pub fn parse(text: &str) -> Result<Self, String> {
         let t = text.trim();
-        if t.starts_with("-----BEGIN") {
-            Self::parse_pem(t)
+        let key = if t.starts_with("-----BEGIN") {
+            Self::parse_pem(t)?
         } else if t.starts_with('{') {
-            Self::parse_jwk(t)
+            Self::parse_jwk(t)?
         } else {
-            Err("expected a PEM public key (-----BEGIN PUBLIC KEY-----) or a JWK (JSON object)".into())
+            return Err("expected a PEM public key (-----BEGIN PUBLIC KEY-----) or a JWK (JSON object)".into());
+        };
+        key.check_strength(t)?;
+        Ok(key)
+    }
+
+    /// Refuses keys that decode but must not be trusted: an Ed25519 point that is not canonical,
+    /// is of small order or has a torsion component (with a small-order key, anyone can make a
+    /// signature that verifies); a point that is not on P-256 (another curve's, or none); an RSA
+    /// key whose exponent is even or 1, or whose modulus is outside 2048–8192 bits.
+    fn check_strength(&self, text: &str) -> Result<(), String> {
+        match self.alg {
+            Algorithm::EdDSA => check_ed25519(self.key.try_get_as_bytes().unwrap_or_default()),
+            Algorithm::ES256 => check_p256(self.key.try_get_as_bytes().unwrap_or_default()),
+            _ => match self.key.try_get_as_bytes() {
+                Ok(pkcs1) => check_rsa_der(pkcs1),
+                Err(_) => check_rsa_jwk(text),
+            },
         }
     }
 
@@ -71,7 +90,7 @@ impl ClientPublicKey {
             let len = key.try_get_as_bytes().map(<[u8]>::len).unwrap_or(0);
             // A PKCS#1 RSAPublicKey of a 2048-bit modulus is about 270 bytes.
             if len < 260 {
-                return Err("RSA keys must be at least 2048 bits".into());
+                return Err("RSA keys must be 2048 to 8192 bits".into());
             }
             return Ok(ClientPublicKey { alg: Algorithm::RS256, key });
         }
@@ -92,7 +111,7 @@ impl ClientPublicKey {
             AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
             AlgorithmParameters::RSA(p) => {
                 if p.n.len() < 342 {
-                    return Err("RSA keys must be at least 2048 bits".into());
+                    return Err("RSA keys must be 2048 to 8192 bits".into());
                 }
                 Algorithm::RS256
             }
@@ -115,6 +134,68 @@ impl ClientPublicKey {
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("not a usable JWK: {e}"))?;
         Ok(ClientPublicKey { alg, key })
     }
+}
+
+/// An Ed25519 public key: the canonical encoding of a point of the prime-order subgroup.
+fn check_ed25519(raw: &[u8]) -> Result<(), String> {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    let bad = || Err("not a usable Ed25519 public key (not a point of the curve's prime-order group)".into());
+    let Ok(bytes) = <[u8; 32]>::try_from(raw) else { return bad() };
+    let Some(point) = CompressedEdwardsY(bytes).decompress() else { return bad() };
+    if point.compress().to_bytes() != bytes || point.is_small_order() || !point.is_torsion_free() {
+        return bad();
+    }
+    Ok(())
+}
+
+/// A P-256 public key: an uncompressed point on the curve (aws-lc checks it).
+fn check_p256(point: &[u8]) -> Result<(), String> {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ParsedPublicKey};
+    if point.len() != 65 || ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).is_err() {
+        return Err("only P-256 elliptic-curve keys are supported (ES256), as a point on the curve".into());
+    }
+    Ok(())
+}
+
+/// The RSA key sizes accepted, in bytes of modulus: 2048 to 8192 bits.
+const RSA_MODULUS_BYTES: std::ops::RangeInclusive<usize> = 256..=1024;
+
+/// An RSA public key given as a PKCS#1 RSAPublicKey (aws-lc checks its exponent).
+fn check_rsa_der(pkcs1: &[u8]) -> Result<(), String> {
+    let key = aws_lc_rs::rsa::PublicKey::from_der(pkcs1).map_err(|_| "not a usable RSA public key".to_owned())?;
+    let n = key.modulus();
+    let e = key.exponent();
+    check_rsa(n.big_endian_without_leading_zero(), e.big_endian_without_leading_zero())
+}
+
+/// An RSA public key given as a JWK's `n` and `e`.
+fn check_rsa_jwk(text: &str) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct Rsa {
+        n: String,
+        e: String,
+    }
+    let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|_| "the RSA JWK's n or e is not base64url".to_owned());
+    let jwk: Rsa = serde_json::from_str(text).map_err(|e| format!("not a valid RSA JWK: {e}"))?;
+    let (n, e) = (decode(&jwk.n)?, decode(&jwk.e)?);
+    let strip = |b: &[u8]| b.iter().position(|&x| x != 0).map_or(Vec::new(), |i| b[i..].to_vec());
+    check_rsa(&strip(&n), &strip(&e))?;
+    let components = aws_lc_rs::rsa::PublicKeyComponents { n: n.as_slice(), e: e.as_slice() };
+    let key: Result<aws_lc_rs::rsa::PublicEncryptingKey, _> = components.try_into();
+    key.map(drop).map_err(|_| "not a usable RSA public key".into())
+}
+
+/// The modulus (2048–8192 bits) and the exponent (odd, at least 3, at most 32 bits), both
+/// big-endian without leading zeros.
+fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), String> {
+    if !RSA_MODULUS_BYTES.contains(&n.len()) {
+        return Err("RSA keys must be 2048 to 8192 bits".into());
+    }
+    let odd = e.last().is_some_and(|b| b & 1 == 1);
+    if e.is_empty() || e.len() > 4 || !odd || e == [1] {
+        return Err("the RSA key's public exponent must be odd and at least 3 (usually 65537)".into());
+    }
+    Ok(())
 }
 
 /// The claims of an assertion this service reads.
@@ -213,6 +294,85 @@ pub fn verify_against_dummy(assertion: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn pem(spki: &[u8]) -> String {
+        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", STANDARD.encode(spki))
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    fn ed25519_pem(point: &[u8]) -> String {
+        pem(&[hex("302a300506032b6570032100"), point.to_vec()].concat())
+    }
+
+    fn ed25519_jwk(point: &[u8]) -> String {
+        format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{}"}}"#, URL_SAFE_NO_PAD.encode(point))
+    }
+
+    #[test]
+    fn ed25519_keys_of_small_order_with_torsion_or_not_canonical_are_refused() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let order_8 = hex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a");
+        let order_2 = hex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+        let non_canonical = hex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+        // A real point plus a point of order 2: a key with a torsion component.
+        let torsion = {
+            use curve25519_dalek::edwards::CompressedEdwardsY;
+            let real = curve25519_dalek::constants::ED25519_BASEPOINT_POINT * curve25519_dalek::Scalar::from(7u64);
+            let t = CompressedEdwardsY(<[u8; 32]>::try_from(order_2.as_slice()).unwrap()).decompress().unwrap();
+            (real + t).compress().to_bytes().to_vec()
+        };
+        for bad in [identity.to_vec(), vec![0u8; 32], order_8, order_2.clone(), non_canonical, torsion] {
+            for text in [ed25519_pem(&bad), ed25519_jwk(&bad)] {
+                let err = ClientPublicKey::parse(&text).unwrap_err();
+                assert!(err.contains("not a usable Ed25519 public key"), "{err}");
+            }
+        }
+        let good = dummy_keys()[0].key.try_get_as_bytes().unwrap().to_vec();
+        assert!(ClientPublicKey::parse(&ed25519_pem(&good)).is_ok());
+        assert!(ClientPublicKey::parse(&ed25519_jwk(&good)).is_ok());
+    }
+
+    #[test]
+    fn ec_keys_must_be_points_of_p256() {
+        // secp256k1's generator, as an EC SubjectPublicKeyInfo: another curve.
+        let k1 = hex(concat!(
+            "3056301006072a8648ce3d020106052b8104000a034200",
+            "0479be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
+            "483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8"
+        ));
+        assert!(ClientPublicKey::parse(&pem(&k1)).unwrap_err().contains("P-256"));
+        let off_curve = format!(r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#, URL_SAFE_NO_PAD.encode([7u8; 32]), URL_SAFE_NO_PAD.encode([9u8; 32]));
+        assert!(ClientPublicKey::parse(&off_curve).unwrap_err().contains("P-256"));
+        let good = p256::SecretKey::from_slice(&[7u8; 32]).unwrap().public_key().to_jwk_string();
+        assert!(ClientPublicKey::parse(&good).is_ok());
+    }
+
+    #[test]
+    fn rsa_keys_need_an_odd_exponent_of_at_least_3_and_2048_to_8192_bits() {
+        let n = |bytes: usize| {
+            let mut n = vec![0xC5u8; bytes];
+            n[bytes - 1] |= 1;
+            URL_SAFE_NO_PAD.encode(n)
+        };
+        let jwk = |n: &str, e: &[u8]| format!(r#"{{"kty":"RSA","n":"{n}","e":"{}"}}"#, URL_SAFE_NO_PAD.encode(e));
+        let good = dummy_keys()[2].thumbprint().is_some();
+        assert!(good);
+        for (text, says) in [
+            (jwk(&n(256), &[1]), "exponent"),
+            (jwk(&n(256), &[1, 0, 0]), "exponent"),
+            (jwk(&n(256), &[]), "exponent"),
+            (jwk(&n(128), &[1, 0, 1]), "2048 to 8192"),
+            (jwk(&n(2048), &[1, 0, 1]), "2048 to 8192"),
+        ] {
+            let err = ClientPublicKey::parse(&text).unwrap_err();
+            assert!(err.contains(says), "{says}: {err}");
+        }
+    }
 
     #[test]
     fn there_is_a_random_dummy_key_for_every_algorithm() {

@@ -11,3 +11,4 @@ mod fixed_values;
 mod lineage;
 mod lockout;
 mod uniform_failures;
+mod weak_keys;

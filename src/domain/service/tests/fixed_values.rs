@@ -342,3 +342,46 @@ fn no_assertion_but_one_signed_by_the_clients_key_with_the_right_claims_authenti
 fn decoded(jwt: &str) -> Vec<Option<Vec<u8>>> {
     jwt.split('.').map(|part| URL_SAFE_NO_PAD.decode(part).ok()).collect()
 }
+
+#[tokio::test]
+async fn a_small_order_key_already_in_the_database_verifies_no_assertion() {
+    use crate::store::ClientRecord;
+    let h = Harness::without_limits().await;
+    // Registered before keys were checked: the Ed25519 identity point.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let jwk = format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{}"}}"#, URL_SAFE_NO_PAD.encode(identity));
+    let id = ClientId::generate();
+    let record = ClientRecord {
+        id: id.clone(),
+        name: "legacy".into(),
+        scopes: super::scopes("deploy"),
+        secret_hash: vec![0; 32],
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        otp_seed_sealed: None,
+        otp_last_step: 0,
+        public_key: Some(jwk),
+        public_key_alg: Some("EdDSA".into()),
+        disabled: false,
+        created_at: T0,
+    };
+    h.store.insert_client(&record).await.unwrap();
+    let claims = serde_json::json!({
+        "iss": id.as_str(), "sub": id.as_str(), "aud": "https://tokens.test",
+        "iat": T0, "exp": T0 + 60, "jti": "forged",
+    });
+    // The signature anyone can make for that key: R = identity, S = 0.
+    let mut signature = identity.to_vec();
+    signature.extend([0u8; 32]);
+    let forged = format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(signature)
+    );
+
+    let result = h.issue(Credential::Assertion { assertion: SecretString::from(forged), client_key: None }).await;
+
+    assert!(matches!(result, Err(DomainError::InvalidGrant(_))), "{result:?}");
+}
