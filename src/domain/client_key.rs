@@ -346,7 +346,11 @@ mod tests {
             "483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8"
         ));
         assert!(ClientPublicKey::parse(&pem(&k1)).unwrap_err().contains("P-256"));
-        let off_curve = format!(r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#, URL_SAFE_NO_PAD.encode([7u8; 32]), URL_SAFE_NO_PAD.encode([9u8; 32]));
+        let off_curve = format!(
+            r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#,
+            URL_SAFE_NO_PAD.encode([7u8; 32]),
+            URL_SAFE_NO_PAD.encode([9u8; 32])
+        );
         assert!(ClientPublicKey::parse(&off_curve).unwrap_err().contains("P-256"));
         let good = p256::SecretKey::from_slice(&[7u8; 32]).unwrap().public_key().to_jwk_string();
         assert!(ClientPublicKey::parse(&good).is_ok());

@@ -14,6 +14,9 @@ use ipnet::IpNet;
 
 /// The address to count `peer`'s request against.
 pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    // An IPv4 peer of a dual-stack listener arrives as `::ffff:a.b.c.d`: it is that IPv4
+    // address, for the trusted ranges, the limits and the audit trail alike.
+    let peer = peer.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if trusted.is_empty() || !is_trusted(&peer) {
         return peer;
@@ -50,18 +53,20 @@ fn forwarded_for(element: &str) -> Option<IpAddr> {
     })
 }
 
-/// One hop: an IPv4 or IPv6 address, possibly with a port (`192.0.2.1:80`, `[2001:db8::1]:80`).
+/// One hop: an IPv4 or IPv6 address, possibly with a port (`192.0.2.1:80`, `[2001:db8::1]:80`),
+/// an IPv4-mapped IPv6 address as its IPv4 address.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();
-    if let Ok(ip) = hop.parse() {
-        return Some(ip);
-    }
-    if let Some(rest) = hop.strip_prefix('[') {
-        return rest.split_once(']').and_then(|(ip, _)| ip.parse().ok());
-    }
-    let (ip, port) = hop.rsplit_once(':')?;
-    port.parse::<u16>().ok()?;
-    ip.parse().ok()
+    let ip: IpAddr = if let Ok(ip) = hop.parse() {
+        ip
+    } else if let Some(rest) = hop.strip_prefix('[') {
+        rest.split_once(']').and_then(|(ip, _)| ip.parse().ok())?
+    } else {
+        let (ip, port) = hop.rsplit_once(':')?;
+        port.parse::<u16>().ok()?;
+        ip.parse().ok()?
+    };
+    Some(ip.to_canonical())
 }
 
 /// Parses `--trusted-proxies`: CIDR ranges or single addresses.
@@ -121,6 +126,17 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "203.0.113.9, unknown")]);
         assert_eq!(client_addr(ip("10.0.0.2"), &h, &p), ip("10.0.0.2"), "garbage: the nearest proxy");
         assert_eq!(client_addr(ip("10.0.0.2"), &HeaderMap::new(), &p), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_their_ipv4_addresses() {
+        let p = proxies();
+        let h = headers(&[("x-forwarded-for", "203.0.113.9, ::ffff:10.0.0.7")]);
+        // A dual-stack listener's IPv4 peer, and a mapped hop, are trusted like 10.0.0.0/8.
+        assert_eq!(client_addr(ip("::ffff:10.0.0.2"), &h, &p), ip("203.0.113.9"));
+        assert_eq!(client_addr(ip("::ffff:192.0.2.5"), &h, &p), ip("192.0.2.5"), "untrusted: the peer, as IPv4");
+        let h = headers(&[("x-forwarded-for", "::ffff:198.51.100.4")]);
+        assert_eq!(client_addr(ip("10.0.0.2"), &h, &p), ip("198.51.100.4"));
     }
 
     #[test]

@@ -172,3 +172,31 @@ async fn ipv6_addresses_are_limited_per_64() {
     post_from(&app, "2001:db8:1:2:ffff::99", SHORT, Some(&long.access_token), &json!({})).await.assert_rate_limited();
     issued(&post_from(&app, "2001:db8:1:3::1", SHORT, Some(&long.access_token), &json!({})).await);
 }
+
+#[tokio::test]
+async fn a_dual_stack_listener_trusts_its_ipv4_proxies_too() {
+    let app = spawn_app_with(|s| {
+        s.listen = "[::]:0".parse().unwrap();
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.failures_per_address = 3;
+    })
+    .await;
+    let client = app.create_client("ci", "deploy").await;
+    // Over IPv4 to the dual-stack socket: the peer is ::ffff:127.0.0.1, the proxy all the same.
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+    let short = format!("http://127.0.0.1:{port}{SHORT}");
+    let long =
+        issued(&app.send(app.http.post(format!("http://127.0.0.1:{port}{LONG}")).json(&secret_grant(&client))).await);
+    let from =
+        |who: &str, token: &str| app.http.post(&short).header("X-Forwarded-For", who).bearer_auth(token.to_owned());
+
+    for _ in 0..3 {
+        app.send(from(ATTACKER, "tsl_forged")).await.assert_invalid_token();
+    }
+
+    app.send(from(ATTACKER, &long.access_token)).await.assert_rate_limited();
+    issued(&app.send(from(VICTIM, &long.access_token)).await);
+    let events = app.audit(&[]).await;
+    let failed: Vec<_> = events.iter().filter(|e| e["event"] == "auth.failed").collect();
+    assert!(failed.iter().all(|e| e["source"] == ATTACKER), "{failed:#?}");
+}
