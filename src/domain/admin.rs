@@ -6,7 +6,7 @@ use super::client_key::{ClientPublicKey, alg_name};
 use super::limits::LimitKey;
 use super::otp;
 use super::service::TokenKind;
-use super::types::{CLIENT_SECRET_PREFIX, ClientId, OpaqueSecret, Scopes, TokenId};
+use super::types::{CLIENT_SECRET_PREFIX, ClientId, OpaqueSecret, Scopes, TokenId, is_plain_text};
 use crate::crypto::Keyring;
 use crate::store::{ClientRecord, LongTokenRecord, Store, StoreError};
 
@@ -60,9 +60,9 @@ pub async fn create_client(
     spec: NewClient,
 ) -> Result<CreatedClient, AdminError> {
     let name = spec.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_CLIENT_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > MAX_CLIENT_NAME_CHARS || !name.chars().all(is_plain_text) {
         return Err(AdminError::Invalid(format!(
-            "--name must be 1 to {MAX_CLIENT_NAME_CHARS} characters without control characters"
+            "--name must be 1 to {MAX_CLIENT_NAME_CHARS} characters without control, format or separator characters"
         )));
     }
     let public_key_alg = match &spec.public_key {

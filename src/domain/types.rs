@@ -137,6 +137,22 @@ impl TokenId {
     }
 }
 
+/// Whether `c` may stand in text that people read (a token's or a client's name, an audience):
+/// not a control character, nor one that changes how the rest is shown without being seen —
+/// bidirectional overrides, zero-width characters, line and paragraph separators, the byte-order
+/// mark, tags — with which a listing could be made to say something else than it holds.
+pub fn is_plain_text(c: char) -> bool {
+    !(c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'))
+}
+
 /// How a caller authenticates (or tries to), for the limits, the audit trail and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mechanism {

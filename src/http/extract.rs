@@ -31,11 +31,21 @@ impl FromRequest<ApiContext> for RawBody {
                 return Err(ApiError::invalid_request("Content-Type must be application/json"));
             }
         }
+        if let Some(encoding) = req.headers().get(header::CONTENT_ENCODING) {
+            let encoding = encoding.to_str().unwrap_or("").trim();
+            if !encoding.eq_ignore_ascii_case("identity") {
+                return Err(ApiError::invalid_request("Content-Encoding is not supported: send the body uncompressed"));
+            }
+        }
         // Most short-term requests have no body: skip collecting one.
         if axum::body::HttpBody::is_end_stream(req.body()) {
             return Ok(RawBody(Default::default()));
         }
         let limit = state.body_limit;
+        // A declared size past the limit is refused before a byte is read.
+        if axum::body::HttpBody::size_hint(req.body()).lower() > limit as u64 {
+            return Err(ApiError::invalid_request(format!("request body must be at most {limit} bytes")));
+        }
         // A body that trickles in holds a connection and a task: it gets `body_timeout` in all.
         match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(req.into_body(), limit)).await {
             Ok(Ok(bytes)) => Ok(RawBody(bytes)),
@@ -74,9 +84,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
             return Ok(Bearer::Absent);
         };
+        // Two credentials in one request: which one is meant is anybody's guess.
+        if values.next().is_some() {
+            return Ok(Bearer::Malformed);
+        }
         let Ok(value) = value.to_str() else {
             return Ok(Bearer::Malformed);
         };

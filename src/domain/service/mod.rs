@@ -834,9 +834,10 @@ impl TokenService {
         if claims.iat.is_some_and(|iat| iat > now + SKEW_SECS) || claims.nbf.is_some_and(|nbf| nbf > now + SKEW_SECS) {
             return Err(fail("assertion is not valid yet (iat or nbf in the future)".into()));
         }
-        let jti = claims.jti.filter(|j| !j.is_empty() && j.len() <= 256);
+        // Stored as text: no control character (PostgreSQL refuses a NUL byte).
+        let jti = claims.jti.filter(|j| !j.is_empty() && j.len() <= 256 && !j.chars().any(char::is_control));
         let Some(jti) = jti else {
-            return Err(fail("assertion needs a jti of 1 to 256 characters".into()));
+            return Err(fail("assertion needs a jti of 1 to 256 characters, without control characters".into()));
         };
         // Kept past its `exp` by the skew allowance, so that an instance whose clock is behind
         // (and so still accepts the assertion) finds it used.
@@ -872,7 +873,7 @@ impl TokenService {
         };
         let audience = match params.audience {
             None => Cow::Borrowed(self.config.default_audience.as_str()),
-            Some(a) if !a.is_empty() && a.len() <= 256 && !a.chars().any(char::is_control) => Cow::Owned(a),
+            Some(a) if !a.is_empty() && a.len() <= 256 && a.chars().all(is_plain_text) => Cow::Owned(a),
             Some(_) => {
                 return Err(DomainError::InvalidRequest("audience must be 1 to 256 printable characters".into()));
             }
@@ -1244,9 +1245,9 @@ impl TokenService {
 
 fn validate_name(name: Option<String>) -> DomainResult<Option<String>> {
     match name {
-        Some(n) if n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control) => {
+        Some(n) if n.chars().count() > MAX_NAME_CHARS || !n.chars().all(is_plain_text) => {
             Err(DomainError::InvalidRequest(format!(
-                "name must be at most {MAX_NAME_CHARS} characters, without control characters"
+                "name must be at most {MAX_NAME_CHARS} characters, without control, format or separator characters"
             )))
         }
         n => Ok(n),

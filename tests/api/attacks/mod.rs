@@ -8,6 +8,7 @@ mod audit_flood;
 mod connections;
 mod files;
 mod fixed_values;
+mod hostile_input;
 mod lineage;
 mod lockout;
 mod uniform_failures;
