@@ -159,6 +159,18 @@ async fn an_assertion_that_expires_more_than_300_seconds_ahead_is_invalid_grant(
 }
 
 #[tokio::test]
+async fn an_assertion_may_expire_300_seconds_ahead_and_not_one_more() {
+    let (app, client, key) = app_with_key_client(KeyKind::Ed25519, KeyForm::Pem).await;
+
+    // The server's clock reads at least the test's, and within a second of it.
+    let over = post_assertion(&app, &client, &key, json!({"exp": app.now() + 302})).await;
+    let within = post_assertion(&app, &client, &key, json!({"exp": app.now() + 299})).await;
+
+    over.assert_error(401, "invalid_grant");
+    within.assert_status(201);
+}
+
+#[tokio::test]
 async fn an_assertion_issued_in_the_future_is_invalid_grant() {
     let (app, client, key) = app_with_key_client(KeyKind::Ed25519, KeyForm::Pem).await;
     let now = app.now();

@@ -828,7 +828,7 @@ impl TokenService {
         if exp <= now {
             return Err(fail("assertion has expired".into()));
         }
-        if exp > now + ASSERTION_MAX_LIFETIME_SECS + SKEW_SECS {
+        if exp > now + ASSERTION_MAX_LIFETIME_SECS {
             return Err(fail(format!("assertion exp must be at most {ASSERTION_MAX_LIFETIME_SECS} seconds ahead")));
         }
         if claims.iat.is_some_and(|iat| iat > now + SKEW_SECS) || claims.nbf.is_some_and(|nbf| nbf > now + SKEW_SECS) {
