@@ -31,6 +31,9 @@ pub struct Settings {
     pub failures_per_address: u32,
     pub failure_window_secs: u32,
     pub otp_failures_per_day: u32,
+    /// Milliseconds after its check began that a failed secret, OTP code or assertion is
+    /// answered, whatever the client (so timing tells nothing about it).
+    pub failure_delay_ms: u32,
     pub issuance_per_client_per_minute: u32,
     /// Proxies whose `X-Forwarded-For`/`Forwarded` name the client (empty: headers ignored).
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -98,6 +101,7 @@ impl Default for Settings {
             failures_per_address: 100,
             failure_window_secs: 60,
             otp_failures_per_day: 30,
+            failure_delay_ms: 20,
             issuance_per_client_per_minute: 0,
             trusted_proxies: Vec::new(),
             body_limit_bytes: 64 * 1024,
@@ -163,6 +167,10 @@ pub struct FileConfig {
     /// the day frees or `tokensmith client unlock`; 0 = no limit [default: 30].
     #[arg(long, env = "TOKENSMITH_OTP_FAILURES_PER_DAY")]
     pub otp_failures_per_day: Option<u32>,
+    /// Milliseconds after its check began that a failed secret, OTP code or assertion is
+    /// answered, whatever the client, so that timing tells nothing about it; 0-1000 [default: 20].
+    #[arg(long, env = "TOKENSMITH_FAILURE_DELAY_MS")]
+    pub failure_delay_ms: Option<u32>,
     /// Token issuances allowed per client per minute; 0 = no limit [default: 0].
     #[arg(long, env = "TOKENSMITH_ISSUANCE_PER_CLIENT_PER_MINUTE")]
     pub issuance_per_client_per_minute: Option<u32>,
@@ -255,6 +263,7 @@ impl FileConfig {
             failures_per_address,
             failure_window_secs,
             otp_failures_per_day,
+            failure_delay_ms,
             issuance_per_client_per_minute,
             body_limit_bytes,
             header_timeout_secs,
@@ -298,6 +307,9 @@ impl Settings {
         }
         if !(1024..=1024 * 1024).contains(&self.body_limit_bytes) {
             return Err("body_limit_bytes must be between 1024 and 1048576".into());
+        }
+        if self.failure_delay_ms > 1000 {
+            return Err("failure_delay_ms must be between 0 and 1000".into());
         }
         if !(1..=3600).contains(&self.header_timeout_secs) {
             return Err("header_timeout_secs must be between 1 and 3600".into());
@@ -358,6 +370,7 @@ impl Settings {
         c.failures_per_address = self.failures_per_address;
         c.failure_window_secs = self.failure_window_secs;
         c.otp_failures_per_day = self.otp_failures_per_day;
+        c.failure_delay_ms = self.failure_delay_ms;
         c.issuance_per_client_per_minute = self.issuance_per_client_per_minute;
         c.expired_retention_secs = i64::from(self.expired_retention_days) * 86_400;
         c.signing_alg = self.signing_alg;

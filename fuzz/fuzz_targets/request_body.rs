@@ -61,6 +61,7 @@ fn world() -> World {
         config.failures_per_client = 0;
         config.failures_per_address = 0;
         config.otp_failures_per_day = 0;
+        config.failure_delay_ms = 0;
         let service = TokenService::new(store, keyring, Arc::new(SystemClock), config).await.expect("the service");
         let router = router(ApiContext {
             service: Arc::new(service),

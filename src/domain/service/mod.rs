@@ -45,6 +45,8 @@ pub struct ServiceConfig {
     pub failure_window_secs: u32,
     /// Failed OTP codes allowed per client per day (0: no limit).
     pub otp_failures_per_day: u32,
+    /// How long after its check began a failed secret, OTP code or assertion is answered.
+    pub failure_delay_ms: u32,
     /// Issuances (long or short) per client per minute; 0 turns the limit off.
     pub issuance_per_client_per_minute: u32,
     /// How long expired long-term tokens are kept (so revoking one still answers 204).
@@ -73,6 +75,7 @@ impl ServiceConfig {
             failures_per_address: 100,
             failure_window_secs: 60,
             otp_failures_per_day: 30,
+            failure_delay_ms: 20,
             issuance_per_client_per_minute: 0,
             expired_retention_secs: 7 * 86_400,
             signing_alg: SigningAlg::EdDSA,
@@ -503,9 +506,14 @@ impl TokenService {
         let grant = credential.mechanism();
         self.check_limits(&failure_keys(grant, claimed.as_ref(), addr), now_ms)?;
 
+        let started = tokio::time::Instant::now();
         let granted = match self.authenticate_grant(credential, now).await {
             Ok(ok) => ok,
-            Err(fail) => return Err(self.on_failure(fail, grant, claimed, addr, now_ms, true).await),
+            Err(fail) => {
+                let err = self.on_failure(fail, grant, claimed, addr, now_ms, true).await;
+                self.answer_failures_alike(grant, started).await;
+                return Err(err);
+            }
         };
         let client_id = granted.client_id.clone();
         // A lock reached while this credential was checked holds for it too.
@@ -555,6 +563,17 @@ impl TokenService {
             expires_at,
             rotated: rotation.map(|r| r.old),
         })
+    }
+
+    /// Holds the answer to a failed guessable credential (secret, OTP code, assertion) until
+    /// `failure_delay_ms` after its check began: however long the lookup of a client took (one
+    /// that exists, is disabled, has a key of some type, or none at all), the answer comes at
+    /// the same time, and says nothing about the client. It also slows guessing down.
+    async fn answer_failures_alike(&self, mechanism: Mechanism, started: tokio::time::Instant) {
+        if mechanism.is_guessable() {
+            let delay = std::time::Duration::from_millis(u64::from(self.config.failure_delay_ms));
+            tokio::time::sleep_until(started + delay).await;
+        }
     }
 
     /// The new token's parent, live, for its caps: a token minted with a short-term token is a

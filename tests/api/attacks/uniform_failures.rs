@@ -98,3 +98,28 @@ async fn assertions_for_unknown_keyless_and_foreign_keyed_clients_get_one_answer
     app.post_long(&assertion_grant(&signed(&ed_key, &ed_client.client_id))).await.assert_status(201);
     app.post_long(&assertion_grant(&signed(&ec_key, &ec_client.client_id))).await.assert_status(201);
 }
+
+#[tokio::test]
+async fn a_failed_guessable_credential_is_answered_after_the_delay_whatever_the_client() {
+    let app = spawn_app_with(|s| {
+        s.failures_per_client = 0;
+        s.failures_per_address = 0;
+        s.failure_delay_ms = 1000;
+    })
+    .await;
+    let live = app.create_client("live", "deploy").await;
+    let long = app.issue_long(&live).await;
+    let unknown = merge(secret_grant(&live), json!({"client_id": crate::helpers::unknown_client_id()}));
+    let wrong = merge(secret_grant(&live), json!({"client_secret": "tsc_wrong"}));
+
+    for body in [&unknown, &wrong] {
+        let started = std::time::Instant::now();
+        app.post_long(body).await.assert_status(401);
+        assert!(started.elapsed() >= std::time::Duration::from_millis(1000), "answered after {:?}", started.elapsed());
+    }
+    // Only failures wait: a success and a bearer token are answered at once.
+    let started = std::time::Instant::now();
+    app.issue_short(&long.access_token).await;
+    app.post_short(Some("tsl_forged"), None).await.assert_invalid_token();
+    assert!(started.elapsed() < std::time::Duration::from_millis(1000), "{:?}", started.elapsed());
+}

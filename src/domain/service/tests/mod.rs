@@ -48,6 +48,7 @@ impl Harness {
             c.failures_per_client = 0;
             c.failures_per_address = 0;
             c.otp_failures_per_day = 0;
+            c.failure_delay_ms = 0;
         })
         .await
     }
