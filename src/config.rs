@@ -34,6 +34,9 @@ pub struct Settings {
     /// Milliseconds after its check began that a failed secret, OTP code or assertion is
     /// answered, whatever the client (so timing tells nothing about it).
     pub failure_delay_ms: u32,
+    /// Failed authentications recorded one by one per failure window in all; the rest are
+    /// counted in summary events.
+    pub audit_failures_per_window: u32,
     pub issuance_per_client_per_minute: u32,
     /// Proxies whose `X-Forwarded-For`/`Forwarded` name the client (empty: headers ignored).
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -102,6 +105,7 @@ impl Default for Settings {
             failure_window_secs: 60,
             otp_failures_per_day: 30,
             failure_delay_ms: 20,
+            audit_failures_per_window: 1000,
             issuance_per_client_per_minute: 0,
             trusted_proxies: Vec::new(),
             body_limit_bytes: 64 * 1024,
@@ -171,6 +175,10 @@ pub struct FileConfig {
     /// answered, whatever the client, so that timing tells nothing about it; 0-1000 [default: 20].
     #[arg(long, env = "TOKENSMITH_FAILURE_DELAY_MS")]
     pub failure_delay_ms: Option<u32>,
+    /// Failed authentications recorded one by one per failure window, in all; the rest are
+    /// counted in summary events (at most a tenth as many, and one more) [default: 1000].
+    #[arg(long, env = "TOKENSMITH_AUDIT_FAILURES_PER_WINDOW")]
+    pub audit_failures_per_window: Option<u32>,
     /// Token issuances allowed per client per minute; 0 = no limit [default: 0].
     #[arg(long, env = "TOKENSMITH_ISSUANCE_PER_CLIENT_PER_MINUTE")]
     pub issuance_per_client_per_minute: Option<u32>,
@@ -264,6 +272,7 @@ impl FileConfig {
             failure_window_secs,
             otp_failures_per_day,
             failure_delay_ms,
+            audit_failures_per_window,
             issuance_per_client_per_minute,
             body_limit_bytes,
             header_timeout_secs,
@@ -371,6 +380,7 @@ impl Settings {
         c.failure_window_secs = self.failure_window_secs;
         c.otp_failures_per_day = self.otp_failures_per_day;
         c.failure_delay_ms = self.failure_delay_ms;
+        c.audit_failures_per_window = self.audit_failures_per_window;
         c.issuance_per_client_per_minute = self.issuance_per_client_per_minute;
         c.expired_retention_secs = i64::from(self.expired_retention_days) * 86_400;
         c.signing_alg = self.signing_alg;

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use issuance::IssuanceLimiter;
 pub use keys::{AddrKey, LimitKey};
-pub use summary::{Suppressed, Tally};
+pub use summary::{Summary, Suppressed, Tally};
 pub use window::{Admit, Window, decode_times, encode_times};
 
 /// How long to wait before retrying, in whole seconds (at least 1).

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::{AuthFail, TokenService};
 use crate::domain::audit::{self, AuditEventExt, event};
-use crate::domain::limits::{AddrKey, LimitKey, RetryAfter, Tally};
+use crate::domain::limits::{AddrKey, LimitKey, RetryAfter, Summary, Tally};
 use crate::domain::{ClientId, DomainError, Mechanism};
 use crate::store::{AuditEvent, FailureCounter, FailureRecorded, StoreError};
 
@@ -174,7 +174,7 @@ impl TokenService {
         if due.is_empty() {
             return Ok(());
         }
-        let events = due.iter().map(|(key, tally)| summary_event(key, tally, self.suppressed_window_ms(), now_ms));
+        let events = due.iter().map(|summary| summary_event(summary, self.suppressed_window_ms(), now_ms));
         if let Err(e) = self.store.record_audit(events.collect()).await {
             self.suppressed.restore(due);
             return Err(e);
@@ -195,18 +195,21 @@ fn summary_key(key: &LimitKey) -> LimitKey {
     }
 }
 
-/// The one event that stands for a window's failures of one key.
-fn summary_event(key: &LimitKey, tally: &Tally, window_ms: i64, now_ms: i64) -> AuditEvent {
+/// The one event that stands for a window's failures of one key, or of many keys merged.
+fn summary_event(summary: &Summary, window_ms: i64, now_ms: i64) -> AuditEvent {
     let mut ev = audit::new(now_ms, event::AUTH_FAILURES_SUMMARIZED, audit::FAILURE).reason("summary");
-    ev = match key {
-        LimitKey::Address(a) => ev.source(a),
-        LimitKey::Client(c) | LimitKey::OtpDay(c) => ev.client(c),
+    ev = match &summary.key {
+        Some(LimitKey::Address(a)) => ev.source(a),
+        Some(LimitKey::Client(c) | LimitKey::OtpDay(c)) => ev.client(c),
+        None => ev,
     };
+    let tally: &Tally = &summary.tally;
     ev.detail(serde_json::json!({
         "failures": tally.failures,
         "refused": tally.refused,
         "recorded": tally.recorded,
         "reasons": tally.reasons,
+        "keys": summary.keys,
         "since": tally.since,
         "until": tally.since + window_ms,
     }))

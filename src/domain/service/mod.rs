@@ -47,6 +47,9 @@ pub struct ServiceConfig {
     pub otp_failures_per_day: u32,
     /// How long after its check began a failed secret, OTP code or assertion is answered.
     pub failure_delay_ms: u32,
+    /// Failed authentications recorded one by one per failure window, in all (the rest are
+    /// counted in summaries).
+    pub audit_failures_per_window: u32,
     /// Issuances (long or short) per client per minute; 0 turns the limit off.
     pub issuance_per_client_per_minute: u32,
     /// How long expired long-term tokens are kept (so revoking one still answers 204).
@@ -76,6 +79,7 @@ impl ServiceConfig {
             failure_window_secs: 60,
             otp_failures_per_day: 30,
             failure_delay_ms: 20,
+            audit_failures_per_window: 1000,
             issuance_per_client_per_minute: 0,
             expired_retention_secs: 7 * 86_400,
             signing_alg: SigningAlg::EdDSA,
@@ -378,7 +382,8 @@ impl TokenService {
             window_secs: config.failure_window_secs,
             otp_per_day: config.otp_failures_per_day,
         });
-        let suppressed = Suppressed::new(i64::from(config.failure_window_secs.max(1)) * 1000);
+        let window_ms = i64::from(config.failure_window_secs.max(1)) * 1000;
+        let suppressed = Suppressed::new(window_ms, u64::from(config.audit_failures_per_window));
         // At start, every lock that may still hold: the longest window is a day.
         let limits_seen_at = AtomicI64::new(clock.now_millis() - 86_400_000);
         let issuance = NonZeroU32::new(config.issuance_per_client_per_minute).map(IssuanceLimiter::per_minute);

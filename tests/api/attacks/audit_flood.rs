@@ -77,3 +77,33 @@ async fn guesses_at_one_client_from_many_addresses_are_summarised_per_client() {
         45
     );
 }
+
+#[tokio::test]
+async fn many_addresses_share_one_budget_so_the_trail_grows_at_a_bounded_rate() {
+    let app = spawn_app_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.failures_per_address = 2;
+        s.audit_failures_per_window = 50;
+    })
+    .await;
+    let before = events(&app).await.len();
+
+    for i in 0..120u32 {
+        let from = format!("198.51.{}.{}", i / 3 / 250, i / 3 % 250);
+        let request = app
+            .post(&format!("/v1/auth/tokens/{}/revoke", uuid::Uuid::now_v7()))
+            .header("X-Forwarded-For", from)
+            .bearer_auth(format!("tsl_forged{i}"));
+        app.send(request).await.assert_invalid_token();
+    }
+
+    app.clock.advance_secs(61);
+    let all = summaries(&app, 1).await;
+    let failed = named(&all, "auth.failed").len();
+    let summary = named(&all, "auth.failures_summarized");
+    assert!(failed <= 50, "the budget, recorded one by one: {failed}");
+    assert!(summary.len() <= 5 + 1, "a tenth of the budget and one more: {}", summary.len());
+    let counted: u64 = summary.iter().map(|e| e["detail"]["failures"].as_u64().unwrap()).sum();
+    assert_eq!(failed as u64 + counted, 120, "every failure is recorded or counted");
+    assert!(all.len() - before <= 50 + 6);
+}
