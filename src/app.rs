@@ -35,6 +35,8 @@ pub struct Application {
     tls: Option<TlsAcceptor>,
 }
 
+/// The largest request head (request line and headers) a connection may send.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How often each instance re-reads the failed-authentication locks decided elsewhere: the
 /// staleness bound of a lock set by another instance or lifted by an operator.
 const LIMITS_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -61,8 +63,17 @@ pub async fn open(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, Keyrin
     let master = settings.master_key.as_ref().map(|k| k.expose_secret().to_owned());
     let embedded = store::sqlite_path(&settings.database).is_some();
     let key_file = settings.key_file.clone().or_else(|| default_key_file(&settings.database));
+    let database_exists = store::sqlite_path(&settings.database).is_some_and(|p| p.exists());
     let keyring = match (&master, &key_file) {
         (Some(m), _) => Keyring::load_or_create(std::path::Path::new(""), Some(m))?,
+        // A new key beside an existing database could open none of its secrets: say so before
+        // anything is written.
+        (None, Some(path)) if database_exists && !path.exists() => anyhow::bail!(
+            "no master key file at {} for database {} (restore it beside the database, or pass --key-file FILE \
+             or set TOKENSMITH_MASTER_KEY)",
+            path.display(),
+            store::redact_url(&settings.database)
+        ),
         (None, Some(path)) if embedded || path.exists() => Keyring::load_or_create(path, None)?,
         (None, Some(path)) => anyhow::bail!(
             "key file {} does not exist; every instance sharing database {} must use the same master key: \
@@ -160,7 +171,11 @@ impl Application {
         });
         let app = router(ctx);
         let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // A request head past 64 KiB is answered 431 and its connection closed: nothing here needs
+        // more, and a few hundred connections holding megabytes of headers would add up.
+        builder.http1().max_buf_size(MAX_HEADER_BYTES);
+        builder.http2().max_header_list_size(MAX_HEADER_BYTES as u32);
         let listener = self.listener;
         let header_timeout = Duration::from_secs(self.settings.header_timeout_secs);
         // One permit per open connection: past the cap, the next connection waits in the

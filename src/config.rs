@@ -338,10 +338,19 @@ impl Settings {
         if self.cleanup_interval_secs == 0 {
             return Err("cleanup_interval_secs must be at least 1".into());
         }
-        if let Some(i) = &self.issuer
-            && !(i.starts_with("http://") || i.starts_with("https://"))
+        if let Some(i) = &self.issuer {
+            let host = i.strip_prefix("https://").or_else(|| i.strip_prefix("http://"));
+            // RFC 8414 §2: a URL without a query or a fragment.
+            if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) || i.contains(['?', '#']) {
+                return Err(format!(
+                    "issuer {i:?} must be an http:// or https:// URL with a host and no query or fragment"
+                ));
+            }
+        }
+        if let Some(a) = &self.default_audience
+            && (a.is_empty() || a.len() > 256 || !a.chars().all(crate::domain::types::is_plain_text))
         {
-            return Err(format!("issuer {i:?} must be an http:// or https:// URL"));
+            return Err("default_audience must be 1 to 256 printable characters".into());
         }
         match (&self.tls_cert, &self.tls_key) {
             (Some(_), None) => return Err("tls_cert is set without tls_key; give both or neither".into()),
@@ -352,6 +361,20 @@ impl Settings {
             return Err("shutdown_timeout_secs must be between 0 and 3600".into());
         }
         Ok(())
+    }
+
+    /// Settings that are valid but probably not what was meant, each as a sentence.
+    pub fn warnings(&self) -> Vec<String> {
+        self.trusted_proxies
+            .iter()
+            .filter(|net| net.prefix_len() == 0)
+            .map(|net| {
+                format!(
+                    "trusted_proxies includes {net}: every peer is a trusted proxy, so any client can choose \
+                     the address it is counted against (name the proxies' own addresses instead)"
+                )
+            })
+            .collect()
     }
 
     /// Whether the server speaks HTTPS.

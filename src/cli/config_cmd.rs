@@ -149,6 +149,9 @@ pub(super) async fn run(cmd: ConfigCommand, log_format: Option<LogFormat>) -> an
         writeln!(out, "{json:#}")?;
     } else {
         writeln!(out, "# tokensmith: configuration is valid; the effective settings follow")?;
+        for warning in settings.warnings() {
+            writeln!(out, "# warning: {warning}")?;
+        }
         if settings.master_key.is_some() {
             writeln!(out, "# master key: from TOKENSMITH_MASTER_KEY (redacted)")?;
         }

@@ -122,20 +122,8 @@ impl DatabaseArgs {
                 path.display()
             );
         }
-        // Nor a new master key beside an existing database: it could open none of its secrets.
-        let settings = self.settings();
-        if settings.master_key.is_none()
-            && let Some(key) = settings.key_file.clone().or_else(|| app::default_key_file(&self.database))
-            && !key.exists()
-        {
-            anyhow::bail!(
-                "no master key file at {} for database {} (restore it beside the database, or pass --key-file FILE \
-                 or set TOKENSMITH_MASTER_KEY)",
-                key.display(),
-                self.name()
-            );
-        }
-        app::open(&settings).await.map_err(|e| self.explain_open(e))
+        // Nor a new master key beside an existing database: `app::open` refuses that.
+        app::open(&self.settings()).await.map_err(|e| self.explain_open(e))
     }
 
     /// Adds what to check to a database that could not be opened.

@@ -47,6 +47,9 @@ pub(super) async fn run(args: ServeArgs, log_format: Option<LogFormat>) -> anyho
         }
     };
     crate::telemetry::logging::init(settings.log_format, true);
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
     serve(settings).await
 }
 

@@ -232,6 +232,11 @@ pub struct IntrospectResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub iat: Option<i64>,
+    /// The audience a short-term token was minted for (active short-term tokens only): a
+    /// resource server accepts a token only if this names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub aud: Option<String>,
 }
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -556,6 +561,7 @@ pub async fn introspect(
             scopes: Some(i.scopes.to_vec()),
             exp: Some(i.expires_at),
             iat: Some(i.issued_at),
+            aud: i.audience,
         },
         None => IntrospectResponse {
             active: false,
@@ -565,6 +571,7 @@ pub async fn introspect(
             scopes: None,
             exp: None,
             iat: None,
+            aud: None,
         },
     };
     Ok(no_store(Json(body).into_response()))

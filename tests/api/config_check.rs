@@ -115,3 +115,50 @@ async fn the_example_file_in_the_repository_checks() {
     let out = config_check(&["--config", example], &[]).await;
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn an_issuer_with_a_query_or_fragment_and_an_empty_default_audience_are_refused() {
+    for (args, says) in [
+        (vec!["--issuer", "http://tokens.example/p?q#f"], "no query or fragment"),
+        (vec!["--issuer", "https://"], "with a host"),
+        (vec!["--default-audience", ""], "default_audience"),
+        (vec!["--default-audience", "a\u{202e}b"], "default_audience"),
+        (vec!["--failure-delay-ms", "5000"], "failure_delay_ms"),
+    ] {
+        let out = config_check(&args, &[]).await;
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[tokio::test]
+async fn trusting_every_address_as_a_proxy_is_warned_about() {
+    let out = config_check(&["--trusted-proxies", "10.0.0.0/8,0.0.0.0/0"], &[]).await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("# warning: trusted_proxies includes 0.0.0.0/0"), "{printed}");
+    assert!(printed.contains("trusted_proxies = [\"10.0.0.0/8\", \"0.0.0.0/0\"]"), "{printed}");
+}
+
+#[tokio::test]
+async fn serve_refuses_an_existing_database_without_its_key_and_creates_no_key() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let db = dir.path().join("t.db");
+    let url = format!("sqlite://{}", db.display());
+    let create = ["client", "create", "--name", "x", "--scopes", "read", "--database", &url];
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokensmith")).args(create).output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::remove_file(dir.path().join("t.db.key")).unwrap();
+
+    let serve = ["serve", "--listen", "127.0.0.1:0", "--database", &url];
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+        .args(serve)
+        .env_remove("TOKENSMITH_MASTER_KEY")
+        .output();
+    let out = tokio::time::timeout(crate::process::PATIENCE, run).await.expect("serve stops").unwrap();
+
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no master key file at"), "{}", stderr(&out));
+    assert!(!dir.path().join("t.db.key").exists(), "no new key beside the database");
+}

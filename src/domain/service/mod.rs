@@ -232,6 +232,8 @@ pub struct TokenInfo {
     pub scopes: Scopes,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// The audience a short-term token was minted for (a resource server checks it is itself).
+    pub audience: Option<String>,
 }
 
 /// A failed authentication, with the client it concerned when known (for the limits).
@@ -990,9 +992,11 @@ impl TokenService {
         }
     }
 
-    /// Whether `aud` is tokensmith's own audience: its issuer URL.
+    /// Whether `aud` is tokensmith's own audience: its issuer URL (with or without one
+    /// trailing slash).
     fn is_own_audience(&self, aud: &str) -> bool {
-        aud.trim_end_matches('/') == self.config.issuer.trim_end_matches('/')
+        let issuer = self.config.issuer.trim_end_matches('/');
+        aud == issuer || aud.strip_suffix('/') == Some(issuer)
     }
 
     /// Checks a token of either kind, and names the kind it looked like.
@@ -1191,6 +1195,7 @@ impl TokenService {
                 issued_at: t.issued_at,
                 // A rotation's grace period ends the token early: report when it really stops.
                 expires_at: t.valid_until(),
+                audience: None,
             })),
             Ok(Caller::Short { id, client_id, scopes, claims }) => Ok(Some(TokenInfo {
                 token_id: id.to_string(),
@@ -1199,6 +1204,7 @@ impl TokenService {
                 scopes,
                 issued_at: claims.iat,
                 expires_at: claims.exp,
+                audience: Some(claims.aud.clone()),
             })),
             Err(DomainError::Store(e)) => Err(DomainError::Store(e)),
             Err(_) => Ok(None),

@@ -49,11 +49,28 @@ async fn a_token_for_another_audience_may_revoke_itself_and_nothing_else() {
 }
 
 #[tokio::test]
-async fn the_service_it_was_minted_for_can_still_introspect_it() {
+async fn the_service_it_was_minted_for_can_still_introspect_it_and_sees_its_audience() {
     let (app, _client, long) = setup().await;
     let foreign = app.issue_short_with(&long.access_token, json!({"audience": ELSEWHERE})).await;
 
-    assert!(app.is_active(&long.access_token, &foreign.access_token).await);
+    let reply = app.introspect(&long.access_token, &foreign.access_token).await;
+
+    reply.assert_status(200);
+    assert_eq!(reply.json()["active"], true);
+    assert_eq!(reply.json()["aud"], ELSEWHERE, "a resource server checks that it names itself");
+}
+
+#[tokio::test]
+async fn only_the_issuer_itself_is_tokensmiths_audience() {
+    let (app, _client, long) = setup().await;
+    for audience in [format!("{}//", app.issuer), format!("{}/x", app.issuer), app.issuer.to_uppercase()] {
+        let token = app.issue_short_with(&long.access_token, json!({"audience": audience})).await;
+        app.post_long_with_short(&token.access_token, &json!({"grant_type": "short_token"}))
+            .await
+            .assert_invalid_token();
+    }
+    let slash = app.issue_short_with(&long.access_token, json!({"audience": format!("{}/", app.issuer)})).await;
+    issued(&app.post_long_with_short(&slash.access_token, &json!({"grant_type": "short_token"})).await);
 }
 
 #[tokio::test]

@@ -117,3 +117,14 @@ async fn hundreds_of_slow_connections_do_not_stop_a_normal_client() {
     }
     drop(slow);
 }
+
+#[tokio::test]
+async fn a_request_head_past_64_kib_is_refused() {
+    let app = spawn_app_with(|_| {}).await;
+    let huge = "a".repeat(100 * 1024);
+
+    let reply = app.send_unchecked(app.http.get(app.url("/healthz")).header("X-Padding", huge)).await;
+
+    assert_eq!(reply.status.as_u16(), 431, "{}", reply.text);
+    app.get("/healthz").await.assert_status(200);
+}
