@@ -33,6 +33,9 @@ pub struct Application {
     service: Arc<TokenService>,
     settings: Settings,
     tls: Option<TlsAcceptor>,
+    /// Whether the database held any client when the server started (`serve` says how to
+    /// create the first one otherwise).
+    has_clients: bool,
 }
 
 /// The largest request head (request line and headers) a connection may send.
@@ -119,9 +122,10 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
         let (store, keyring) = open(&settings).await?;
+        let has_clients = !store.list_clients().await?.is_empty();
         let config = settings.service_config(settings.issuer_for(local_addr));
         let service = Arc::new(TokenService::new(store, keyring, clock, config).await?);
-        Ok(Application { listener, local_addr, service, settings, tls })
+        Ok(Application { listener, local_addr, service, settings, tls, has_clients })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -139,6 +143,10 @@ impl Application {
 
     pub fn issuer(&self) -> &str {
         &self.service.config().issuer
+    }
+
+    pub fn has_clients(&self) -> bool {
+        self.has_clients
     }
 
     pub fn service(&self) -> &Arc<TokenService> {

@@ -15,6 +15,38 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> i64 {
         self.now_millis().div_euclid(1000)
     }
+
+    /// The instant an operation runs at, read once so that all its rules see the same time.
+    fn instant(&self) -> Now {
+        Now { ms: self.now_millis() }
+    }
+}
+
+/// An instant, read once per operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    ms: i64,
+}
+
+impl Now {
+    /// Milliseconds since the Unix epoch.
+    pub fn ms(self) -> i64 {
+        self.ms
+    }
+
+    /// Whole seconds since the Unix epoch (rounded down).
+    pub fn secs(self) -> i64 {
+        self.ms.div_euclid(MS_PER_SEC)
+    }
+}
+
+/// Milliseconds in a second: the stored times are seconds, the audit trail's and the limits'
+/// milliseconds.
+pub const MS_PER_SEC: i64 = 1000;
+
+/// `secs` seconds (since the epoch, or a duration) in milliseconds.
+pub fn millis(secs: i64) -> i64 {
+    secs.saturating_mul(MS_PER_SEC)
 }
 
 /// The real clock.

@@ -245,22 +245,55 @@ impl FileConfig {
         })
     }
 
-    /// Overlays `self` (the file) on `s` (the defaults).
+    /// Overlays `self` (the file) on `s` (the defaults). Every field is named here, so a setting
+    /// added to `FileConfig` and not applied does not compile.
     pub fn apply(self, s: &mut Settings) -> Result<(), String> {
-        if let Some(v) = self.listen {
+        let FileConfig {
+            listen,
+            database,
+            issuer,
+            key_file,
+            signing_alg,
+            default_audience,
+            long_ttl_default_days,
+            long_ttl_max_days,
+            short_ttl_max_secs,
+            failures_per_client,
+            failures_per_address,
+            failure_window_secs,
+            otp_failures_per_day,
+            failure_delay_ms,
+            audit_failures_per_window,
+            issuance_per_client_per_minute,
+            trusted_proxies,
+            body_limit_bytes,
+            header_timeout_secs,
+            body_timeout_secs,
+            max_connections,
+            cleanup_interval_secs,
+            expired_retention_days,
+            token_cache_ttl_ms,
+            audit_short_tokens,
+            audit_retention_days,
+            tls_cert,
+            tls_key,
+            shutdown_timeout_secs,
+            log_format,
+        } = self;
+        if let Some(v) = listen {
             s.listen = parse_listen(&v)?;
         }
-        if let Some(v) = self.signing_alg {
+        if let Some(v) = signing_alg {
             s.signing_alg = parse_alg(&v)?;
         }
-        if let Some(v) = self.trusted_proxies {
+        if let Some(v) = trusted_proxies {
             s.trusted_proxies = crate::http::forwarded::parse_trusted(&v)?;
         }
         macro_rules! set {
-            ($($f:ident),*) => { $( if let Some(v) = self.$f { s.$f = v; } )* };
+            ($($f:ident),*) => { $( if let Some(v) = $f { s.$f = v; } )* };
         }
         macro_rules! set_opt {
-            ($($f:ident),*) => { $( if let Some(v) = self.$f { s.$f = Some(v); } )* };
+            ($($f:ident),*) => { $( if $f.is_some() { s.$f = $f; } )* };
         }
         set!(
             database,
@@ -388,31 +421,33 @@ impl Settings {
         self.issuer.clone().unwrap_or_else(|| format!("{scheme}://{local}")).trim_end_matches('/').to_owned()
     }
 
-    /// The domain's view of these settings.
+    /// The domain's view of these settings (a struct literal: a field the domain gains must
+    /// be set here).
     pub fn service_config(&self, issuer: String) -> ServiceConfig {
-        let mut c = ServiceConfig::with_issuer(issuer);
-        if let Some(a) = &self.default_audience {
-            c.default_audience = a.clone();
+        ServiceConfig {
+            default_audience: self.default_audience.clone().unwrap_or_else(|| issuer.clone()),
+            issuer,
+            long_ttl_default_days: self.long_ttl_default_days,
+            long_ttl_max_days: self.long_ttl_max_days,
+            short_ttl_default_secs: self.short_ttl_max_secs,
+            short_ttl_max_secs: self.short_ttl_max_secs,
+            failures_per_client: self.failures_per_client,
+            failures_per_address: self.failures_per_address,
+            failure_window_secs: self.failure_window_secs,
+            otp_failures_per_day: self.otp_failures_per_day,
+            failure_delay_ms: self.failure_delay_ms,
+            audit_failures_per_window: self.audit_failures_per_window,
+            issuance_per_client_per_minute: self.issuance_per_client_per_minute,
+            expired_retention_secs: i64::from(self.expired_retention_days) * SECS_PER_DAY,
+            signing_alg: self.signing_alg,
+            token_cache_ttl_ms: i64::from(self.token_cache_ttl_ms),
+            audit_short_tokens: self.audit_short_tokens,
+            audit_retention_secs: i64::from(self.audit_retention_days) * SECS_PER_DAY,
         }
-        c.long_ttl_default_days = self.long_ttl_default_days;
-        c.long_ttl_max_days = self.long_ttl_max_days;
-        c.short_ttl_max_secs = self.short_ttl_max_secs;
-        c.short_ttl_default_secs = self.short_ttl_max_secs.min(900);
-        c.failures_per_client = self.failures_per_client;
-        c.failures_per_address = self.failures_per_address;
-        c.failure_window_secs = self.failure_window_secs;
-        c.otp_failures_per_day = self.otp_failures_per_day;
-        c.failure_delay_ms = self.failure_delay_ms;
-        c.audit_failures_per_window = self.audit_failures_per_window;
-        c.issuance_per_client_per_minute = self.issuance_per_client_per_minute;
-        c.expired_retention_secs = i64::from(self.expired_retention_days) * 86_400;
-        c.signing_alg = self.signing_alg;
-        c.token_cache_ttl_ms = i64::from(self.token_cache_ttl_ms);
-        c.audit_short_tokens = self.audit_short_tokens;
-        c.audit_retention_secs = i64::from(self.audit_retention_days) * 86_400;
-        c
     }
 }
+
+const SECS_PER_DAY: i64 = 86_400;
 
 #[cfg(test)]
 mod tests {

@@ -11,9 +11,10 @@ use super::output::{self, Table, fields, time, yes_no};
 use super::{DatabaseArgs, parse_client_id, qr};
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::domain::Scopes;
-use crate::domain::admin::{self, AdminError, NewClient, TokenStatus};
+use crate::domain::admin::{self, AdminError, NewClient};
 use crate::domain::client_key::ClientPublicKey;
-use crate::store::ClientRecord;
+use crate::domain::token::TokenStatus;
+use crate::store::Client;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -258,7 +259,7 @@ async fn create(
     output::print(&text)
 }
 
-fn client_json(c: &ClientRecord) -> Value {
+fn client_json(c: &Client) -> Value {
     json!({
         "client_id": c.id.as_str(),
         "name": c.name,
@@ -300,7 +301,7 @@ async fn show(client_id: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<
     let client = store.get_client(&id).await?.ok_or_else(|| explain(AdminError::UnknownClient(id.clone()), db))?;
     let now = SystemClock.now();
     let tokens = store.list_current_long_tokens(Some(&id), now).await?;
-    let count = |s: TokenStatus| tokens.iter().filter(|t| TokenStatus::of(t, now) == s).count();
+    let count = |s: TokenStatus| tokens.iter().filter(|t| t.status(now) == s).count();
     let (live, rotating, suspended) =
         (count(TokenStatus::Live), count(TokenStatus::Rotating), count(TokenStatus::Disabled));
     // The stored key was checked when it was registered; a key that no longer parses is shown without a thumbprint.

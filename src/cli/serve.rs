@@ -57,12 +57,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let database = settings.database.clone();
     let stop = shutdown_signal();
     let app = Application::build(settings).await?;
-    let clients = app.service().store().list_clients().await?.len();
     let mut out = std::io::stdout().lock();
     let scheme = if app.tls() { "https" } else { "http" };
     writeln!(out, "tokensmith listening on {scheme}://{} (issuer {})", app.local_addr(), app.issuer())?;
     writeln!(out, "database {}", redact_url(&database))?;
-    if clients == 0 {
+    if !app.has_clients() {
         writeln!(out, "no clients yet; create one with:")?;
         writeln!(
             out,

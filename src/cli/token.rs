@@ -7,7 +7,7 @@ use super::output::{self, Table, json_time, time};
 use super::{DatabaseArgs, parse_client_id};
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::domain::TokenKind;
-use crate::domain::admin::{self, AdminError, RevokeOutcome, TokenStatus};
+use crate::domain::admin::{self, AdminError, RevokeOutcome};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -75,7 +75,7 @@ async fn list(client: Option<&str>, all: bool, json: bool, db: &DatabaseArgs) ->
                     "issued_at": rfc3339(t.issued_at),
                     "expires_at": rfc3339(t.expires_at),
                     "revoked_at": json_time(t.revoked_at),
-                    "status": TokenStatus::of(t, now).as_str(),
+                    "status": t.status(now).as_str(),
                 })
             })
             .collect();
@@ -89,7 +89,7 @@ async fn list(client: Option<&str>, all: bool, json: bool, db: &DatabaseArgs) ->
     let mut t =
         Table::new(&["TOKEN_ID", "CLIENT_ID", "NAME", "STATUS", "ISSUED", "VALID_UNTIL", "SCOPES"]).max_width(2, 24);
     for r in &tokens {
-        let status = TokenStatus::of(r, now);
+        let status = r.status(now);
         // When it stops (stopped) being valid: its expiry, or the end of a rotation's grace
         // period, or its revocation.
         let ends = r.valid_until();

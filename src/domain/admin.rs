@@ -1,14 +1,16 @@
 //! Administration that runs outside a request (the command line): registering clients,
 //! their public keys, the state of long-term tokens, revocation by an operator.
 
-use super::audit::{self, AuditEventExt, event};
+use super::audit::{self, AuditEvent, AuditEventExt, event};
 use super::client_key::{ClientPublicKey, alg_name};
 use super::limits::LimitKey;
 use super::otp;
+use super::revocation;
+pub use super::revocation::RevokeOutcome;
 use super::service::TokenKind;
 use super::types::{CLIENT_SECRET_PREFIX, ClientId, OpaqueSecret, Scopes, TokenId, is_plain_text};
 use crate::crypto::Keyring;
-use crate::store::{ClientRecord, LongTokenRecord, Store, StoreError};
+use crate::store::{Client, Store, StoreError};
 
 /// What `client create` asks for.
 #[derive(Debug, Clone)]
@@ -77,7 +79,7 @@ pub async fn create_client(
     } else {
         (None, None, None)
     };
-    let record = ClientRecord {
+    let record = Client {
         id: id.clone(),
         name: name.clone(),
         scopes: spec.scopes.clone(),
@@ -182,7 +184,7 @@ pub async fn enable_client(
                 .token(token.id)
                 .source(audit::CLI)
                 .detail(serde_json::json!({ "kind": "long", "why": "client enabled without --revive-tokens" }));
-            revoked += store.revoke_long_token_audited(&token.id, now, ev).await?.len();
+            revoked += store.revoke_long_token(&token.id, now, ev).await?.len();
         }
     }
     if !store.set_client_disabled(id, false).await? {
@@ -260,45 +262,6 @@ fn new_otp_seed(
     Ok((keyring.seal(id.as_str().as_bytes(), &seed), otp::secret_base32(&seed).into(), uri.into()))
 }
 
-/// Where a long-term token stands at a given time, for listings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenStatus {
-    /// Valid.
-    Live,
-    /// Valid until its rotation's grace period ends (`revoked_at`, in the future).
-    Rotating,
-    /// Not expired or revoked, but its client is disabled (valid again if it is enabled).
-    Disabled,
-    Revoked,
-    Expired,
-}
-
-impl TokenStatus {
-    pub fn of(t: &LongTokenRecord, now: i64) -> Self {
-        if t.expires_at <= now {
-            TokenStatus::Expired
-        } else if t.revoked_at.is_some_and(|r| r <= now) {
-            TokenStatus::Revoked
-        } else if t.client_disabled {
-            TokenStatus::Disabled
-        } else if t.revoked_at.is_some() {
-            TokenStatus::Rotating
-        } else {
-            TokenStatus::Live
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenStatus::Live => "live",
-            TokenStatus::Rotating => "rotating",
-            TokenStatus::Disabled => "disabled",
-            TokenStatus::Revoked => "revoked",
-            TokenStatus::Expired => "expired",
-        }
-    }
-}
-
 /// Registers `text` (a PEM SubjectPublicKeyInfo or a JWK) as the public key of client `id`
 /// for assertions. A client has one key: it is set where there is none, and replaced only
 /// with `replace`. The key is checked before anything is written; returns its algorithm.
@@ -333,16 +296,6 @@ pub async fn set_public_key(
     Ok(alg)
 }
 
-/// What an operator's revocation did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevokeOutcome {
-    Revoked,
-    /// Nothing to do: it was revoked before (a long-term token).
-    AlreadyRevoked,
-    /// Nothing to do: it has expired.
-    AlreadyExpired,
-}
-
 #[derive(Debug, Clone)]
 pub struct Revocation {
     pub token_id: String,
@@ -372,66 +325,46 @@ pub async fn revoke_token(
     match id {
         TokenId::Long(id) => {
             let record = store.get_long_token(&id).await?.ok_or_else(|| AdminError::UnknownToken(id.to_string()))?;
-            let outcome = match TokenStatus::of(&record, now) {
-                TokenStatus::Expired => RevokeOutcome::AlreadyExpired,
-                TokenStatus::Revoked => RevokeOutcome::AlreadyRevoked,
-                TokenStatus::Live | TokenStatus::Rotating | TokenStatus::Disabled => {
-                    let ev = audit::new(now * 1000, event::TOKEN_REVOKED, audit::SUCCESS)
-                        .client(&record.client_id)
-                        .token(id)
-                        .source(audit::CLI)
-                        .detail(serde_json::json!({ "kind": "long" }));
-                    store.revoke_long_token_audited(&id, now, ev).await?;
-                    tracing::info!(client_id = %record.client_id, token_id = %id, "long-term token revoked by an operator");
-                    RevokeOutcome::Revoked
-                }
-            };
-            Ok(Revocation {
-                token_id: id.to_string(),
-                kind: TokenKind::Long,
-                client_id: Some(record.client_id),
-                outcome,
-            })
+            let ev = operator_revoked(now, &id, Some(&record.client_id), TokenKind::Long);
+            let (outcome, _) = revocation::revoke_long(store, &record, now, ev).await?;
+            if outcome == RevokeOutcome::Revoked {
+                tracing::info!(client_id = %record.client_id, token_id = %id, "long-term token revoked by an operator");
+            }
+            let client_id = Some(record.client_id);
+            Ok(Revocation { token_id: id.to_string(), kind: TokenKind::Long, client_id, outcome })
         }
         TokenId::Short(id) => {
             let client_id = store.get_long_token(&id.parent).await?.map(|p| p.client_id);
-            let outcome = if id.expires_at <= now {
-                RevokeOutcome::AlreadyExpired
-            } else {
-                let mut ev = audit::new(now * 1000, event::TOKEN_REVOKED, audit::SUCCESS)
-                    .token(&id)
-                    .source(audit::CLI)
-                    .detail(serde_json::json!({ "kind": "short" }));
-                if let Some(c) = &client_id {
-                    ev = ev.client(c);
-                }
-                store.revoke_short_token_audited(&id, ev).await?;
+            let ev = operator_revoked(now, &id, client_id.as_ref(), TokenKind::Short);
+            let outcome = revocation::revoke_short(store, &id, now, ev).await?;
+            if outcome == RevokeOutcome::Revoked {
                 tracing::info!(token_id = %id, "short-term token revoked by an operator");
-                RevokeOutcome::Revoked
-            };
+            }
             Ok(Revocation { token_id: id.to_string(), kind: TokenKind::Short, client_id, outcome })
         }
     }
+}
+
+/// The audit event of an operator's revocation.
+fn operator_revoked(now: i64, token: &dyn std::fmt::Display, client: Option<&ClientId>, kind: TokenKind) -> AuditEvent {
+    let kind = match kind {
+        TokenKind::Long => "long",
+        TokenKind::Short => "short",
+    };
+    let mut ev = audit::new(now * 1000, event::TOKEN_REVOKED, audit::SUCCESS)
+        .token(token)
+        .source(audit::CLI)
+        .detail(serde_json::json!({ "kind": kind }));
+    if let Some(c) = client {
+        ev = ev.client(c);
+    }
+    ev
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::LongTokenId;
-
-    fn record(expires_at: i64, revoked_at: Option<i64>, client_disabled: bool) -> LongTokenRecord {
-        LongTokenRecord {
-            id: LongTokenId(uuid::Uuid::from_u128(1)),
-            client_id: ClientId::parse("cli_a").unwrap(),
-            scopes: Scopes::default(),
-            name: None,
-            issued_at: 0,
-            expires_at,
-            revoked_at,
-            parent: None,
-            client_disabled,
-        }
-    }
 
     const NOW: i64 = 1_800_000_000;
 
@@ -441,7 +374,7 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("admin.db").display());
         let store: std::sync::Arc<dyn Store> =
             std::sync::Arc::new(crate::store::sqlite::SqliteStore::connect(&url).await.unwrap());
-        let client = ClientRecord {
+        let client = Client {
             id: ClientId::parse("cli_a").unwrap(),
             name: "a".into(),
             scopes: Scopes::from_space_separated("read").unwrap(),
@@ -468,10 +401,14 @@ mod tests {
                 expires_at,
                 parent: None,
             };
-            store.insert_long_token(&t, None, NOW - 7200).await.unwrap();
+            store.insert_long_token(&t, None, NOW - 7200, ev()).await.unwrap();
         }
-        store.revoke_long_token(&LongTokenId(uuid::Uuid::from_u128(3)), NOW - 60).await.unwrap();
+        store.revoke_long_token(&LongTokenId(uuid::Uuid::from_u128(3)), NOW - 60, ev()).await.unwrap();
         (store, dir)
+    }
+
+    fn ev() -> crate::store::AuditEvent {
+        crate::domain::audit::new(NOW, "test", crate::domain::audit::SUCCESS)
     }
 
     fn long(n: u128) -> LongTokenId {
@@ -553,25 +490,5 @@ mod tests {
         assert_eq!(store.get_client(&id).await.unwrap().unwrap().public_key.as_deref(), Some(jwk(1).as_str()));
         set_public_key(store.as_ref(), NOW, &id, &jwk(2), true).await.unwrap();
         assert_eq!(store.get_client(&id).await.unwrap().unwrap().public_key.as_deref(), Some(jwk(2).as_str()));
-    }
-
-    #[test]
-    fn token_status_names_why_a_token_is_not_live() {
-        let now = 1000;
-        let cases = [
-            (record(2000, None, false), TokenStatus::Live),
-            (record(2000, Some(1500), false), TokenStatus::Rotating),
-            (record(2000, None, true), TokenStatus::Disabled),
-            (record(2000, Some(1500), true), TokenStatus::Disabled),
-            (record(2000, Some(1000), false), TokenStatus::Revoked),
-            (record(2000, Some(10), true), TokenStatus::Revoked),
-            (record(1000, None, false), TokenStatus::Expired),
-            (record(900, Some(10), false), TokenStatus::Expired),
-        ];
-        for (r, expected) in cases {
-            assert_eq!(TokenStatus::of(&r, now), expected, "{r:?}");
-            // Exactly the live ones may be used.
-            assert_eq!(r.is_live(now), matches!(expected, TokenStatus::Live | TokenStatus::Rotating), "{r:?}");
-        }
     }
 }

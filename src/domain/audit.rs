@@ -12,7 +12,34 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::types::ClientId;
-use crate::store::AuditEvent;
+
+/// One entry of the audit trail: ids, never a secret or a token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEvent {
+    /// Unix milliseconds.
+    pub at: i64,
+    /// What happened, e.g. `long_token.issued`, `auth.failed`, `signing_key.rotated`.
+    pub event: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub client_id: Option<String>,
+    pub token_id: Option<String>,
+    /// The peer address of a request, or `cli`.
+    pub source: Option<String>,
+    /// How the caller authenticated (or tried to).
+    pub mechanism: Option<String>,
+    /// The reason class of a failure, e.g. `wrong_secret`, `replay`.
+    pub reason: Option<String>,
+    /// A JSON object with further non-secret facts (a rotated token's id, a count).
+    pub detail: Option<String>,
+}
+
+/// A recorded audit event and its position in the trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub event: AuditEvent,
+}
 
 /// The event names, in one place.
 pub mod event {

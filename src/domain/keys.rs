@@ -14,7 +14,23 @@ use super::audit::{self, AuditEventExt, event};
 use crate::clock::Clock;
 use crate::crypto::Keyring;
 use crate::signer::{self, KeyMaterial, KeySet, SigningAlg};
-use crate::store::{SigningKeyRecord, Store};
+use crate::store::Store;
+
+/// A signing key as stored: the PKCS#8 document sealed under the keyring.
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub key_sealed: Vec<u8>,
+    /// Published in the JWKS from this time on.
+    pub created_at: i64,
+    /// Signs from this time on (0: from `created_at`), so verifiers that cache the JWKS
+    /// learn the key before they meet a token it signed.
+    pub activates_at: i64,
+    /// Stops signing at this time (possibly in the future); published until the tokens it
+    /// signed have expired.
+    pub retired_at: Option<i64>,
+}
 
 /// Extra time a retired key stays published, for verifiers' clock skew.
 const PUBLISH_SKEW_SECS: i64 = 60;

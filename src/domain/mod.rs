@@ -6,12 +6,15 @@
 pub mod admin;
 pub mod audit;
 pub mod cache;
+pub mod client;
 pub mod client_key;
 pub mod error;
 pub mod keys;
 pub mod limits;
 pub mod otp;
+pub mod revocation;
 pub mod service;
+pub mod token;
 pub mod types;
 
 pub use error::{DomainError, DomainResult};
@@ -20,6 +23,6 @@ pub use service::{
     TokenInfo, TokenKind, TokenService,
 };
 pub use types::{
-    CLIENT_SECRET_PREFIX, ClientId, LONG_TOKEN_PREFIX, LongTokenId, Mechanism, OpaqueSecret, Scope, Scopes,
-    ShortTokenId, TOKENS_INTROSPECT, TOKENS_WRITE, TokenId,
+    Audience, CLIENT_SECRET_PREFIX, ClientId, LONG_TOKEN_PREFIX, LongTokenId, Mechanism, OpaqueSecret, Scope, Scopes,
+    ShortTokenId, TOKENS_INTROSPECT, TOKENS_WRITE, TokenId, TokenName,
 };

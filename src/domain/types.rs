@@ -48,6 +48,14 @@ impl LongTokenId {
     pub fn generate() -> Self {
         LongTokenId(Uuid::now_v7())
     }
+
+    /// Only the canonical hyphenated form, as issued; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.len() != 36 {
+            return None;
+        }
+        Uuid::parse_str(s).ok().map(LongTokenId)
+    }
 }
 
 impl fmt::Display for LongTokenId {
@@ -129,11 +137,7 @@ impl TokenId {
         if s.starts_with(SHORT_PREFIX) {
             return ShortTokenId::parse(keys, s).map(TokenId::Short);
         }
-        // Only the canonical hyphenated form, as issued.
-        if s.len() != 36 {
-            return None;
-        }
-        Uuid::parse_str(s).ok().map(|u| TokenId::Long(LongTokenId(u)))
+        LongTokenId::parse(s).map(TokenId::Long)
     }
 }
 
@@ -151,6 +155,50 @@ pub fn is_plain_text(c: char) -> bool {
             | '\u{FEFF}'
             | '\u{FFF9}'..='\u{FFFB}'
             | '\u{E0000}'..='\u{E007F}'))
+}
+
+/// A long-term token's name, shown in listings: at most 100 characters of plain text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenName(String);
+
+pub const MAX_NAME_CHARS: usize = 100;
+
+impl TokenName {
+    pub fn parse(s: String) -> Result<Self, String> {
+        if s.chars().count() > MAX_NAME_CHARS || !s.chars().all(is_plain_text) {
+            return Err(format!(
+                "name must be at most {MAX_NAME_CHARS} characters, without control, format or separator characters"
+            ));
+        }
+        Ok(TokenName(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// The `aud` a short-term token is minted for: 1 to 256 characters of plain text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audience(String);
+
+pub const MAX_AUDIENCE_LEN: usize = 256;
+
+impl Audience {
+    pub fn parse(s: String) -> Result<Self, String> {
+        if s.is_empty() || s.len() > MAX_AUDIENCE_LEN || !s.chars().all(is_plain_text) {
+            return Err(format!("audience must be 1 to {MAX_AUDIENCE_LEN} printable characters"));
+        }
+        Ok(Audience(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// How a caller authenticates (or tries to), for the limits, the audit trail and metrics.
@@ -372,6 +420,27 @@ mod tests {
         assert!(Scopes::from_list(&["quo\"te"]).is_err());
         assert!(Scopes::from_list(&[""]).is_err());
         assert_eq!(Scopes::from_space_separated("  x  y ").unwrap().to_vec(), vec!["x", "y"]);
+    }
+
+    #[test]
+    fn names_and_audiences_are_plain_text_of_bounded_length() {
+        assert_eq!(TokenName::parse("ci deploy".into()).unwrap().as_str(), "ci deploy");
+        assert!(TokenName::parse("é".repeat(100)).is_ok(), "characters are counted, not bytes");
+        assert!(TokenName::parse("x".repeat(101)).is_err());
+        assert!(TokenName::parse("evil\u{202E}txt".into()).is_err());
+        assert!(TokenName::parse("line\nbreak".into()).is_err());
+        assert_eq!(Audience::parse("https://api.example".into()).unwrap().as_str(), "https://api.example");
+        assert!(Audience::parse(String::new()).is_err());
+        assert!(Audience::parse("a".repeat(257)).is_err());
+        assert!(Audience::parse("tab\there".into()).is_err());
+    }
+
+    #[test]
+    fn long_token_ids_parse_only_in_their_issued_form() {
+        let id = LongTokenId::generate();
+        assert_eq!(LongTokenId::parse(&id.to_string()), Some(id));
+        assert_eq!(LongTokenId::parse(&id.0.simple().to_string()), None);
+        assert_eq!(LongTokenId::parse(&format!("{{{id}}}")), None);
     }
 
     proptest! {

@@ -19,8 +19,8 @@ use super::observe::RequestLog;
 use super::{ApiContext, openapi};
 use crate::clock::rfc3339;
 use crate::domain::{
-    Bearer, BearerUse, Caller, ClientId, Credential, DomainError, IssuedLong, IssuedShort, LongTokenParams, Mechanism,
-    Scopes, ShortTokenParams, TokenKind,
+    Audience, Bearer, BearerUse, Caller, ClientId, Credential, DomainError, IssuedLong, IssuedShort, LongTokenId,
+    LongTokenParams, Mechanism, Scopes, ShortTokenParams, TokenKind, TokenName,
 };
 
 /// `LongTokenRequest` (contract §1). Unknown fields are refused.
@@ -252,6 +252,23 @@ fn parse_scopes(scopes: Option<Vec<String>>) -> Result<Option<Scopes>, ApiError>
     scopes.map(|s| Scopes::from_list(&s)).transpose().map_err(|e| ApiError::from(DomainError::InvalidScope(e)))
 }
 
+/// The options of a long-term token request, parsed (their bounds are the service's).
+fn long_params(req: LongTokenRequest) -> Result<LongTokenParams, ApiError> {
+    let rotate_token_id = match req.rotate_token_id {
+        Some(raw) => Some(LongTokenId::parse(&raw).ok_or_else(|| {
+            ApiError::invalid_request("rotate_token_id is not a live long-term token of this client")
+        })?),
+        None => None,
+    };
+    Ok(LongTokenParams {
+        scopes: parse_scopes(req.scopes)?,
+        ttl_days: req.ttl_days,
+        name: req.name.map(TokenName::parse).transpose().map_err(ApiError::invalid_request)?,
+        rotate_token_id,
+        grace_seconds: req.grace_seconds,
+    })
+}
+
 fn parse_client_id(s: &str, what: &str) -> Result<ClientId, ApiError> {
     ClientId::parse(s).ok_or_else(|| ApiError::invalid_request(format!("{what} is not a valid client id")))
 }
@@ -383,13 +400,7 @@ pub async fn issue_long(
     let mut req: LongTokenRequest = body.json()?;
     let credential = credential(&mut req, bearer, client_key)?;
     log.grant(credential.mechanism().as_str());
-    let params = LongTokenParams {
-        scopes: parse_scopes(req.scopes)?,
-        ttl_days: req.ttl_days,
-        name: req.name,
-        rotate_token_id: req.rotate_token_id,
-        grace_seconds: req.grace_seconds,
-    };
+    let params = long_params(req)?;
     let issued: IssuedLong = ctx.service.issue_long(credential, params, addr).await?;
     let token_id = issued.id.to_string();
     log.client(&issued.client_id);
@@ -444,8 +455,8 @@ pub async fn issue_short(
 ) -> Result<Response, ApiError> {
     log.grant(Mechanism::LongToken.as_str());
     let req: ShortTokenRequest = body.optional_json()?.unwrap_or_default();
-    let params =
-        ShortTokenParams { scopes: parse_scopes(req.scopes)?, audience: req.audience, ttl_seconds: req.ttl_seconds };
+    let audience = req.audience.map(Audience::parse).transpose().map_err(ApiError::invalid_request)?;
+    let params = ShortTokenParams { scopes: parse_scopes(req.scopes)?, audience, ttl_seconds: req.ttl_seconds };
     let issued: IssuedShort = ctx.service.issue_short(bearer, params, addr).await?;
     log.client(&issued.client_id);
     log.token(&issued.id);

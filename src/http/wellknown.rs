@@ -170,7 +170,7 @@ pub struct Readiness {
     )
 )]
 pub async fn readyz(State(ctx): State<ApiContext>) -> (StatusCode, Json<Readiness>) {
-    match ctx.service.store().ping().await {
+    match ctx.service.ping().await {
         Ok(()) => (StatusCode::OK, Json(Readiness { status: "ready", database: "ok" })),
         Err(e) => {
             crate::telemetry::metrics::database_error(&e);

@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::{
-    AuditEvent, AuditQuery, ClientRecord, FailureCounter, FailureRecorded, InsertError, LongTokenRecord, NewLongToken,
-    Purged, Rotation, SigningKeyRecord, Store, StoreError,
+    AuditEvent, AuditQuery, Client, FailureCounter, FailureRecorded, InsertError, LongToken, NewLongToken, Purged,
+    Rotation, SigningKeyRecord, Store, StoreError,
 };
 use crate::crypto::{self, Keyring};
 use crate::domain::limits::Window;
@@ -38,8 +38,8 @@ fn scopes(s: &str) -> Scopes {
     Scopes::from_space_separated(s).unwrap()
 }
 
-fn client(id: &str, created_at: i64) -> ClientRecord {
-    ClientRecord {
+fn client(id: &str, created_at: i64) -> Client {
+    Client {
         id: client_id(id),
         name: format!("client {id}"),
         scopes: scopes("deploy tokens:write"),
@@ -86,14 +86,14 @@ fn child(n: u128, parent: u128, client: &str, issued_at: i64, ttl: i64) -> NewLo
 }
 
 async fn insert(s: &dyn Store, t: &NewLongToken) {
-    s.insert_long_token(t, None, t.issued_at).await.unwrap();
+    s.insert_long_token(t, None, t.issued_at, ev()).await.unwrap();
 }
 
-async fn get(s: &dyn Store, n: u128) -> LongTokenRecord {
+async fn get(s: &dyn Store, n: u128) -> LongToken {
     s.get_long_token(&long_id(n)).await.unwrap().unwrap_or_else(|| panic!("token {n} is missing"))
 }
 
-fn assert_not_live(r: Result<(), InsertError>) {
+fn assert_not_live<T: std::fmt::Debug>(r: Result<T, InsertError>) {
     assert!(matches!(r, Err(InsertError::RotationTargetNotLive)), "{r:?}");
 }
 
@@ -236,17 +236,23 @@ async fn long_tokens_round_trip(s: Arc<dyn Store>) {
     let mut same_hash = token(3, "cli_a", NOW, DAY);
     same_hash.token_hash = hash_of(1);
     assert!(matches!(
-        s.insert_long_token(&same_hash, None, NOW).await,
+        s.insert_long_token(&same_hash, None, NOW, ev()).await,
         Err(InsertError::Store(StoreError::Backend(_)))
     ));
     assert!(s.get_long_token(&long_id(3)).await.unwrap().is_none());
     // So is the id.
     let mut same_id = token(1, "cli_a", NOW, DAY);
     same_id.token_hash = hash_of(4);
-    assert!(matches!(s.insert_long_token(&same_id, None, NOW).await, Err(InsertError::Store(StoreError::Backend(_)))));
+    assert!(matches!(
+        s.insert_long_token(&same_id, None, NOW, ev()).await,
+        Err(InsertError::Store(StoreError::Backend(_)))
+    ));
     // A token needs an existing client.
     let orphan = token(5, "cli_nobody", NOW, DAY);
-    assert!(matches!(s.insert_long_token(&orphan, None, NOW).await, Err(InsertError::Store(StoreError::Backend(_)))));
+    assert!(matches!(
+        s.insert_long_token(&orphan, None, NOW, ev()).await,
+        Err(InsertError::Store(StoreError::Backend(_)))
+    ));
     assert!(s.get_long_token(&long_id(5)).await.unwrap().is_none());
 }
 
@@ -272,7 +278,7 @@ async fn long_tokens_are_listed_by_issue_time_then_id(s: Arc<dyn Store>) {
     {
         insert(&*s, &token(n, c, at, DAY)).await;
     }
-    let ids = |v: Vec<LongTokenRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let ids = |v: Vec<LongToken>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(
         ids(s.list_long_tokens(None).await.unwrap()),
         [long_id(0x20), long_id(0x30), long_id(0x10), long_id(0xa0)]
@@ -289,15 +295,20 @@ async fn rotation_without_grace_revokes_at_once(s: Arc<dyn Store>) {
     s.insert_client(&client("cli_a", NOW)).await.unwrap();
     insert(&*s, &token(1, "cli_a", NOW - DAY, 30 * DAY)).await;
     let new = token(2, "cli_a", NOW, 30 * DAY);
-    s.insert_long_token(&new, Some(Rotation { old: long_id(1), revoke_at: NOW }), NOW).await.unwrap();
+    s.insert_long_token(&new, Some(Rotation { old: long_id(1), revoke_at: NOW }), NOW, ev()).await.unwrap();
     let old = get(&*s, 1).await;
     assert_eq!(old.revoked_at, Some(NOW));
     assert!(!old.is_live(NOW));
     assert!(get(&*s, 2).await.is_live(NOW));
     // The rotated token cannot be rotated again.
     assert_not_live(
-        s.insert_long_token(&token(3, "cli_a", NOW, DAY), Some(Rotation { old: long_id(1), revoke_at: NOW }), NOW)
-            .await,
+        s.insert_long_token(
+            &token(3, "cli_a", NOW, DAY),
+            Some(Rotation { old: long_id(1), revoke_at: NOW }),
+            NOW,
+            ev(),
+        )
+        .await,
     );
     assert!(s.get_long_token(&long_id(3)).await.unwrap().is_none());
 }
@@ -308,8 +319,13 @@ async fn rotation_with_grace_schedules_the_earliest_revocation(s: Arc<dyn Store>
     let rotate = |n: u128, revoke_at: i64| {
         let s = s.clone();
         async move {
-            s.insert_long_token(&token(n, "cli_a", NOW, 30 * DAY), Some(Rotation { old: long_id(1), revoke_at }), NOW)
-                .await
+            s.insert_long_token(
+                &token(n, "cli_a", NOW, 30 * DAY),
+                Some(Rotation { old: long_id(1), revoke_at }),
+                NOW,
+                ev(),
+            )
+            .await
         }
     };
     rotate(2, NOW + 300).await.unwrap();
@@ -321,16 +337,21 @@ async fn rotation_with_grace_schedules_the_earliest_revocation(s: Arc<dyn Store>
     assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW + 300), "a refused rotation changes nothing");
     assert!(s.get_long_token(&long_id(3)).await.unwrap().is_none());
     // Revoking it during its grace brings the end forward; a later time never postpones it.
-    s.revoke_long_token(&long_id(1), NOW + 100).await.unwrap();
+    s.revoke_long_token(&long_id(1), NOW + 100, ev()).await.unwrap();
     assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW + 100));
-    s.revoke_long_token(&long_id(1), NOW + 500).await.unwrap();
+    s.revoke_long_token(&long_id(1), NOW + 500, ev()).await.unwrap();
     assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW + 100), "a later revocation never extends the token");
     assert!(get(&*s, 2).await.is_live(NOW), "the successor is not the rotated token's child");
     // Once the grace is over it is no longer live at `now`.
     let late = NOW + 100;
     assert_not_live(
-        s.insert_long_token(&token(5, "cli_a", late, DAY), Some(Rotation { old: long_id(1), revoke_at: late }), late)
-            .await,
+        s.insert_long_token(
+            &token(5, "cli_a", late, DAY),
+            Some(Rotation { old: long_id(1), revoke_at: late }),
+            late,
+            ev(),
+        )
+        .await,
     );
     assert!(s.get_long_token(&long_id(5)).await.unwrap().is_none());
 }
@@ -340,11 +361,11 @@ async fn rotation_needs_a_live_target_of_the_same_client(s: Arc<dyn Store>) {
     s.insert_client(&client("cli_b", NOW)).await.unwrap();
     insert(&*s, &token(1, "cli_b", NOW - DAY, 30 * DAY)).await; // another client's
     insert(&*s, &token(2, "cli_a", NOW - DAY, 30 * DAY)).await; // revoked before now
-    s.revoke_long_token(&long_id(2), NOW - 10).await.unwrap();
+    s.revoke_long_token(&long_id(2), NOW - 10, ev()).await.unwrap();
     insert(&*s, &token(3, "cli_a", NOW - DAY, DAY)).await; // expired exactly now
     insert(&*s, &token(4, "cli_a", NOW - 3 * DAY, DAY)).await; // expired long ago
     insert(&*s, &token(5, "cli_a", NOW - DAY, 30 * DAY)).await; // revoked exactly now
-    s.revoke_long_token(&long_id(5), NOW).await.unwrap();
+    s.revoke_long_token(&long_id(5), NOW, ev()).await.unwrap();
     let before: Vec<_> = s.list_long_tokens(None).await.unwrap().into_iter().map(|r| (r.id, r.revoked_at)).collect();
 
     for (target, what) in [
@@ -356,7 +377,8 @@ async fn rotation_needs_a_live_target_of_the_same_client(s: Arc<dyn Store>) {
         (99, "unknown"),
     ] {
         let new = token(100 + target, "cli_a", NOW, DAY);
-        let r = s.insert_long_token(&new, Some(Rotation { old: long_id(target), revoke_at: NOW + 60 }), NOW).await;
+        let r =
+            s.insert_long_token(&new, Some(Rotation { old: long_id(target), revoke_at: NOW + 60 }), NOW, ev()).await;
         assert!(matches!(r, Err(InsertError::RotationTargetNotLive)), "{what} target: {r:?}");
         assert!(s.get_long_token(&new.id).await.unwrap().is_none(), "{what}: the new token must not exist");
         assert!(s.find_long_token_by_hash(&new.token_hash).await.unwrap().is_none());
@@ -372,13 +394,13 @@ async fn rotation_race_without_grace_has_one_winner(s: Arc<dyn Store>) {
         let s = s.clone();
         async move {
             let new = token(1000 + i as u128, "cli_a", NOW, DAY);
-            s.insert_long_token(&new, Some(Rotation { old: long_id(1), revoke_at: NOW }), NOW).await
+            s.insert_long_token(&new, Some(Rotation { old: long_id(1), revoke_at: NOW }), NOW, ev()).await
         }
     })
     .await;
     let winners = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(winners, 1, "{results:?}");
-    assert!(results.iter().all(|r| matches!(r, Ok(()) | Err(InsertError::RotationTargetNotLive))), "{results:?}");
+    assert!(results.iter().all(|r| matches!(r, Ok(_) | Err(InsertError::RotationTargetNotLive))), "{results:?}");
     assert_eq!(s.list_long_tokens(None).await.unwrap().len(), 2, "the old token and the one winner");
     assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW));
 }
@@ -386,30 +408,35 @@ async fn rotation_race_without_grace_has_one_winner(s: Arc<dyn Store>) {
 async fn long_token_revocation_is_idempotent_and_never_postponed(s: Arc<dyn Store>) {
     s.insert_client(&client("cli_a", NOW)).await.unwrap();
     insert(&*s, &token(1, "cli_a", NOW - DAY, 30 * DAY)).await;
-    s.revoke_long_token(&long_id(1), NOW).await.unwrap();
+    s.revoke_long_token(&long_id(1), NOW, ev()).await.unwrap();
     assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW));
-    s.revoke_long_token(&long_id(1), NOW).await.unwrap();
-    s.revoke_long_token(&long_id(1), NOW + 50).await.unwrap();
+    s.revoke_long_token(&long_id(1), NOW, ev()).await.unwrap();
+    s.revoke_long_token(&long_id(1), NOW + 50, ev()).await.unwrap();
     assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW), "a later revocation keeps the earlier time");
-    s.revoke_long_token(&long_id(1), NOW - 5).await.unwrap();
+    s.revoke_long_token(&long_id(1), NOW - 5, ev()).await.unwrap();
     assert_eq!(get(&*s, 1).await.revoked_at, Some(NOW - 5), "an earlier one wins");
     // Unknown ids and expired tokens: no error.
-    s.revoke_long_token(&long_id(99), NOW).await.unwrap();
+    s.revoke_long_token(&long_id(99), NOW, ev()).await.unwrap();
     insert(&*s, &token(2, "cli_a", NOW - 3 * DAY, DAY)).await;
-    s.revoke_long_token(&long_id(2), NOW).await.unwrap();
+    s.revoke_long_token(&long_id(2), NOW, ev()).await.unwrap();
     assert_eq!(get(&*s, 2).await.revoked_at, Some(NOW));
     // Revoking a token in its rotation grace ends the grace now.
     insert(&*s, &token(3, "cli_a", NOW - DAY, 30 * DAY)).await;
-    s.insert_long_token(&token(4, "cli_a", NOW, DAY), Some(Rotation { old: long_id(3), revoke_at: NOW + 300 }), NOW)
-        .await
-        .unwrap();
-    s.revoke_long_token(&long_id(3), NOW + 1).await.unwrap();
+    s.insert_long_token(
+        &token(4, "cli_a", NOW, DAY),
+        Some(Rotation { old: long_id(3), revoke_at: NOW + 300 }),
+        NOW,
+        ev(),
+    )
+    .await
+    .unwrap();
+    s.revoke_long_token(&long_id(3), NOW + 1, ev()).await.unwrap();
     assert_eq!(get(&*s, 3).await.revoked_at, Some(NOW + 1));
     // Concurrent revocations: all succeed, the earliest time is kept.
     insert(&*s, &token(5, "cli_a", NOW - DAY, 30 * DAY)).await;
     let ok = race(RACERS, |i| {
         let s = s.clone();
-        async move { s.revoke_long_token(&long_id(5), NOW + 100 - i as i64).await.is_ok() }
+        async move { s.revoke_long_token(&long_id(5), NOW + 100 - i as i64, ev()).await.is_ok() }
     })
     .await;
     assert_eq!(ok, RACERS);
@@ -424,13 +451,13 @@ async fn revocation_cascades_to_every_descendant_and_no_further(s: Arc<dyn Store
     insert(&*s, &child(4, 1, "cli_a", NOW - DAY, 30 * DAY)).await;
     insert(&*s, &token(5, "cli_a", NOW - DAY, 30 * DAY)).await; // a root of its own
     insert(&*s, &child(6, 5, "cli_a", NOW - DAY, 30 * DAY)).await;
-    s.revoke_long_token(&long_id(4), NOW - 10).await.unwrap(); // revoked before: keeps its time
+    s.revoke_long_token(&long_id(4), NOW - 10, ev()).await.unwrap(); // revoked before: keeps its time
     assert_eq!(get(&*s, 3).await.parent, Some(long_id(2)));
 
-    let mut revoked = s.revoke_long_token_audited(&long_id(2), NOW, audit_event(1, "revoked", None)).await.unwrap();
+    let mut revoked = s.revoke_long_token(&long_id(2), NOW, audit_event(1, "revoked", None)).await.unwrap();
     revoked.sort_by_key(|id| id.0);
     assert_eq!(revoked, [long_id(2), long_id(3)], "the token and its descendants, nothing above or beside");
-    let mut revoked = s.revoke_long_token_audited(&long_id(1), NOW + 1, audit_event(2, "revoked", None)).await.unwrap();
+    let mut revoked = s.revoke_long_token(&long_id(1), NOW + 1, audit_event(2, "revoked", None)).await.unwrap();
     revoked.sort_by_key(|id| id.0);
     assert_eq!(revoked, [long_id(1)], "the descendants were revoked before, at an earlier time");
     assert_eq!(get(&*s, 2).await.revoked_at, Some(NOW));
@@ -443,16 +470,16 @@ async fn a_child_needs_a_live_parent_of_its_client(s: Arc<dyn Store>) {
     s.insert_client(&client("cli_b", NOW)).await.unwrap();
     insert(&*s, &token(1, "cli_a", NOW - DAY, 30 * DAY)).await;
     insert(&*s, &token(2, "cli_a", NOW - DAY, 30 * DAY)).await;
-    s.revoke_long_token(&long_id(2), NOW).await.unwrap();
+    s.revoke_long_token(&long_id(2), NOW, ev()).await.unwrap();
     insert(&*s, &token(3, "cli_b", NOW - DAY, 30 * DAY)).await;
     insert(&*s, &token(4, "cli_a", NOW - 2 * DAY, DAY)).await; // expired
 
     for (parent, what) in [(2, "revoked"), (3, "another client's"), (4, "expired"), (99, "unknown")] {
-        let r = s.insert_long_token(&child(10 + parent, parent, "cli_a", NOW, DAY), None, NOW).await;
+        let r = s.insert_long_token(&child(10 + parent, parent, "cli_a", NOW, DAY), None, NOW, ev()).await;
         assert!(matches!(r, Err(InsertError::ParentNotLive)), "{what} parent: {r:?}");
         assert!(s.get_long_token(&long_id(10 + parent)).await.unwrap().is_none(), "{what}: nothing inserted");
     }
-    s.insert_long_token(&child(11, 1, "cli_a", NOW, DAY), None, NOW).await.unwrap();
+    s.insert_long_token(&child(11, 1, "cli_a", NOW, DAY), None, NOW, ev()).await.unwrap();
     assert_eq!(get(&*s, 11).await.parent, Some(long_id(1)));
 }
 
@@ -464,7 +491,7 @@ async fn a_rotation_ends_the_rotated_tokens_descendants_with_it(s: Arc<dyn Store
     let rotation = Rotation { old: long_id(1), revoke_at: NOW + 300 };
 
     let mut ended = s
-        .insert_long_token_audited(&token(4, "cli_a", NOW, DAY), Some(rotation), NOW, audit_event(1, "rotated", None))
+        .insert_long_token(&token(4, "cli_a", NOW, DAY), Some(rotation), NOW, audit_event(1, "rotated", None))
         .await
         .unwrap();
     ended.sort_by_key(|id| id.0);
@@ -487,11 +514,11 @@ async fn children_racing_their_parents_revocation_never_outlive_it(s: Arc<dyn St
             let s = s.clone();
             async move {
                 if i == 0 {
-                    s.revoke_long_token(&long_id(parent), NOW).await.map(|_| true).map_err(|e| e.to_string())
+                    s.revoke_long_token(&long_id(parent), NOW, ev()).await.map(|_| true).map_err(|e| e.to_string())
                 } else {
                     let c = child(parent * 1000 + i as u128, parent, "cli_a", NOW, DAY);
-                    match s.insert_long_token(&c, None, NOW).await {
-                        Ok(()) => Ok(true),
+                    match s.insert_long_token(&c, None, NOW, ev()).await {
+                        Ok(_) => Ok(true),
                         Err(InsertError::ParentNotLive) => Ok(false),
                         Err(e) => Err(e.to_string()),
                     }
@@ -570,13 +597,13 @@ async fn short_token_revocation_is_idempotent(s: Arc<dyn Store>) {
     let a = ShortTokenId::generate(&keys, long_id(1), NOW + 900);
     let b = ShortTokenId::generate(&keys, long_id(1), NOW + 900);
     assert!(!s.is_short_token_revoked(&a).await.unwrap());
-    s.revoke_short_token(&a).await.unwrap();
+    s.revoke_short_token(&a, ev()).await.unwrap();
     assert!(s.is_short_token_revoked(&a).await.unwrap());
     assert!(!s.is_short_token_revoked(&b).await.unwrap(), "only that id");
-    s.revoke_short_token(&a).await.unwrap();
+    s.revoke_short_token(&a, ev()).await.unwrap();
     let ok = race(RACERS, |_| {
         let (s, b) = (s.clone(), b.clone());
-        async move { s.revoke_short_token(&b).await.is_ok() }
+        async move { s.revoke_short_token(&b, ev()).await.is_ok() }
     })
     .await;
     assert_eq!(ok, RACERS);
@@ -659,6 +686,11 @@ async fn client_secret_rotation_keeps_the_old_hash_for_the_overlap(s: Arc<dyn St
     assert!(!s.rotate_client_secret(&client_id("cli_nobody"), &[1; 32], None).await.unwrap());
 }
 
+/// A plain audit event for writes whose trail the test does not read.
+fn ev() -> AuditEvent {
+    audit_event(0, "test", None)
+}
+
 fn audit_event(at: i64, event: &str, client: Option<&str>) -> AuditEvent {
     AuditEvent {
         at,
@@ -703,21 +735,20 @@ async fn audited_writes_record_their_event_with_them_or_not_at_all(s: Arc<dyn St
         let all = s.list_audit(&AuditQuery { limit: 100, ..Default::default() }).await.unwrap();
         all.into_iter().map(|r| r.event.event).collect::<Vec<_>>()
     };
-    s.insert_long_token_audited(&token(1, "cli_a", NOW, DAY), None, NOW, audit_event(1, "issued", Some("cli_a")))
+    s.insert_long_token(&token(1, "cli_a", NOW, DAY), None, NOW, audit_event(1, "issued", Some("cli_a")))
         .await
         .unwrap();
     // A rotation whose target is not live writes neither the token nor the event.
     let rotation = Rotation { old: long_id(99), revoke_at: NOW };
-    let r = s
-        .insert_long_token_audited(&token(2, "cli_a", NOW, DAY), Some(rotation), NOW, audit_event(2, "rotated", None))
-        .await;
+    let r =
+        s.insert_long_token(&token(2, "cli_a", NOW, DAY), Some(rotation), NOW, audit_event(2, "rotated", None)).await;
     assert_not_live(r.map(drop));
     assert!(s.get_long_token(&long_id(2)).await.unwrap().is_none());
-    s.revoke_long_token_audited(&long_id(1), NOW + 5, audit_event(3, "revoked", None)).await.unwrap();
+    s.revoke_long_token(&long_id(1), NOW + 5, audit_event(3, "revoked", None)).await.unwrap();
     assert_eq!(get(s.as_ref(), 1).await.revoked_at, Some(NOW + 5));
     let keyring = Keyring::random();
     let short = ShortTokenId::generate(&keyring, long_id(1), NOW + 300);
-    s.revoke_short_token_audited(&short, audit_event(4, "short revoked", None)).await.unwrap();
+    s.revoke_short_token(&short, audit_event(4, "short revoked", None)).await.unwrap();
     assert!(s.is_short_token_revoked(&short).await.unwrap());
     assert_eq!(events(Arc::clone(&s)).await, ["issued", "revoked", "short revoked"]);
 }
@@ -738,7 +769,7 @@ async fn purge_deletes_only_what_expired_in_bounded_batches(s: Arc<dyn Store>) {
         .map(|i| ShortTokenId::generate(&keys, long_id(7), if i < 5 { NOW - 10 - i } else { NOW + (i - 5) * 600 }))
         .collect();
     for id in &shorts {
-        s.revoke_short_token(id).await.unwrap();
+        s.revoke_short_token(id, ev()).await.unwrap();
     }
     // Assertion ids: 5 expired, one expiring exactly now, one later; across two clients.
     let (a, b) = (client_id("cli_a"), client_id("cli_b"));
@@ -791,17 +822,22 @@ async fn current_long_tokens_are_neither_expired_nor_revoked(s: Arc<dyn Store>) 
     insert(&*s, &token(1, "cli_a", NOW - 10, DAY)).await; // live
     insert(&*s, &token(2, "cli_a", NOW - DAY, DAY)).await; // expired exactly now
     insert(&*s, &token(3, "cli_a", NOW - 20, DAY)).await; // revoked before now
-    s.revoke_long_token(&long_id(3), NOW - 10).await.unwrap();
+    s.revoke_long_token(&long_id(3), NOW - 10, ev()).await.unwrap();
     insert(&*s, &token(4, "cli_a", NOW - 30, DAY)).await; // rotating: revoked in 300 s
-    s.insert_long_token(&token(5, "cli_a", NOW, DAY), Some(Rotation { old: long_id(4), revoke_at: NOW + 300 }), NOW)
-        .await
-        .unwrap();
+    s.insert_long_token(
+        &token(5, "cli_a", NOW, DAY),
+        Some(Rotation { old: long_id(4), revoke_at: NOW + 300 }),
+        NOW,
+        ev(),
+    )
+    .await
+    .unwrap();
     insert(&*s, &token(6, "cli_a", NOW - 40, DAY)).await; // revoked exactly now
-    s.revoke_long_token(&long_id(6), NOW).await.unwrap();
+    s.revoke_long_token(&long_id(6), NOW, ev()).await.unwrap();
     insert(&*s, &token(7, "cli_off", NOW - 50, DAY)).await; // a disabled client's: still current
     insert(&*s, &token(8, "cli_a", NOW - 3 * DAY, DAY)).await; // expired long ago
 
-    let ids = |v: Vec<LongTokenRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let ids = |v: Vec<LongToken>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(
         ids(s.list_current_long_tokens(None, NOW).await.unwrap()),
         [long_id(7), long_id(4), long_id(1), long_id(5)],

@@ -12,12 +12,17 @@
 mod conformance;
 pub mod postgres;
 mod rows;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
+pub use crate::domain::audit::{AuditEvent, AuditRecord};
+pub use crate::domain::client::Client;
+pub use crate::domain::keys::SigningKeyRecord;
 use crate::domain::limits::{Admit, Window, decode_times, encode_times};
-use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
+pub use crate::domain::token::{LongToken, NewLongToken, Rotation};
+use crate::domain::{ClientId, LongTokenId, ShortTokenId};
 
 /// A failure of the database itself (never of the caller's input).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -30,88 +35,6 @@ pub enum StoreError {
     Backend(String),
 }
 
-/// A registered client.
-#[derive(Clone)]
-pub struct ClientRecord {
-    pub id: ClientId,
-    pub name: String,
-    pub scopes: Scopes,
-    /// Keyed hash of the client secret.
-    pub secret_hash: Vec<u8>,
-    /// Keyed hash of the secret it replaced, accepted until `previous_secret_expires_at`.
-    pub previous_secret_hash: Option<Vec<u8>>,
-    pub previous_secret_expires_at: Option<i64>,
-    /// The TOTP seed, sealed.
-    pub otp_seed_sealed: Option<Vec<u8>>,
-    pub otp_last_step: i64,
-    pub public_key: Option<String>,
-    pub public_key_alg: Option<String>,
-    pub disabled: bool,
-    pub created_at: i64,
-}
-
-impl std::fmt::Debug for ClientRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientRecord")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("scopes", &self.scopes)
-            .field("otp", &self.otp_seed_sealed.is_some())
-            .field("public_key_alg", &self.public_key_alg)
-            .field("disabled", &self.disabled)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A long-term token as stored (without its hash).
-#[derive(Debug, Clone)]
-pub struct LongTokenRecord {
-    pub id: LongTokenId,
-    pub client_id: ClientId,
-    pub scopes: Scopes,
-    pub name: Option<String>,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub revoked_at: Option<i64>,
-    /// The long-term token whose short-term token minted this one (`None`: a root).
-    pub parent: Option<LongTokenId>,
-    /// Whether the owning client is disabled (read with the token, to save a query).
-    pub client_disabled: bool,
-}
-
-impl LongTokenRecord {
-    /// Valid at `now`: not expired, not revoked (a future `revoked_at` is a rotation's grace).
-    pub fn is_live(&self, now: i64) -> bool {
-        now < self.expires_at && self.revoked_at.is_none_or(|r| now < r) && !self.client_disabled
-    }
-
-    /// When the token stops being valid, whichever comes first.
-    pub fn valid_until(&self) -> i64 {
-        self.revoked_at.map_or(self.expires_at, |r| r.min(self.expires_at))
-    }
-}
-
-/// A long-term token to insert.
-#[derive(Debug, Clone)]
-pub struct NewLongToken {
-    pub id: LongTokenId,
-    pub client_id: ClientId,
-    pub token_hash: [u8; 32],
-    pub scopes: Scopes,
-    pub name: Option<String>,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    /// Its parent in the lineage, which must be live when it is inserted.
-    pub parent: Option<LongTokenId>,
-}
-
-/// An existing token that a new one replaces, revoked at `revoke_at`.
-#[derive(Debug, Clone, Copy)]
-pub struct Rotation {
-    pub old: LongTokenId,
-    pub revoke_at: i64,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum InsertError {
     /// Not live at `now`, another client's, or already rotated once.
@@ -121,50 +44,6 @@ pub enum InsertError {
     ParentNotLive,
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// A signing key as stored: the PKCS#8 document sealed under the keyring.
-#[derive(Clone)]
-pub struct SigningKeyRecord {
-    pub kid: String,
-    pub alg: String,
-    pub key_sealed: Vec<u8>,
-    /// Published in the JWKS from this time on.
-    pub created_at: i64,
-    /// Signs from this time on (0: from `created_at`), so verifiers that cache the JWKS
-    /// learn the key before they meet a token it signed.
-    pub activates_at: i64,
-    /// Stops signing at this time (possibly in the future); published until the tokens it
-    /// signed have expired.
-    pub retired_at: Option<i64>,
-}
-
-/// One entry of the audit trail: ids, never a secret or a token.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct AuditEvent {
-    /// Unix milliseconds.
-    pub at: i64,
-    /// What happened, e.g. `long_token.issued`, `auth.failed`, `signing_key.rotated`.
-    pub event: String,
-    /// `success` or `failure`.
-    pub outcome: String,
-    pub client_id: Option<String>,
-    pub token_id: Option<String>,
-    /// The peer address of a request, or `cli`.
-    pub source: Option<String>,
-    /// How the caller authenticated (or tried to).
-    pub mechanism: Option<String>,
-    /// The reason class of a failure, e.g. `wrong_secret`, `replay`.
-    pub reason: Option<String>,
-    /// A JSON object with further non-secret facts (a rotated token's id, a count).
-    pub detail: Option<String>,
-}
-
-/// A recorded audit event and its position in the trail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
-    pub id: i64,
-    pub event: AuditEvent,
 }
 
 /// Which audit events to read: oldest first, after `after_id`, at most `limit`.
@@ -251,9 +130,9 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
-    async fn get_client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError>;
-    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
+    async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
     /// Disables or enables a client; `false` if there is no such client.
     async fn set_client_disabled(&self, id: &ClientId, disabled: bool) -> Result<bool, StoreError>;
     /// Replaces a client's sealed TOTP seed (`None`: removes it) and starts its steps afresh;
@@ -265,24 +144,33 @@ pub trait Store: Send + Sync + 'static {
     /// Remembers an assertion id until `expires_at`; `false` if it was already seen.
     async fn consume_assertion_jti(&self, client: &ClientId, jti: &str, expires_at: i64) -> Result<bool, StoreError>;
 
-    /// Inserts a long-term token and, atomically with it, schedules the revocation of the
-    /// token it rotates (which must be live at `now`, belong to the same client and not have
-    /// been rotated before) and of that token's descendants. The new token's parent, if any,
-    /// must be live at `now`.
+    /// Inserts a long-term token with the audit event that records it, in one transaction,
+    /// and atomically with it schedules the revocation of the token it rotates (which must be
+    /// live at `now`, belong to the same client and not have been rotated before) and of that
+    /// token's descendants. The new token's parent, if any, must be live at `now`. Returns the
+    /// tokens whose end it brought forward: the rotated token and its descendants.
     async fn insert_long_token(
         &self,
         token: &NewLongToken,
         rotation: Option<Rotation>,
         now: i64,
-    ) -> Result<(), InsertError>;
-    async fn find_long_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<LongTokenRecord>, StoreError>;
-    async fn get_long_token(&self, id: &LongTokenId) -> Result<Option<LongTokenRecord>, StoreError>;
-    async fn list_long_tokens(&self, client: Option<&ClientId>) -> Result<Vec<LongTokenRecord>, StoreError>;
-    /// Revokes the token and its descendants at `at`, each unless already revoked at or before
-    /// `at`.
-    async fn revoke_long_token(&self, id: &LongTokenId, at: i64) -> Result<(), StoreError>;
+        event: AuditEvent,
+    ) -> Result<Vec<LongTokenId>, InsertError>;
+    async fn find_long_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<LongToken>, StoreError>;
+    async fn get_long_token(&self, id: &LongTokenId) -> Result<Option<LongToken>, StoreError>;
+    async fn list_long_tokens(&self, client: Option<&ClientId>) -> Result<Vec<LongToken>, StoreError>;
+    /// Revokes the token and its descendants at `at` (each unless already revoked at or before
+    /// `at`), with its audit event, in one transaction. Returns the tokens whose end it brought
+    /// forward: the token and its descendants.
+    async fn revoke_long_token(
+        &self,
+        id: &LongTokenId,
+        at: i64,
+        event: AuditEvent,
+    ) -> Result<Vec<LongTokenId>, StoreError>;
 
-    async fn revoke_short_token(&self, id: &ShortTokenId) -> Result<(), StoreError>;
+    /// Records a short-term token id as revoked, with its audit event, in one transaction.
+    async fn revoke_short_token(&self, id: &ShortTokenId, event: AuditEvent) -> Result<(), StoreError>;
     async fn is_short_token_revoked(&self, id: &ShortTokenId) -> Result<bool, StoreError>;
 
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
@@ -300,26 +188,6 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts `key` and, atomically with it, schedules every other key of its algorithm
     /// that is still signing at `key.activates_at` to retire then.
     async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
-
-    /// `insert_long_token` and the audit event that records it, in one transaction. Returns the
-    /// tokens whose end it brought forward: the rotated token and its descendants.
-    async fn insert_long_token_audited(
-        &self,
-        token: &NewLongToken,
-        rotation: Option<Rotation>,
-        now: i64,
-        event: AuditEvent,
-    ) -> Result<Vec<LongTokenId>, InsertError>;
-    /// `revoke_long_token` and its audit event, in one transaction. Returns the tokens whose
-    /// end it brought forward: the token and its descendants.
-    async fn revoke_long_token_audited(
-        &self,
-        id: &LongTokenId,
-        at: i64,
-        event: AuditEvent,
-    ) -> Result<Vec<LongTokenId>, StoreError>;
-    /// `revoke_short_token` and its audit event, in one transaction.
-    async fn revoke_short_token_audited(&self, id: &ShortTokenId, event: AuditEvent) -> Result<(), StoreError>;
 
     /// Appends events to the audit trail, durably, before returning.
     async fn record_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError>;
@@ -344,11 +212,8 @@ pub trait Store: Send + Sync + 'static {
     /// The long-term tokens that are neither expired nor revoked at `now` (a rotation's grace
     /// still running included; a disabled client's included), of one client or all, ordered
     /// like [`Store::list_long_tokens`].
-    async fn list_current_long_tokens(
-        &self,
-        client: Option<&ClientId>,
-        now: i64,
-    ) -> Result<Vec<LongTokenRecord>, StoreError>;
+    async fn list_current_long_tokens(&self, client: Option<&ClientId>, now: i64)
+    -> Result<Vec<LongToken>, StoreError>;
     /// Registers a client's public key (PEM or JWK, already validated) and its algorithm.
     /// Only where the client has none, unless `replace`; `false` if nothing was changed
     /// (no such client, or it has a key and `replace` is not set).

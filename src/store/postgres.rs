@@ -20,10 +20,11 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 
 use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow, long_ids};
+use super::sql;
 use super::{
-    AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, FailureCounter, FailureRecorded, InsertError,
-    LimitRow, LongTokenRecord, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError,
-    apply_failure, redact_url,
+    AuditEvent, AuditQuery, AuditRecord, Client, ConnectError, FailureCounter, FailureRecorded, InsertError, LimitRow,
+    LongToken, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError, apply_failure,
+    redact_url,
 };
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
 
@@ -109,51 +110,6 @@ where
     }
 }
 
-async fn insert_signing_key<'e>(
-    exec: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
-    k: &SigningKeyRecord,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO signing_keys (kid, alg, key_sealed, created_at, activates_at, retired_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&k.kid)
-    .bind(&k.alg)
-    .bind(&k.key_sealed)
-    .bind(k.created_at)
-    .bind(k.activates_at)
-    .bind(k.retired_at)
-    .execute(exec)
-    .await?;
-    Ok(())
-}
-
-/// Inserts `events` in one statement, so a group is recorded whole or not at all.
-async fn insert_audit<'e>(
-    exec: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
-    events: &[AuditEvent],
-) -> Result<(), sqlx::Error> {
-    let col = |f: fn(&AuditEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
-    let at: Vec<i64> = events.iter().map(|e| e.at).collect();
-    sqlx::query(
-        "INSERT INTO audit_events (at, event, outcome, client_id, token_id, source, mechanism, reason, detail) \
-         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], \
-         $7::TEXT[], $8::TEXT[], $9::TEXT[])",
-    )
-    .bind(&at)
-    .bind(col(|e| Some(e.event.clone())))
-    .bind(col(|e| Some(e.outcome.clone())))
-    .bind(col(|e| e.client_id.clone()))
-    .bind(col(|e| e.token_id.clone()))
-    .bind(col(|e| e.source.clone()))
-    .bind(col(|e| e.mechanism.clone()))
-    .bind(col(|e| e.reason.clone()))
-    .bind(col(|e| e.detail.clone()))
-    .execute(exec)
-    .await?;
-    Ok(())
-}
-
 impl PgStore {
     /// Connects (failing at once, with the server named, if it cannot be reached) and applies
     /// the migrations in `migrations/postgres`.
@@ -214,28 +170,6 @@ impl PgStore {
     }
 }
 
-/// The client columns followed by `$tail` (a macro so that every query is a static string).
-macro_rules! client_select {
-    ($tail:literal) => {
-        concat!(
-            "SELECT id, name, scopes, secret_hash, previous_secret_hash, previous_secret_expires_at, ",
-            "otp_seed_sealed, otp_last_step, public_key, public_key_alg, disabled, created_at FROM clients ",
-            $tail
-        )
-    };
-}
-
-/// The long-token columns with the owner's `disabled` flag, followed by `$tail`.
-macro_rules! long_select {
-    ($tail:literal) => {
-        concat!(
-            "SELECT t.id, t.client_id, t.scopes, t.name, t.issued_at, t.expires_at, t.revoked_at, t.parent_id, ",
-            "c.disabled AS client_disabled FROM long_tokens t JOIN clients c ON c.id = t.client_id ",
-            $tail
-        )
-    };
-}
-
 /// What an insert of a long-term token did.
 enum InsertOutcome {
     /// Inserted; the ids of the tokens whose end it brought forward.
@@ -270,27 +204,20 @@ async fn revoke_lineage(conn: &mut sqlx::PgConnection, id: &str, at: i64) -> Res
 
 impl PgStore {
     /// One attempt of `insert_long_token`: the parent check, the rotation's conditional update
-    /// and cascade, and the insert, in one transaction. Anything but `Inserted` writes nothing.
+    /// and cascade, the insert and its event, in one transaction. Anything but `Inserted` writes
+    /// nothing.
     async fn try_insert_long(
         &self,
         t: &NewLongToken,
         rotation: Option<Rotation>,
         now: i64,
-        audit: Option<&AuditEvent>,
+        audit: &AuditEvent,
     ) -> Result<InsertOutcome, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         if let Some(parent) = t.parent {
             // FOR SHARE: the parent's revocation waits for this insert (see `revoke_lineage`).
-            let live: Option<i32> = sqlx::query_scalar(
-                "SELECT 1 FROM long_tokens WHERE id = $1 AND client_id = $2 AND expires_at > $3 \
-                 AND (revoked_at IS NULL OR revoked_at > $3) FOR SHARE",
-            )
-            .bind(parent.to_string())
-            .bind(t.client_id.as_str())
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if live.is_none() {
+            let query = sqlx::query(LIVE_PARENT_FOR_SHARE).bind(parent.to_string()).bind(t.client_id.as_str());
+            if query.bind(now).fetch_optional(&mut *tx).await?.is_none() {
                 tx.rollback().await?;
                 return Ok(InsertOutcome::ParentNotLive);
             }
@@ -299,58 +226,17 @@ impl PgStore {
         if let Some(rot) = rotation {
             // Under READ COMMITTED a concurrent rotation of the same token waits for this
             // row lock and then re-checks the WHERE clause against the committed row.
-            let r = sqlx::query(
-                "UPDATE long_tokens SET revoked_at = LEAST(COALESCE(revoked_at, $1), $1), replaced_by = $2 \
-                 WHERE id = $3 AND client_id = $4 AND expires_at > $5 AND (revoked_at IS NULL OR revoked_at > $5) \
-                 AND replaced_by IS NULL",
-            )
-            .bind(rot.revoke_at)
-            .bind(t.id.to_string())
-            .bind(rot.old.to_string())
-            .bind(t.client_id.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() != 1 {
+            if sql::rotate_target!(t, rot, now).execute(&mut *tx).await?.rows_affected() != 1 {
                 tx.rollback().await?;
                 return Ok(InsertOutcome::RotationTargetNotLive);
             }
             ended = revoke_lineage(&mut tx, &rot.old.to_string(), rot.revoke_at).await?;
             ended.push(rot.old.to_string());
         }
-        sqlx::query(
-            "INSERT INTO long_tokens (id, client_id, token_hash, scopes, name, issued_at, expires_at, parent_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(t.id.to_string())
-        .bind(t.client_id.as_str())
-        .bind(&t.token_hash[..])
-        .bind(t.scopes.to_space_separated())
-        .bind(&t.name)
-        .bind(t.issued_at)
-        .bind(t.expires_at)
-        .bind(t.parent.map(|p| p.to_string()))
-        .execute(&mut *tx)
-        .await?;
-        if let Some(e) = audit {
-            insert_audit(&mut *tx, std::slice::from_ref(e)).await?;
-        }
+        sql::insert_long!(t).execute(&mut *tx).await?;
+        sql::insert_audit!(audit).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(InsertOutcome::Inserted(ended))
-    }
-
-    async fn insert_long(
-        &self,
-        t: &NewLongToken,
-        rotation: Option<Rotation>,
-        now: i64,
-        audit: Option<&AuditEvent>,
-    ) -> Result<Vec<LongTokenId>, InsertError> {
-        match retrying(|| self.try_insert_long(t, rotation, now, audit)).await? {
-            InsertOutcome::Inserted(ended) => Ok(long_ids(&ended)?),
-            InsertOutcome::RotationTargetNotLive => Err(InsertError::RotationTargetNotLive),
-            InsertOutcome::ParentNotLive => Err(InsertError::ParentNotLive),
-        }
     }
 
     /// One attempt of `record_failure`: the counters' rows are created if missing and locked in
@@ -364,20 +250,11 @@ impl PgStore {
         let mut keys: Vec<&str> = counters.iter().map(|c| c.key.as_str()).collect();
         keys.sort_unstable();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO auth_limits (key, recent, locked_until, changed_at, expires_at) \
-             SELECT k, '', 0, 0, 0 FROM UNNEST($1::TEXT[]) AS k ORDER BY k ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(&keys)
-        .execute(&mut *tx)
-        .await?;
-        let rows: Vec<LimitRow> = sqlx::query_as(
-            "SELECT key, recent, locked_until, changed_at, expires_at FROM auth_limits WHERE key = ANY($1) \
-             ORDER BY key FOR UPDATE",
-        )
-        .bind(&keys)
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut rows: Vec<LimitRow> = Vec::with_capacity(keys.len());
+        for key in keys {
+            sqlx::query(sql::ENSURE_LIMIT_ROW).bind(key).execute(&mut *tx).await?;
+            rows.push(sqlx::query_as(GET_LIMIT_ROW_FOR_UPDATE).bind(key).fetch_one(&mut *tx).await?);
+        }
         let writes = match apply_failure(counters, &rows, now_ms) {
             Ok(writes) => writes,
             Err(refused) => {
@@ -386,131 +263,71 @@ impl PgStore {
             }
         };
         for row in &writes.rows {
-            sqlx::query(
-                "UPDATE auth_limits SET recent = $2, locked_until = $3, changed_at = $4, expires_at = $5 WHERE key = $1",
-            )
-            .bind(&row.key)
-            .bind(&row.recent)
-            .bind(row.locked_until)
-            .bind(row.changed_at)
-            .bind(row.expires_at)
-            .execute(&mut *tx)
-            .await?;
+            sql::update_limit_row!(row).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(FailureRecorded::Counted { locked: writes.locked })
     }
 
-    /// Revokes a token and its lineage, with its audit event when given, in one transaction.
-    async fn revoke_long(
+    /// Rows changed by a statement (`true` when exactly one).
+    async fn changes_one(
         &self,
-        id: &LongTokenId,
-        at: i64,
-        audit: Option<&AuditEvent>,
-    ) -> Result<Vec<LongTokenId>, StoreError> {
-        let id = id.to_string();
-        let revoked = retrying(|| async {
-            let mut tx = self.pool.begin().await?;
-            let revoked = revoke_lineage(&mut tx, &id, at).await?;
-            if let Some(e) = audit {
-                insert_audit(&mut *tx, std::slice::from_ref(e)).await?;
-            }
-            tx.commit().await?;
-            Ok(revoked)
-        })
-        .await?;
-        long_ids(&revoked)
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<bool, StoreError> {
+        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
     }
 }
+
+/// `LIVE_PARENT` with a share lock on the parent's row.
+const LIVE_PARENT_FOR_SHARE: &str = concat!(
+    "SELECT 1 FROM long_tokens WHERE id = $1 AND client_id = $2 AND expires_at > $3 ",
+    "AND (revoked_at IS NULL OR revoked_at > $3) FOR SHARE"
+);
+/// `GET_LIMIT_ROW` with a lock on the counter's row until the transaction ends.
+const GET_LIMIT_ROW_FOR_UPDATE: &str =
+    "SELECT key, recent, locked_until, changed_at, expires_at FROM auth_limits WHERE key = $1 FOR UPDATE";
 
 #[async_trait]
 impl Store for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
-        Ok(())
+        sqlx::query(sql::PING).execute(&self.pool).await.map_err(map_err).map(drop)
     }
 
-    async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO clients (id, name, scopes, secret_hash, otp_seed_sealed, otp_last_step, public_key, \
-             public_key_alg, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(c.id.as_str())
-        .bind(&c.name)
-        .bind(c.scopes.to_space_separated())
-        .bind(&c.secret_hash)
-        .bind(&c.otp_seed_sealed)
-        .bind(c.otp_last_step)
-        .bind(&c.public_key)
-        .bind(&c.public_key_alg)
-        .bind(c.disabled)
-        .bind(c.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+    async fn insert_client(&self, c: &Client) -> Result<(), StoreError> {
+        sql::insert_client!(c).execute(&self.pool).await.map_err(map_err).map(drop)
     }
 
-    async fn get_client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
-        let row: Option<ClientRow> = sqlx::query_as(client_select!("WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+    async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let row: Option<ClientRow> =
+            sqlx::query_as(sql::GET_CLIENT).bind(id.as_str()).fetch_optional(&self.pool).await.map_err(map_err)?;
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        let rows: Vec<ClientRow> =
-            sqlx::query_as(client_select!("ORDER BY created_at, id")).fetch_all(&self.pool).await.map_err(map_err)?;
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let rows: Vec<ClientRow> = sqlx::query_as(sql::LIST_CLIENTS).fetch_all(&self.pool).await.map_err(map_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn set_client_disabled(&self, id: &ClientId, disabled: bool) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE clients SET disabled = $1 WHERE id = $2")
-            .bind(disabled)
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        self.changes_one(sqlx::query(sql::SET_CLIENT_DISABLED).bind(disabled).bind(id.as_str())).await
     }
 
     async fn set_client_otp(&self, id: &ClientId, sealed: Option<&[u8]>) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE clients SET otp_seed_sealed = $1, otp_last_step = 0 WHERE id = $2")
-            .bind(sealed)
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        self.changes_one(sqlx::query(sql::SET_CLIENT_OTP).bind(sealed).bind(id.as_str())).await
     }
 
     async fn consume_otp_step(&self, client: &ClientId, step: i64) -> Result<bool, StoreError> {
         // Concurrent callers with the same step queue on the row lock; each re-checks the
         // condition against the committed value, so exactly one sees a row updated.
-        let r = retrying(|| {
-            sqlx::query("UPDATE clients SET otp_last_step = $1 WHERE id = $2 AND otp_last_step < $1")
-                .bind(step)
-                .bind(client.as_str())
-                .execute(&self.pool)
-        })
-        .await?;
-        Ok(r.rows_affected() == 1)
+        let r = retrying(|| sqlx::query(sql::CONSUME_OTP_STEP).bind(step).bind(client.as_str()).execute(&self.pool));
+        Ok(r.await?.rows_affected() == 1)
     }
 
     async fn consume_assertion_jti(&self, client: &ClientId, jti: &str, expires_at: i64) -> Result<bool, StoreError> {
         let r = retrying(|| {
-            sqlx::query(
-                "INSERT INTO used_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(client.as_str())
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&self.pool)
-        })
-        .await?;
-        Ok(r.rows_affected() == 1)
+            sqlx::query(sql::CONSUME_JTI).bind(client.as_str()).bind(jti).bind(expires_at).execute(&self.pool)
+        });
+        Ok(r.await?.rows_affected() == 1)
     }
 
     async fn insert_long_token(
@@ -518,125 +335,84 @@ impl Store for PgStore {
         t: &NewLongToken,
         rotation: Option<Rotation>,
         now: i64,
-    ) -> Result<(), InsertError> {
-        self.insert_long(t, rotation, now, None).await.map(drop)
+        event: AuditEvent,
+    ) -> Result<Vec<LongTokenId>, InsertError> {
+        match retrying(|| self.try_insert_long(t, rotation, now, &event)).await? {
+            InsertOutcome::Inserted(ended) => Ok(long_ids(&ended)?),
+            InsertOutcome::RotationTargetNotLive => Err(InsertError::RotationTargetNotLive),
+            InsertOutcome::ParentNotLive => Err(InsertError::ParentNotLive),
+        }
     }
 
-    async fn find_long_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<LongTokenRecord>, StoreError> {
-        let row: Option<LongTokenRow> = sqlx::query_as(long_select!("WHERE t.token_hash = $1"))
-            .bind(&hash[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+    async fn find_long_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<LongToken>, StoreError> {
+        let query = sqlx::query_as(sql::FIND_LONG_BY_HASH).bind(&hash[..]);
+        let row: Option<LongTokenRow> = query.fetch_optional(&self.pool).await.map_err(map_err)?;
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn get_long_token(&self, id: &LongTokenId) -> Result<Option<LongTokenRecord>, StoreError> {
-        let row: Option<LongTokenRow> = sqlx::query_as(long_select!("WHERE t.id = $1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+    async fn get_long_token(&self, id: &LongTokenId) -> Result<Option<LongToken>, StoreError> {
+        let query = sqlx::query_as(sql::GET_LONG).bind(id.to_string());
+        let row: Option<LongTokenRow> = query.fetch_optional(&self.pool).await.map_err(map_err)?;
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn list_long_tokens(&self, client: Option<&ClientId>) -> Result<Vec<LongTokenRecord>, StoreError> {
+    async fn list_long_tokens(&self, client: Option<&ClientId>) -> Result<Vec<LongToken>, StoreError> {
         let rows: Vec<LongTokenRow> = match client {
-            Some(c) => {
-                sqlx::query_as(long_select!("WHERE t.client_id = $1 ORDER BY t.issued_at, t.id"))
-                    .bind(c.as_str())
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            None => sqlx::query_as(long_select!("ORDER BY t.issued_at, t.id")).fetch_all(&self.pool).await,
+            Some(c) => sqlx::query_as(sql::LIST_LONG_OF_CLIENT).bind(c.as_str()).fetch_all(&self.pool).await,
+            None => sqlx::query_as(sql::LIST_LONG).fetch_all(&self.pool).await,
         }
         .map_err(map_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn revoke_long_token(&self, id: &LongTokenId, at: i64) -> Result<(), StoreError> {
-        self.revoke_long(id, at, None).await.map(drop)
-    }
-
-    async fn revoke_short_token(&self, id: &ShortTokenId) -> Result<(), StoreError> {
-        retrying(|| {
-            sqlx::query("INSERT INTO revoked_short_tokens (id, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(id.as_str())
-                .bind(id.expires_at)
-                .execute(&self.pool)
-        })
-        .await?;
-        Ok(())
-    }
-
-    async fn insert_long_token_audited(
-        &self,
-        t: &NewLongToken,
-        rotation: Option<Rotation>,
-        now: i64,
-        event: AuditEvent,
-    ) -> Result<Vec<LongTokenId>, InsertError> {
-        self.insert_long(t, rotation, now, Some(&event)).await
-    }
-
-    async fn revoke_long_token_audited(
+    async fn revoke_long_token(
         &self,
         id: &LongTokenId,
         at: i64,
         event: AuditEvent,
     ) -> Result<Vec<LongTokenId>, StoreError> {
-        self.revoke_long(id, at, Some(&event)).await
+        let id = id.to_string();
+        let revoked = retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            let revoked = revoke_lineage(&mut tx, &id, at).await?;
+            sql::insert_audit!(event).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(revoked)
+        })
+        .await?;
+        long_ids(&revoked)
     }
 
-    async fn revoke_short_token_audited(&self, id: &ShortTokenId, event: AuditEvent) -> Result<(), StoreError> {
+    async fn revoke_short_token(&self, id: &ShortTokenId, event: AuditEvent) -> Result<(), StoreError> {
         retrying(|| async {
             let mut tx = self.pool.begin().await?;
-            sqlx::query("INSERT INTO revoked_short_tokens (id, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(id.as_str())
-                .bind(id.expires_at)
-                .execute(&mut *tx)
-                .await?;
-            insert_audit(&mut *tx, std::slice::from_ref(&event)).await?;
+            sqlx::query(sql::REVOKE_SHORT).bind(id.as_str()).bind(id.expires_at).execute(&mut *tx).await?;
+            sql::insert_audit!(event).execute(&mut *tx).await?;
             tx.commit().await
         })
         .await
     }
 
     async fn is_short_token_revoked(&self, id: &ShortTokenId) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM revoked_short_tokens WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(row.is_some())
+        let query = sqlx::query(sql::IS_SHORT_REVOKED).bind(id.as_str());
+        Ok(query.fetch_optional(&self.pool).await.map_err(map_err)?.is_some())
     }
 
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        let rows: Vec<SigningKeyRow> = sqlx::query_as(
-            "SELECT kid, alg, key_sealed, created_at, activates_at, retired_at FROM signing_keys \
-             ORDER BY created_at, kid",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let rows: Vec<SigningKeyRow> =
+            sqlx::query_as(sql::LIST_SIGNING_KEYS).fetch_all(&self.pool).await.map_err(map_err)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn insert_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
-        insert_signing_key(&self.pool, k).await.map_err(map_err)
+        sql::insert_signing_key!(k).execute(&self.pool).await.map_err(map_err).map(drop)
     }
 
     async fn rotate_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "UPDATE signing_keys SET retired_at = $1 WHERE alg = $2 AND (retired_at IS NULL OR retired_at > $1)",
-        )
-        .bind(k.activates_at.max(k.created_at))
-        .bind(&k.alg)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_signing_key(&mut *tx, k).await.map_err(map_err)?;
+        let retire = sqlx::query(sql::RETIRE_SIGNING_KEYS).bind(k.activates_at.max(k.created_at)).bind(&k.alg);
+        retire.execute(&mut *tx).await.map_err(map_err)?;
+        sql::insert_signing_key!(k).execute(&mut *tx).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -646,98 +422,49 @@ impl Store for PgStore {
         new_hash: &[u8],
         previous_until: Option<i64>,
     ) -> Result<bool, StoreError> {
-        // The right-hand sides read the row as it was, so the old hash moves over.
-        let r = sqlx::query(
-            "UPDATE clients SET previous_secret_hash = CASE WHEN $1::BIGINT IS NULL THEN NULL ELSE secret_hash END, \
-             previous_secret_expires_at = $1, secret_hash = $2 WHERE id = $3",
-        )
-        .bind(previous_until)
-        .bind(new_hash)
-        .bind(id.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        let query = sqlx::query(sql::ROTATE_CLIENT_SECRET).bind(previous_until).bind(new_hash).bind(id.as_str());
+        self.changes_one(query).await
     }
 
     async fn record_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
-        retrying(|| insert_audit(&self.pool, &events)).await
+        // One transaction, so a group is recorded whole or not at all.
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            for e in &events {
+                sql::insert_audit!(e).execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })
+        .await
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows: Vec<AuditRow> = sqlx::query_as(
-            "SELECT id, at, event, outcome, client_id, token_id, source, mechanism, reason, detail \
-             FROM audit_events WHERE id > $1 AND ($2::TEXT IS NULL OR client_id = $2) \
-             AND ($3::BIGINT IS NULL OR at >= $3) ORDER BY id LIMIT $4",
-        )
-        .bind(q.after_id)
-        .bind(&q.client_id)
-        .bind(q.since)
-        .bind(i64::from(q.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let query =
+            sqlx::query_as(sql::LIST_AUDIT).bind(q.after_id).bind(&q.client_id).bind(q.since).bind(i64::from(q.limit));
+        let rows: Vec<AuditRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn purge_audit(&self, before: i64, batch: u32) -> Result<u64, StoreError> {
-        let r = sqlx::query(
-            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)",
-        )
-        .bind(before)
-        .bind(i64::from(batch))
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(r.rows_affected())
+        let query = sqlx::query(sql::PURGE_AUDIT).bind(before).bind(i64::from(batch));
+        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected())
     }
 
     async fn purge_expired(&self, now: i64, long_before: i64, batch: u32) -> Result<Purged, StoreError> {
-        // Bounded batches keep each statement short. Two instances purging at once delete
-        // disjoint or overlapping sets; a row already gone is simply not counted twice.
-        let batch = i64::from(batch);
-        let long = sqlx::query(
-            "DELETE FROM long_tokens WHERE id IN (SELECT id FROM long_tokens WHERE expires_at < $1 LIMIT $2)",
-        )
-        .bind(long_before)
-        .bind(batch)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let short = sqlx::query(
-            "DELETE FROM revoked_short_tokens WHERE id IN \
-             (SELECT id FROM revoked_short_tokens WHERE expires_at < $1 LIMIT $2)",
-        )
-        .bind(now)
-        .bind(batch)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let jtis = sqlx::query(
-            "DELETE FROM used_assertions WHERE (client_id, jti) IN \
-             (SELECT client_id, jti FROM used_assertions WHERE expires_at < $1 LIMIT $2)",
-        )
-        .bind(now)
-        .bind(batch)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let limits = sqlx::query(
-            "DELETE FROM auth_limits WHERE key IN (SELECT key FROM auth_limits WHERE expires_at < $1 LIMIT $2)",
-        )
-        .bind(now * 1000)
-        .bind(batch)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
+        // Two instances purging at once delete disjoint or overlapping sets; a row already gone
+        // is simply not counted twice.
+        let purge = |sql: &'static str, before: i64| {
+            let query = sqlx::query(sql).bind(before).bind(i64::from(batch));
+            async move { query.execute(&self.pool).await.map(|r| r.rows_affected()).map_err(map_err) }
+        };
         Ok(Purged {
-            long_tokens: long.rows_affected(),
-            revoked_short_tokens: short.rows_affected(),
-            used_assertions: jtis.rows_affected(),
-            limits: limits.rows_affected(),
+            long_tokens: purge(sql::PURGE_LONG, long_before).await?,
+            revoked_short_tokens: purge(sql::PURGE_SHORT, now).await?,
+            used_assertions: purge(sql::PURGE_JTIS, now).await?,
+            limits: purge(sql::PURGE_LIMITS, now * 1000).await?,
         })
     }
 
@@ -746,26 +473,19 @@ impl Store for PgStore {
     }
 
     async fn changed_locks(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        sqlx::query_as("SELECT key, locked_until FROM auth_limits WHERE changed_at >= $1")
-            .bind(since_ms)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)
+        sqlx::query_as(sql::CHANGED_LOCKS).bind(since_ms).fetch_all(&self.pool).await.map_err(map_err)
     }
 
     async fn reset_limits(&self, keys: &[String], now_ms: i64) -> Result<(), StoreError> {
-        retrying(|| {
-            sqlx::query(
-                "UPDATE auth_limits SET recent = '', locked_until = 0, changed_at = $2, \
-                 expires_at = GREATEST(expires_at, $3) WHERE key = ANY($1)",
-            )
-            .bind(keys)
-            .bind(now_ms)
-            .bind(now_ms + RESET_VISIBLE_MS)
-            .execute(&self.pool)
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            for key in keys {
+                let query = sqlx::query(sql::RESET_LIMIT).bind(key).bind(now_ms).bind(now_ms + RESET_VISIBLE_MS);
+                query.execute(&mut *tx).await?;
+            }
+            tx.commit().await
         })
         .await
-        .map(drop)
     }
 
     // ----- admin listings and changes (the command line) -----
@@ -774,16 +494,13 @@ impl Store for PgStore {
         &self,
         client: Option<&ClientId>,
         now: i64,
-    ) -> Result<Vec<LongTokenRecord>, StoreError> {
+    ) -> Result<Vec<LongToken>, StoreError> {
         let rows: Vec<LongTokenRow> = match client {
             Some(c) => {
-                sqlx::query_as(long_select!("WHERE t.client_id = $1 AND t.expires_at > $2 AND (t.revoked_at IS NULL OR t.revoked_at > $2) ORDER BY t.issued_at, t.id"))
-                    .bind(c.as_str())
-                    .bind(now)
-                    .fetch_all(&self.pool)
-                    .await
+                let query = sqlx::query_as(sql::LIST_CURRENT_LONG_OF_CLIENT).bind(now).bind(c.as_str());
+                query.fetch_all(&self.pool).await
             }
-            None => sqlx::query_as(long_select!("WHERE t.expires_at > $1 AND (t.revoked_at IS NULL OR t.revoked_at > $1) ORDER BY t.issued_at, t.id")).bind(now).fetch_all(&self.pool).await,
+            None => sqlx::query_as(sql::LIST_CURRENT_LONG).bind(now).fetch_all(&self.pool).await,
         }
         .map_err(map_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
@@ -796,17 +513,8 @@ impl Store for PgStore {
         alg: &str,
         replace: bool,
     ) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "UPDATE clients SET public_key = $1, public_key_alg = $2 WHERE id = $3 AND ($4 OR public_key IS NULL)",
-        )
-        .bind(public_key)
-        .bind(alg)
-        .bind(id.as_str())
-        .bind(replace)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        let query = sqlx::query(sql::SET_CLIENT_PUBLIC_KEY).bind(public_key).bind(alg).bind(id.as_str()).bind(replace);
+        self.changes_one(query).await
     }
 }
 

@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{AuditEvent, AuditRecord, ClientRecord, LongTokenRecord, SigningKeyRecord, StoreError};
+use super::{AuditEvent, AuditRecord, Client, LongToken, SigningKeyRecord, StoreError};
 use crate::domain::{ClientId, LongTokenId, Scopes};
 
 #[derive(FromRow)]
@@ -23,10 +23,10 @@ pub(super) struct ClientRow {
     created_at: i64,
 }
 
-impl TryFrom<ClientRow> for ClientRecord {
+impl TryFrom<ClientRow> for Client {
     type Error = StoreError;
     fn try_from(r: ClientRow) -> Result<Self, StoreError> {
-        Ok(ClientRecord {
+        Ok(Client {
             id: ClientId::parse(&r.id)
                 .ok_or_else(|| StoreError::Backend(format!("bad client id in database: {:?}", r.id)))?,
             name: r.name,
@@ -57,11 +57,11 @@ pub(super) struct LongTokenRow {
     client_disabled: bool,
 }
 
-impl TryFrom<LongTokenRow> for LongTokenRecord {
+impl TryFrom<LongTokenRow> for LongToken {
     type Error = StoreError;
     fn try_from(r: LongTokenRow) -> Result<Self, StoreError> {
         let bad = |what: &str| StoreError::Backend(format!("bad {what} in database"));
-        Ok(LongTokenRecord {
+        Ok(LongToken {
             id: long_id(&r.id).ok_or_else(|| bad("token id"))?,
             client_id: ClientId::parse(&r.client_id).ok_or_else(|| bad("client id"))?,
             scopes: Scopes::from_space_separated(&r.scopes).map_err(StoreError::Backend)?,

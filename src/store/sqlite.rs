@@ -15,10 +15,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use tokio::sync::{mpsc, oneshot};
 
 use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow, long_ids};
+use super::sql;
 use super::{
-    AuditEvent, AuditQuery, AuditRecord, ClientRecord, ConnectError, FailureCounter, FailureRecorded, InsertError,
-    LimitRow, LongTokenRecord, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError,
-    apply_failure,
+    AuditEvent, AuditQuery, AuditRecord, Client, ConnectError, FailureCounter, FailureRecorded, InsertError, LongToken,
+    NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError, apply_failure,
 };
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
 
@@ -113,12 +113,13 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Unavailable("database writer stopped".into()))?
     }
 
+    /// Inserts a long-term token through the writer; see [`Store::insert_long_token`].
     async fn insert_long(
         &self,
         t: &NewLongToken,
         rotation: Option<Rotation>,
         now: i64,
-        audit: Option<AuditEvent>,
+        audit: AuditEvent,
     ) -> Result<Vec<LongTokenId>, InsertError> {
         let token = t.clone();
         match self.write(|reply| WriteOp::InsertLong { token, rotation, now, audit, reply }).await? {
@@ -135,81 +136,35 @@ impl SqliteStore {
     }
 }
 
-/// The long-token columns with the owner's `disabled` flag, followed by `$tail`. A macro so
-/// that every query stays a static string (sqlx refuses dynamic SQL).
-macro_rules! long_select {
-    ($tail:literal) => {
-        concat!(
-            "SELECT t.id, t.client_id, t.scopes, t.name, t.issued_at, t.expires_at, t.revoked_at, t.parent_id, ",
-            "c.disabled AS client_disabled FROM long_tokens t JOIN clients c ON c.id = t.client_id ",
-            $tail
-        )
-    };
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
-        Ok(())
+        sqlx::query(sql::PING).execute(&self.pool).await.map_err(map_err).map(drop)
     }
 
-    async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO clients (id, name, scopes, secret_hash, otp_seed_sealed, otp_last_step, public_key, \
-             public_key_alg, disabled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(c.id.as_str())
-        .bind(&c.name)
-        .bind(c.scopes.to_space_separated())
-        .bind(&c.secret_hash)
-        .bind(&c.otp_seed_sealed)
-        .bind(c.otp_last_step)
-        .bind(&c.public_key)
-        .bind(&c.public_key_alg)
-        .bind(c.disabled)
-        .bind(c.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+    async fn insert_client(&self, c: &Client) -> Result<(), StoreError> {
+        sql::insert_client!(c).execute(&self.pool).await.map_err(map_err).map(drop)
     }
 
-    async fn get_client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
-        let row: Option<ClientRow> = sqlx::query_as("SELECT * FROM clients WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+    async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let row: Option<ClientRow> =
+            sqlx::query_as(sql::GET_CLIENT).bind(id.as_str()).fetch_optional(&self.pool).await.map_err(map_err)?;
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        let rows: Vec<ClientRow> = sqlx::query_as("SELECT * FROM clients ORDER BY created_at, id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let rows: Vec<ClientRow> = sqlx::query_as(sql::LIST_CLIENTS).fetch_all(&self.pool).await.map_err(map_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn set_client_disabled(&self, id: &ClientId, disabled: bool) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE clients SET disabled = ? WHERE id = ?")
-            .bind(disabled)
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        let query = sqlx::query(sql::SET_CLIENT_DISABLED).bind(disabled).bind(id.as_str());
+        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
     }
 
     async fn set_client_otp(&self, id: &ClientId, sealed: Option<&[u8]>) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE clients SET otp_seed_sealed = ?1, otp_last_step = 0 WHERE id = ?2")
-            .bind(sealed)
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        let query = sqlx::query(sql::SET_CLIENT_OTP).bind(sealed).bind(id.as_str());
+        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
     }
 
     async fn consume_otp_step(&self, client: &ClientId, step: i64) -> Result<bool, StoreError> {
@@ -227,113 +182,68 @@ impl Store for SqliteStore {
         t: &NewLongToken,
         rotation: Option<Rotation>,
         now: i64,
-    ) -> Result<(), InsertError> {
-        self.insert_long(t, rotation, now, None).await.map(drop)
+        event: AuditEvent,
+    ) -> Result<Vec<LongTokenId>, InsertError> {
+        self.insert_long(t, rotation, now, event).await
     }
 
-    async fn find_long_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<LongTokenRecord>, StoreError> {
-        let row: Option<LongTokenRow> = sqlx::query_as(long_select!("WHERE t.token_hash = ?"))
-            .bind(&hash[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+    async fn find_long_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<LongToken>, StoreError> {
+        let query = sqlx::query_as(sql::FIND_LONG_BY_HASH).bind(&hash[..]);
+        let row: Option<LongTokenRow> = query.fetch_optional(&self.pool).await.map_err(map_err)?;
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn get_long_token(&self, id: &LongTokenId) -> Result<Option<LongTokenRecord>, StoreError> {
-        let row: Option<LongTokenRow> = sqlx::query_as(long_select!("WHERE t.id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+    async fn get_long_token(&self, id: &LongTokenId) -> Result<Option<LongToken>, StoreError> {
+        let query = sqlx::query_as(sql::GET_LONG).bind(id.to_string());
+        let row: Option<LongTokenRow> = query.fetch_optional(&self.pool).await.map_err(map_err)?;
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn list_long_tokens(&self, client: Option<&ClientId>) -> Result<Vec<LongTokenRecord>, StoreError> {
+    async fn list_long_tokens(&self, client: Option<&ClientId>) -> Result<Vec<LongToken>, StoreError> {
         let rows: Vec<LongTokenRow> = match client {
-            Some(c) => {
-                sqlx::query_as(long_select!("WHERE t.client_id = ? ORDER BY t.issued_at, t.id"))
-                    .bind(c.as_str())
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            None => sqlx::query_as(long_select!("ORDER BY t.issued_at, t.id")).fetch_all(&self.pool).await,
+            Some(c) => sqlx::query_as(sql::LIST_LONG_OF_CLIENT).bind(c.as_str()).fetch_all(&self.pool).await,
+            None => sqlx::query_as(sql::LIST_LONG).fetch_all(&self.pool).await,
         }
         .map_err(map_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn revoke_long_token(&self, id: &LongTokenId, at: i64) -> Result<(), StoreError> {
-        let id = id.to_string();
-        self.write(|reply| WriteOp::RevokeLong { id, at, audit: None, reply }).await.map(drop)
-    }
-
-    async fn revoke_short_token(&self, id: &ShortTokenId) -> Result<(), StoreError> {
-        let (id, expires_at) = (id.as_str().to_owned(), id.expires_at);
-        self.write(|reply| WriteOp::RevokeShort { id, expires_at, audit: None, reply }).await
-    }
-
-    async fn insert_long_token_audited(
-        &self,
-        t: &NewLongToken,
-        rotation: Option<Rotation>,
-        now: i64,
-        event: AuditEvent,
-    ) -> Result<Vec<LongTokenId>, InsertError> {
-        self.insert_long(t, rotation, now, Some(event)).await
-    }
-
-    async fn revoke_long_token_audited(
+    async fn revoke_long_token(
         &self,
         id: &LongTokenId,
         at: i64,
         event: AuditEvent,
     ) -> Result<Vec<LongTokenId>, StoreError> {
-        let (id, audit) = (id.to_string(), Some(event));
+        let (id, audit) = (id.to_string(), event);
         let revoked = self.write(|reply| WriteOp::RevokeLong { id, at, audit, reply }).await?;
         long_ids(&revoked)
     }
 
-    async fn revoke_short_token_audited(&self, id: &ShortTokenId, event: AuditEvent) -> Result<(), StoreError> {
-        let (id, expires_at, audit) = (id.as_str().to_owned(), id.expires_at, Some(event));
+    async fn revoke_short_token(&self, id: &ShortTokenId, event: AuditEvent) -> Result<(), StoreError> {
+        let (id, expires_at, audit) = (id.as_str().to_owned(), id.expires_at, event);
         self.write(|reply| WriteOp::RevokeShort { id, expires_at, audit, reply }).await
     }
 
     async fn is_short_token_revoked(&self, id: &ShortTokenId) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM revoked_short_tokens WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(row.is_some())
+        let query = sqlx::query(sql::IS_SHORT_REVOKED).bind(id.as_str());
+        Ok(query.fetch_optional(&self.pool).await.map_err(map_err)?.is_some())
     }
 
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        let rows: Vec<SigningKeyRow> = sqlx::query_as(
-            "SELECT kid, alg, key_sealed, created_at, activates_at, retired_at FROM signing_keys \
-             ORDER BY created_at, kid",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let rows: Vec<SigningKeyRow> =
+            sqlx::query_as(sql::LIST_SIGNING_KEYS).fetch_all(&self.pool).await.map_err(map_err)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn insert_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
-        insert_signing_key(&self.pool, k).await
+        sql::insert_signing_key!(k).execute(&self.pool).await.map_err(map_err).map(drop)
     }
 
     async fn rotate_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "UPDATE signing_keys SET retired_at = ?1 WHERE alg = ?2 AND (retired_at IS NULL OR retired_at > ?1)",
-        )
-        .bind(k.activates_at.max(k.created_at))
-        .bind(&k.alg)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_signing_key(&mut *tx, k).await?;
+        let retire = sqlx::query(sql::RETIRE_SIGNING_KEYS).bind(k.activates_at.max(k.created_at)).bind(&k.alg);
+        retire.execute(&mut *tx).await.map_err(map_err)?;
+        sql::insert_signing_key!(k).execute(&mut *tx).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -343,18 +253,8 @@ impl Store for SqliteStore {
         new_hash: &[u8],
         previous_until: Option<i64>,
     ) -> Result<bool, StoreError> {
-        // The right-hand sides read the row as it was, so the old hash moves over.
-        let r = sqlx::query(
-            "UPDATE clients SET previous_secret_hash = CASE WHEN ?1 IS NULL THEN NULL ELSE secret_hash END, \
-             previous_secret_expires_at = ?1, secret_hash = ?2 WHERE id = ?3",
-        )
-        .bind(previous_until)
-        .bind(new_hash)
-        .bind(id.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        let query = sqlx::query(sql::ROTATE_CLIENT_SECRET).bind(previous_until).bind(new_hash).bind(id.as_str());
+        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
     }
 
     async fn record_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
@@ -365,73 +265,27 @@ impl Store for SqliteStore {
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows: Vec<AuditRow> = sqlx::query_as(
-            "SELECT id, at, event, outcome, client_id, token_id, source, mechanism, reason, detail \
-             FROM audit_events WHERE id > ?1 AND (?2 IS NULL OR client_id = ?2) AND (?3 IS NULL OR at >= ?3) \
-             ORDER BY id LIMIT ?4",
-        )
-        .bind(q.after_id)
-        .bind(&q.client_id)
-        .bind(q.since)
-        .bind(q.limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let query =
+            sqlx::query_as(sql::LIST_AUDIT).bind(q.after_id).bind(&q.client_id).bind(q.since).bind(i64::from(q.limit));
+        let rows: Vec<AuditRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn purge_audit(&self, before: i64, batch: u32) -> Result<u64, StoreError> {
-        let r = sqlx::query(
-            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ? ORDER BY id LIMIT ?)",
-        )
-        .bind(before)
-        .bind(batch)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(r.rows_affected())
+        let query = sqlx::query(sql::PURGE_AUDIT).bind(before).bind(i64::from(batch));
+        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected())
     }
 
     async fn purge_expired(&self, now: i64, long_before: i64, batch: u32) -> Result<Purged, StoreError> {
-        // Bounded batches keep each write transaction short, so requests never wait long
-        // behind the cleanup.
-        let long = sqlx::query(
-            "DELETE FROM long_tokens WHERE id IN (SELECT id FROM long_tokens WHERE expires_at < ? LIMIT ?)",
-        )
-        .bind(long_before)
-        .bind(batch)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let short = sqlx::query(
-            "DELETE FROM revoked_short_tokens WHERE id IN (SELECT id FROM revoked_short_tokens WHERE expires_at < ? LIMIT ?)",
-        )
-        .bind(now)
-        .bind(batch)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let jtis = sqlx::query(
-            "DELETE FROM used_assertions WHERE rowid IN (SELECT rowid FROM used_assertions WHERE expires_at < ? LIMIT ?)",
-        )
-        .bind(now)
-        .bind(batch)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let limits = sqlx::query(
-            "DELETE FROM auth_limits WHERE key IN (SELECT key FROM auth_limits WHERE expires_at < ? LIMIT ?)",
-        )
-        .bind(now * 1000)
-        .bind(batch)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let purge = |sql: &'static str, before: i64| {
+            let query = sqlx::query(sql).bind(before).bind(i64::from(batch));
+            async move { query.execute(&self.pool).await.map(|r| r.rows_affected()).map_err(map_err) }
+        };
         Ok(Purged {
-            long_tokens: long.rows_affected(),
-            revoked_short_tokens: short.rows_affected(),
-            used_assertions: jtis.rows_affected(),
-            limits: limits.rows_affected(),
+            long_tokens: purge(sql::PURGE_LONG, long_before).await?,
+            revoked_short_tokens: purge(sql::PURGE_SHORT, now).await?,
+            used_assertions: purge(sql::PURGE_JTIS, now).await?,
+            limits: purge(sql::PURGE_LIMITS, now * 1000).await?,
         })
     }
 
@@ -441,26 +295,14 @@ impl Store for SqliteStore {
     }
 
     async fn changed_locks(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        sqlx::query_as("SELECT key, locked_until FROM auth_limits WHERE changed_at >= ?")
-            .bind(since_ms)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)
+        sqlx::query_as(sql::CHANGED_LOCKS).bind(since_ms).fetch_all(&self.pool).await.map_err(map_err)
     }
 
     async fn reset_limits(&self, keys: &[String], now_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         for key in keys {
-            sqlx::query(
-                "UPDATE auth_limits SET recent = '', locked_until = 0, changed_at = ?2, \
-                 expires_at = MAX(expires_at, ?3) WHERE key = ?1",
-            )
-            .bind(key)
-            .bind(now_ms)
-            .bind(now_ms + RESET_VISIBLE_MS)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            let query = sqlx::query(sql::RESET_LIMIT).bind(key).bind(now_ms).bind(now_ms + RESET_VISIBLE_MS);
+            query.execute(&mut *tx).await.map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)
     }
@@ -471,16 +313,13 @@ impl Store for SqliteStore {
         &self,
         client: Option<&ClientId>,
         now: i64,
-    ) -> Result<Vec<LongTokenRecord>, StoreError> {
+    ) -> Result<Vec<LongToken>, StoreError> {
         let rows: Vec<LongTokenRow> = match client {
             Some(c) => {
-                sqlx::query_as(long_select!("WHERE t.client_id = ?1 AND t.expires_at > ?2 AND (t.revoked_at IS NULL OR t.revoked_at > ?2) ORDER BY t.issued_at, t.id"))
-                    .bind(c.as_str())
-                    .bind(now)
-                    .fetch_all(&self.pool)
-                    .await
+                let query = sqlx::query_as(sql::LIST_CURRENT_LONG_OF_CLIENT).bind(now).bind(c.as_str());
+                query.fetch_all(&self.pool).await
             }
-            None => sqlx::query_as(long_select!("WHERE t.expires_at > ?1 AND (t.revoked_at IS NULL OR t.revoked_at > ?1) ORDER BY t.issued_at, t.id")).bind(now).fetch_all(&self.pool).await,
+            None => sqlx::query_as(sql::LIST_CURRENT_LONG).bind(now).fetch_all(&self.pool).await,
         }
         .map_err(map_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
@@ -493,60 +332,9 @@ impl Store for SqliteStore {
         alg: &str,
         replace: bool,
     ) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "UPDATE clients SET public_key = ?1, public_key_alg = ?2 WHERE id = ?3 AND (?4 OR public_key IS NULL)",
-        )
-        .bind(public_key)
-        .bind(alg)
-        .bind(id.as_str())
-        .bind(replace)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        let query = sqlx::query(sql::SET_CLIENT_PUBLIC_KEY).bind(public_key).bind(alg).bind(id.as_str()).bind(replace);
+        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
     }
-}
-
-async fn insert_signing_key<'e>(
-    exec: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
-    k: &SigningKeyRecord,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO signing_keys (kid, alg, key_sealed, created_at, activates_at, retired_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&k.kid)
-    .bind(&k.alg)
-    .bind(&k.key_sealed)
-    .bind(k.created_at)
-    .bind(k.activates_at)
-    .bind(k.retired_at)
-    .execute(exec)
-    .await
-    .map_err(map_err)?;
-    Ok(())
-}
-
-async fn insert_audit(conn: &mut SqliteConnection, events: &[AuditEvent]) -> Result<(), StoreError> {
-    for e in events {
-        sqlx::query(
-            "INSERT INTO audit_events (at, event, outcome, client_id, token_id, source, mechanism, reason, detail) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(e.at)
-        .bind(&e.event)
-        .bind(&e.outcome)
-        .bind(&e.client_id)
-        .bind(&e.token_id)
-        .bind(&e.source)
-        .bind(&e.mechanism)
-        .bind(&e.reason)
-        .bind(&e.detail)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    }
-    Ok(())
 }
 
 // ----- group commit -------------------------------------------------------------------------
@@ -573,20 +361,20 @@ enum WriteOp {
         token: NewLongToken,
         rotation: Option<Rotation>,
         now: i64,
-        audit: Option<AuditEvent>,
+        audit: AuditEvent,
         reply: Reply<InsertOutcome>,
     },
     /// Answers the ids of the tokens it revoked (the token and its descendants).
     RevokeLong {
         id: String,
         at: i64,
-        audit: Option<AuditEvent>,
+        audit: AuditEvent,
         reply: Reply<Vec<String>>,
     },
     RevokeShort {
         id: String,
         expires_at: i64,
-        audit: Option<AuditEvent>,
+        audit: AuditEvent,
         reply: Reply<()>,
     },
     ConsumeOtp {
@@ -672,92 +460,34 @@ fn fail(op: WriteOp) -> Done {
 async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
     match op {
         WriteOp::InsertLong { token, rotation, now, audit, reply } => {
-            // Anything but `Inserted` leaves nothing behind either.
-            let r = in_savepoint(
-                conn,
-                |c| {
-                    Box::pin(async move {
-                        let outcome = insert_long(c, &token, rotation, now).await?;
-                        if matches!(outcome, InsertOutcome::Inserted(_))
-                            && let Some(e) = &audit
-                        {
-                            insert_audit(c, std::slice::from_ref(e)).await?;
-                        }
-                        Ok(outcome)
-                    })
-                },
-                |r| matches!(r, Ok(InsertOutcome::Inserted(_))),
-            )
-            .await;
-            done(reply, r)
-        }
-        WriteOp::Audit { events, reply } => {
-            let r =
-                in_savepoint(conn, |c| Box::pin(async move { insert_audit(c, &events).await }), Result::is_ok).await;
+            let inserted = |r: &Result<InsertOutcome, StoreError>| matches!(r, Ok(InsertOutcome::Inserted(_)));
+            let r = in_savepoint(conn, |c| Box::pin(insert_long(c, token, rotation, now, audit)), inserted).await;
             done(reply, r)
         }
         WriteOp::RevokeLong { id, at, audit, reply } => {
-            let r = in_savepoint(
-                conn,
-                |c| {
-                    Box::pin(async move {
-                        let revoked = revoke_lineage(c, &id, at).await?;
-                        insert_audit(c, audit.as_slice()).await?;
-                        Ok(revoked)
-                    })
-                },
-                Result::is_ok,
-            )
-            .await;
+            let r = in_savepoint(conn, |c| Box::pin(revoke_long(c, id, at, audit)), Result::is_ok).await;
             done(reply, r)
         }
         WriteOp::RevokeShort { id, expires_at, audit, reply } => {
-            let r = in_savepoint(
-                conn,
-                |c| {
-                    Box::pin(async move {
-                        sqlx::query(
-                            "INSERT INTO revoked_short_tokens (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                        )
-                        .bind(id)
-                        .bind(expires_at)
-                        .execute(&mut *c)
-                        .await
-                        .map_err(map_err)?;
-                        insert_audit(c, audit.as_slice()).await
-                    })
-                },
-                Result::is_ok,
-            )
-            .await;
+            let r = in_savepoint(conn, |c| Box::pin(revoke_short(c, id, expires_at, audit)), Result::is_ok).await;
+            done(reply, r)
+        }
+        WriteOp::Audit { events, reply } => {
+            let r = in_savepoint(conn, |c| Box::pin(insert_audit(c, events)), Result::is_ok).await;
             done(reply, r)
         }
         WriteOp::RecordFailure { counters, now_ms, reply } => {
-            let r = in_savepoint(
-                conn,
-                |c| Box::pin(async move { record_failure(c, &counters, now_ms).await }),
-                |r| matches!(r, Ok(FailureRecorded::Counted { .. })),
-            )
-            .await;
+            let counted = |r: &Result<FailureRecorded, StoreError>| matches!(r, Ok(FailureRecorded::Counted { .. }));
+            let r = in_savepoint(conn, |c| Box::pin(record_failure(c, counters, now_ms)), counted).await;
             done(reply, r)
         }
         WriteOp::ConsumeOtp { client, step, reply } => {
-            let r = sqlx::query("UPDATE clients SET otp_last_step = ?1 WHERE id = ?2 AND otp_last_step < ?1")
-                .bind(step)
-                .bind(client)
-                .execute(&mut *conn)
-                .await;
+            let r = sqlx::query(sql::CONSUME_OTP_STEP).bind(step).bind(client).execute(&mut *conn).await;
             done(reply, r.map(|r| r.rows_affected() == 1).map_err(map_err))
         }
         WriteOp::ConsumeJti { client, jti, expires_at, reply } => {
-            let r = sqlx::query(
-                "INSERT INTO used_assertions (client_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(client)
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&mut *conn)
-            .await;
+            let query = sqlx::query(sql::CONSUME_JTI).bind(client).bind(jti).bind(expires_at);
+            let r = query.execute(&mut *conn).await;
             done(reply, r.map(|r| r.rows_affected() == 1).map_err(map_err))
         }
     }
@@ -778,13 +508,20 @@ async fn in_savepoint<T>(
     r
 }
 
+async fn insert_audit(conn: &mut SqliteConnection, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+    for e in &events {
+        sql::insert_audit!(e).execute(&mut *conn).await.map_err(map_err)?;
+    }
+    Ok(())
+}
+
 /// Revokes a long-term token and every token descended from it at `at` (each unless already
 /// revoked at or before `at`); returns the ids it changed. One statement: the writer is the
 /// only one, so no insert can slip in between.
 async fn revoke_lineage(conn: &mut SqliteConnection, id: &str, at: i64) -> Result<Vec<String>, StoreError> {
     sqlx::query_scalar(
-        "WITH RECURSIVE lineage(id) AS (SELECT ?1 UNION SELECT t.id FROM long_tokens t JOIN lineage l ON t.parent_id = l.id) \
-         UPDATE long_tokens SET revoked_at = ?2 WHERE id IN (SELECT id FROM lineage) AND (revoked_at IS NULL OR revoked_at > ?2) \
+        "WITH RECURSIVE lineage(id) AS (SELECT $1 UNION SELECT t.id FROM long_tokens t JOIN lineage l ON t.parent_id = l.id) \
+         UPDATE long_tokens SET revoked_at = $2 WHERE id IN (SELECT id FROM lineage) AND (revoked_at IS NULL OR revoked_at > $2) \
          RETURNING id",
     )
     .bind(id)
@@ -794,65 +531,52 @@ async fn revoke_lineage(conn: &mut SqliteConnection, id: &str, at: i64) -> Resul
     .map_err(map_err)
 }
 
+async fn revoke_long(
+    conn: &mut SqliteConnection,
+    id: String,
+    at: i64,
+    audit: AuditEvent,
+) -> Result<Vec<String>, StoreError> {
+    let revoked = revoke_lineage(conn, &id, at).await?;
+    sql::insert_audit!(audit).execute(&mut *conn).await.map_err(map_err)?;
+    Ok(revoked)
+}
+
+async fn revoke_short(
+    conn: &mut SqliteConnection,
+    id: String,
+    expires_at: i64,
+    audit: AuditEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::REVOKE_SHORT).bind(id).bind(expires_at).execute(&mut *conn).await.map_err(map_err)?;
+    sql::insert_audit!(audit).execute(&mut *conn).await.map_err(map_err).map(drop)
+}
+
 /// The parent check, the rotation (a conditional update and the cascade to the rotated
-/// token's descendants) and the insert.
+/// token's descendants), the insert and its audit event.
 async fn insert_long(
     conn: &mut SqliteConnection,
-    t: &NewLongToken,
+    t: NewLongToken,
     rotation: Option<Rotation>,
     now: i64,
+    audit: AuditEvent,
 ) -> Result<InsertOutcome, StoreError> {
     if let Some(parent) = t.parent {
-        let live: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM long_tokens WHERE id = ?1 AND client_id = ?2 AND expires_at > ?3 \
-             AND (revoked_at IS NULL OR revoked_at > ?3)",
-        )
-        .bind(parent.to_string())
-        .bind(t.client_id.as_str())
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_err)?;
-        if live.is_none() {
+        let query = sqlx::query(sql::LIVE_PARENT).bind(parent.to_string()).bind(t.client_id.as_str()).bind(now);
+        if query.fetch_optional(&mut *conn).await.map_err(map_err)?.is_none() {
             return Ok(InsertOutcome::ParentNotLive);
         }
     }
     let mut ended = Vec::new();
     if let Some(rot) = rotation {
-        let r = sqlx::query(
-            "UPDATE long_tokens SET revoked_at = MIN(COALESCE(revoked_at, ?1), ?1), replaced_by = ?2 \
-             WHERE id = ?3 AND client_id = ?4 AND expires_at > ?5 AND (revoked_at IS NULL OR revoked_at > ?5) \
-             AND replaced_by IS NULL",
-        )
-        .bind(rot.revoke_at)
-        .bind(t.id.to_string())
-        .bind(rot.old.to_string())
-        .bind(t.client_id.as_str())
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-        if r.rows_affected() != 1 {
+        if sql::rotate_target!(t, rot, now).execute(&mut *conn).await.map_err(map_err)?.rows_affected() != 1 {
             return Ok(InsertOutcome::RotationTargetNotLive);
         }
         ended = revoke_lineage(conn, &rot.old.to_string(), rot.revoke_at).await?;
         ended.push(rot.old.to_string());
     }
-    sqlx::query(
-        "INSERT INTO long_tokens (id, client_id, token_hash, scopes, name, issued_at, expires_at, parent_id) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(t.id.to_string())
-    .bind(t.client_id.as_str())
-    .bind(&t.token_hash[..])
-    .bind(t.scopes.to_space_separated())
-    .bind(&t.name)
-    .bind(t.issued_at)
-    .bind(t.expires_at)
-    .bind(t.parent.map(|p| p.to_string()))
-    .execute(&mut *conn)
-    .await
-    .map_err(map_err)?;
+    sql::insert_long!(t).execute(&mut *conn).await.map_err(map_err)?;
+    sql::insert_audit!(audit).execute(&mut *conn).await.map_err(map_err)?;
     Ok(InsertOutcome::Inserted(ended))
 }
 
@@ -860,37 +584,21 @@ async fn insert_long(
 /// writer is the only one, so nothing changes in between.
 async fn record_failure(
     conn: &mut SqliteConnection,
-    counters: &[FailureCounter],
+    counters: Vec<FailureCounter>,
     now_ms: i64,
 ) -> Result<FailureRecorded, StoreError> {
     let mut rows = Vec::with_capacity(counters.len());
-    for counter in counters {
-        let row: Option<LimitRow> =
-            sqlx::query_as("SELECT key, recent, locked_until, changed_at, expires_at FROM auth_limits WHERE key = ?")
-                .bind(&counter.key)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(map_err)?;
-        rows.extend(row);
+    for counter in &counters {
+        sqlx::query(sql::ENSURE_LIMIT_ROW).bind(&counter.key).execute(&mut *conn).await.map_err(map_err)?;
+        let query = sqlx::query_as(sql::GET_LIMIT_ROW).bind(&counter.key);
+        rows.push(query.fetch_one(&mut *conn).await.map_err(map_err)?);
     }
-    let writes = match apply_failure(counters, &rows, now_ms) {
+    let writes = match apply_failure(&counters, &rows, now_ms) {
         Ok(writes) => writes,
         Err(refused) => return Ok(refused),
     };
     for row in &writes.rows {
-        sqlx::query(
-            "INSERT INTO auth_limits (key, recent, locked_until, changed_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (key) DO UPDATE SET recent = excluded.recent, locked_until = excluded.locked_until, \
-             changed_at = excluded.changed_at, expires_at = excluded.expires_at",
-        )
-        .bind(&row.key)
-        .bind(&row.recent)
-        .bind(row.locked_until)
-        .bind(row.changed_at)
-        .bind(row.expires_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
+        sql::update_limit_row!(row).execute(&mut *conn).await.map_err(map_err)?;
     }
     Ok(FailureRecorded::Counted { locked: writes.locked })
 }

@@ -345,14 +345,14 @@ fn decoded(jwt: &str) -> Vec<Option<Vec<u8>>> {
 
 #[tokio::test]
 async fn a_small_order_key_already_in_the_database_verifies_no_assertion() {
-    use crate::store::ClientRecord;
+    use crate::store::Client;
     let h = Harness::without_limits().await;
     // Registered before keys were checked: the Ed25519 identity point.
     let mut identity = [0u8; 32];
     identity[0] = 1;
     let jwk = format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{}"}}"#, URL_SAFE_NO_PAD.encode(identity));
     let id = ClientId::generate();
-    let record = ClientRecord {
+    let record = Client {
         id: id.clone(),
         name: "legacy".into(),
         scopes: super::scopes("deploy"),

@@ -1,0 +1,40 @@
+//! The four ways to authenticate for a long-term token; each is checked in its own
+//! `grant_*.rs`. On success, the client and the scopes the caller may grant.
+
+use secrecy::ExposeSecret;
+
+use super::api::Credential;
+use super::{AuthFail, TokenService};
+use crate::clock::Now;
+use crate::domain::types::{ClientId, LongTokenId, Scopes};
+
+/// What a successful authentication for a long-term token grants.
+pub(super) struct Granted {
+    pub client_id: ClientId,
+    /// The scopes the caller may grant.
+    pub scopes: Scopes,
+    /// With the `short_token` grant: the long-term token behind the short-term token.
+    pub minted_by: Option<LongTokenId>,
+}
+
+impl Granted {
+    pub fn root(client_id: ClientId, scopes: Scopes) -> Self {
+        Granted { client_id, scopes, minted_by: None }
+    }
+}
+
+impl TokenService {
+    /// Checks a credential at `now`.
+    pub(super) async fn authenticate_grant(&self, credential: Credential, now: Now) -> Result<Granted, AuthFail> {
+        match credential {
+            Credential::ClientSecret { client_id, secret } => {
+                self.grant_secret(client_id, secret.expose_secret(), now.secs()).await
+            }
+            Credential::Otp { client_id, code } => self.grant_otp(client_id, code.expose_secret(), now.secs()).await,
+            Credential::Assertion { assertion, .. } => {
+                self.grant_assertion(assertion.expose_secret(), now.secs()).await
+            }
+            Credential::ShortToken { token, client_key } => self.grant_short_token(&token, client_key, now).await,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Long-term tokens: what is stored of one, where it stands at a given time, and what a new one
+//! or a rotation asks the store to write.
+
+use super::types::{ClientId, LongTokenId, Scopes};
+
+/// A long-term token as stored (its hash aside).
+#[derive(Debug, Clone)]
+pub struct LongToken {
+    pub id: LongTokenId,
+    pub client_id: ClientId,
+    pub scopes: Scopes,
+    pub name: Option<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    /// The long-term token whose short-term token minted this one (`None`: a root).
+    pub parent: Option<LongTokenId>,
+    /// Whether the owning client is disabled (read with the token, to save a query).
+    pub client_disabled: bool,
+}
+
+impl LongToken {
+    /// Where the token stands at `now`. The one place a token's liveness is decided.
+    pub fn status(&self, now: i64) -> TokenStatus {
+        if self.expires_at <= now {
+            TokenStatus::Expired
+        } else if self.revoked_at.is_some_and(|r| r <= now) {
+            TokenStatus::Revoked
+        } else if self.client_disabled {
+            TokenStatus::Disabled
+        } else if self.revoked_at.is_some() {
+            TokenStatus::Rotating
+        } else {
+            TokenStatus::Live
+        }
+    }
+
+    /// Valid at `now`: not expired, not revoked (a future `revoked_at` is a rotation's grace),
+    /// its client not disabled.
+    pub fn is_live(&self, now: i64) -> bool {
+        matches!(self.status(now), TokenStatus::Live | TokenStatus::Rotating)
+    }
+
+    /// When the token stops being valid, whichever comes first.
+    pub fn valid_until(&self) -> i64 {
+        self.revoked_at.map_or(self.expires_at, |r| r.min(self.expires_at))
+    }
+}
+
+/// A long-term token to insert.
+#[derive(Debug, Clone)]
+pub struct NewLongToken {
+    pub id: LongTokenId,
+    pub client_id: ClientId,
+    pub token_hash: [u8; 32],
+    pub scopes: Scopes,
+    pub name: Option<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// Its parent in the lineage, which must be live when it is inserted.
+    pub parent: Option<LongTokenId>,
+}
+
+/// An existing token that a new one replaces, revoked at `revoke_at`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation {
+    pub old: LongTokenId,
+    pub revoke_at: i64,
+}
+
+/// Where a long-term token stands at a given time, for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// Valid.
+    Live,
+    /// Valid until its rotation's grace period ends (`revoked_at`, in the future).
+    Rotating,
+    /// Not expired or revoked, but its client is disabled (valid again if it is enabled).
+    Disabled,
+    Revoked,
+    Expired,
+}
+
+impl TokenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Live => "live",
+            TokenStatus::Rotating => "rotating",
+            TokenStatus::Disabled => "disabled",
+            TokenStatus::Revoked => "revoked",
+            TokenStatus::Expired => "expired",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(expires_at: i64, revoked_at: Option<i64>, client_disabled: bool) -> LongToken {
+        LongToken {
+            id: LongTokenId(uuid::Uuid::from_u128(1)),
+            client_id: ClientId::parse("cli_a").unwrap(),
+            scopes: Scopes::default(),
+            name: None,
+            issued_at: 0,
+            expires_at,
+            revoked_at,
+            parent: None,
+            client_disabled,
+        }
+    }
+
+    #[test]
+    fn token_status_names_why_a_token_is_not_live() {
+        let now = 1000;
+        let cases = [
+            (record(2000, None, false), TokenStatus::Live),
+            (record(2000, Some(1500), false), TokenStatus::Rotating),
+            (record(2000, None, true), TokenStatus::Disabled),
+            (record(2000, Some(1500), true), TokenStatus::Disabled),
+            (record(2000, Some(1000), false), TokenStatus::Revoked),
+            (record(2000, Some(10), true), TokenStatus::Revoked),
+            (record(1000, None, false), TokenStatus::Expired),
+            (record(900, Some(10), false), TokenStatus::Expired),
+        ];
+        for (r, expected) in cases {
+            assert_eq!(r.status(now), expected, "{r:?}");
+            // Exactly the live ones may be used.
+            assert_eq!(r.is_live(now), matches!(expected, TokenStatus::Live | TokenStatus::Rotating), "{r:?}");
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The SQL both stores run, written once. Parameters are `$N`, which sqlx's SQLite driver binds
+//! by number like PostgreSQL. What differs stays with its store: PostgreSQL's row locks
+//! (`FOR UPDATE`, `FOR SHARE`) and collations, and how each runs its writes (SQLite's one
+//! writer task, PostgreSQL's transactions and retries).
+//!
+//! The statements that bind several values come with a macro that builds the query and binds
+//! them, so the order of the binds is written once too; each store only executes it.
+
+/// The client columns, in the order of `ClientRow`.
+macro_rules! client_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, name, scopes, secret_hash, previous_secret_hash, previous_secret_expires_at, ",
+            "otp_seed_sealed, otp_last_step, public_key, public_key_alg, disabled, created_at FROM clients ",
+            $tail
+        )
+    };
+}
+
+/// The long-term token columns with the owner's `disabled` flag, in the order of `LongTokenRow`.
+macro_rules! long_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT t.id, t.client_id, t.scopes, t.name, t.issued_at, t.expires_at, t.revoked_at, t.parent_id, ",
+            "c.disabled AS client_disabled FROM long_tokens t JOIN clients c ON c.id = t.client_id ",
+            $tail
+        )
+    };
+}
+
+pub(super) const PING: &str = "SELECT 1";
+
+pub(super) const GET_CLIENT: &str = client_select!("WHERE id = $1");
+pub(super) const LIST_CLIENTS: &str = client_select!("ORDER BY created_at, id");
+pub(super) const SET_CLIENT_DISABLED: &str = "UPDATE clients SET disabled = $1 WHERE id = $2";
+pub(super) const SET_CLIENT_OTP: &str = "UPDATE clients SET otp_seed_sealed = $1, otp_last_step = 0 WHERE id = $2";
+/// The right-hand sides read the row as it was, so the old hash moves over.
+pub(super) const ROTATE_CLIENT_SECRET: &str = "UPDATE clients SET previous_secret_hash = \
+     CASE WHEN CAST($1 AS BIGINT) IS NULL THEN NULL ELSE secret_hash END, \
+     previous_secret_expires_at = $1, secret_hash = $2 WHERE id = $3";
+pub(super) const SET_CLIENT_PUBLIC_KEY: &str =
+    "UPDATE clients SET public_key = $1, public_key_alg = $2 WHERE id = $3 AND ($4 OR public_key IS NULL)";
+
+/// RFC 6238 §5.2: a step is accepted once; the row count is the answer.
+pub(super) const CONSUME_OTP_STEP: &str = "UPDATE clients SET otp_last_step = $1 WHERE id = $2 AND otp_last_step < $1";
+pub(super) const CONSUME_JTI: &str =
+    "INSERT INTO used_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+
+pub(super) const FIND_LONG_BY_HASH: &str = long_select!("WHERE t.token_hash = $1");
+pub(super) const GET_LONG: &str = long_select!("WHERE t.id = $1");
+pub(super) const LIST_LONG: &str = long_select!("ORDER BY t.issued_at, t.id");
+pub(super) const LIST_LONG_OF_CLIENT: &str = long_select!("WHERE t.client_id = $1 ORDER BY t.issued_at, t.id");
+/// Tokens whose end is after `$1`: the selection a listing starts from (the domain decides
+/// each one's status).
+pub(super) const LIST_CURRENT_LONG: &str =
+    long_select!("WHERE t.expires_at > $1 AND (t.revoked_at IS NULL OR t.revoked_at > $1) ORDER BY t.issued_at, t.id");
+pub(super) const LIST_CURRENT_LONG_OF_CLIENT: &str = long_select!(
+    "WHERE t.client_id = $2 AND t.expires_at > $1 AND (t.revoked_at IS NULL OR t.revoked_at > $1) \
+     ORDER BY t.issued_at, t.id"
+);
+/// The parent a child is inserted under, if live at `$3` (PostgreSQL adds a share lock).
+pub(super) const LIVE_PARENT: &str = "SELECT 1 FROM long_tokens WHERE id = $1 AND client_id = $2 AND expires_at > $3 \
+     AND (revoked_at IS NULL OR revoked_at > $3)";
+/// A rotation's target: live at `$5`, of the same client, not rotated before; it ends at `$1`
+/// (or earlier, if it already would).
+pub(super) const ROTATE_TARGET: &str = "UPDATE long_tokens SET \
+     revoked_at = CASE WHEN revoked_at IS NULL OR revoked_at > $1 THEN $1 ELSE revoked_at END, replaced_by = $2 \
+     WHERE id = $3 AND client_id = $4 AND expires_at > $5 AND (revoked_at IS NULL OR revoked_at > $5) \
+     AND replaced_by IS NULL";
+
+pub(super) const REVOKE_SHORT: &str =
+    "INSERT INTO revoked_short_tokens (id, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+pub(super) const IS_SHORT_REVOKED: &str = "SELECT 1 FROM revoked_short_tokens WHERE id = $1";
+
+pub(super) const LIST_SIGNING_KEYS: &str =
+    "SELECT kid, alg, key_sealed, created_at, activates_at, retired_at FROM signing_keys ORDER BY created_at, kid";
+/// Every key of the algorithm still signing at `$1` retires then.
+pub(super) const RETIRE_SIGNING_KEYS: &str =
+    "UPDATE signing_keys SET retired_at = $1 WHERE alg = $2 AND (retired_at IS NULL OR retired_at > $1)";
+
+pub(super) const LIST_AUDIT: &str = "SELECT id, at, event, outcome, client_id, token_id, source, mechanism, reason, detail \
+     FROM audit_events WHERE id > $1 AND (CAST($2 AS TEXT) IS NULL OR client_id = $2) \
+     AND (CAST($3 AS BIGINT) IS NULL OR at >= $3) ORDER BY id LIMIT $4";
+
+/// Bounded batches keep each statement short, so requests never wait long behind the cleanup.
+pub(super) const PURGE_AUDIT: &str =
+    "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)";
+pub(super) const PURGE_LONG: &str =
+    "DELETE FROM long_tokens WHERE id IN (SELECT id FROM long_tokens WHERE expires_at < $1 LIMIT $2)";
+pub(super) const PURGE_SHORT: &str =
+    "DELETE FROM revoked_short_tokens WHERE id IN (SELECT id FROM revoked_short_tokens WHERE expires_at < $1 LIMIT $2)";
+pub(super) const PURGE_JTIS: &str = "DELETE FROM used_assertions WHERE (client_id, jti) IN \
+     (SELECT client_id, jti FROM used_assertions WHERE expires_at < $1 LIMIT $2)";
+pub(super) const PURGE_LIMITS: &str =
+    "DELETE FROM auth_limits WHERE key IN (SELECT key FROM auth_limits WHERE expires_at < $1 LIMIT $2)";
+
+/// A failure counter's row, created empty if missing, so that it can be locked.
+pub(super) const ENSURE_LIMIT_ROW: &str = "INSERT INTO auth_limits (key, recent, locked_until, changed_at, expires_at) \
+     VALUES ($1, '', 0, 0, 0) ON CONFLICT (key) DO NOTHING";
+/// A failure counter (PostgreSQL adds `FOR UPDATE`).
+pub(super) const GET_LIMIT_ROW: &str =
+    "SELECT key, recent, locked_until, changed_at, expires_at FROM auth_limits WHERE key = $1";
+pub(super) const CHANGED_LOCKS: &str = "SELECT key, locked_until FROM auth_limits WHERE changed_at >= $1";
+/// An operator's unlock: the row stays (with an empty past) long enough for every instance to
+/// see it.
+pub(super) const RESET_LIMIT: &str = "UPDATE auth_limits SET recent = '', locked_until = 0, changed_at = $2, \
+     expires_at = CASE WHEN expires_at > $3 THEN expires_at ELSE $3 END WHERE key = $1";
+
+/// `INSERT` of a client, bound.
+macro_rules! insert_client {
+    ($c:expr) => {
+        sqlx::query(
+            "INSERT INTO clients (id, name, scopes, secret_hash, otp_seed_sealed, otp_last_step, public_key, \
+             public_key_alg, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind($c.id.as_str())
+        .bind(&$c.name)
+        .bind($c.scopes.to_space_separated())
+        .bind(&$c.secret_hash)
+        .bind(&$c.otp_seed_sealed)
+        .bind($c.otp_last_step)
+        .bind(&$c.public_key)
+        .bind(&$c.public_key_alg)
+        .bind($c.disabled)
+        .bind($c.created_at)
+    };
+}
+
+/// `INSERT` of a long-term token, bound.
+macro_rules! insert_long {
+    ($t:expr) => {
+        sqlx::query(
+            "INSERT INTO long_tokens (id, client_id, token_hash, scopes, name, issued_at, expires_at, parent_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind($t.id.to_string())
+        .bind($t.client_id.as_str())
+        .bind(&$t.token_hash[..])
+        .bind($t.scopes.to_space_separated())
+        .bind(&$t.name)
+        .bind($t.issued_at)
+        .bind($t.expires_at)
+        .bind($t.parent.map(|p| p.to_string()))
+    };
+}
+
+/// A rotation's conditional update (`ROTATE_TARGET`), bound.
+macro_rules! rotate_target {
+    ($new:expr, $rotation:expr, $now:expr) => {
+        sqlx::query($crate::store::sql::ROTATE_TARGET)
+            .bind($rotation.revoke_at)
+            .bind($new.id.to_string())
+            .bind($rotation.old.to_string())
+            .bind($new.client_id.as_str())
+            .bind($now)
+    };
+}
+
+/// `INSERT` of a signing key, bound.
+macro_rules! insert_signing_key {
+    ($k:expr) => {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, key_sealed, created_at, activates_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&$k.kid)
+        .bind(&$k.alg)
+        .bind(&$k.key_sealed)
+        .bind($k.created_at)
+        .bind($k.activates_at)
+        .bind($k.retired_at)
+    };
+}
+
+/// `INSERT` of one audit event, bound.
+macro_rules! insert_audit {
+    ($e:expr) => {
+        sqlx::query(
+            "INSERT INTO audit_events (at, event, outcome, client_id, token_id, source, mechanism, reason, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind($e.at)
+        .bind(&$e.event)
+        .bind(&$e.outcome)
+        .bind(&$e.client_id)
+        .bind(&$e.token_id)
+        .bind(&$e.source)
+        .bind(&$e.mechanism)
+        .bind(&$e.reason)
+        .bind(&$e.detail)
+    };
+}
+
+/// `UPDATE` of a failure counter's row (`LimitRow`), bound.
+macro_rules! update_limit_row {
+    ($row:expr) => {
+        sqlx::query(
+            "UPDATE auth_limits SET recent = $2, locked_until = $3, changed_at = $4, expires_at = $5 WHERE key = $1",
+        )
+        .bind(&$row.key)
+        .bind(&$row.recent)
+        .bind($row.locked_until)
+        .bind($row.changed_at)
+        .bind($row.expires_at)
+    };
+}
+
+pub(super) use {insert_audit, insert_client, insert_long, insert_signing_key, rotate_target, update_limit_row};
