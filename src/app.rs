@@ -168,6 +168,32 @@ impl Application {
         crate::telemetry::metrics::handle();
         crate::telemetry::metrics::describe();
         self.service.record_key_gauge();
+        let background = self.spawn_background();
+        let graceful = GracefulShutdown::new();
+        self.accept_until(shutdown, router(ctx), &graceful).await;
+        let timeout = Duration::from_secs(self.settings.shutdown_timeout_secs);
+        // New connections are refused from here on.
+        drop(self.listener);
+        tracing::info!(
+            open_connections = graceful.count(),
+            timeout_secs = timeout.as_secs(),
+            "stopped accepting connections; finishing requests in flight"
+        );
+        match tokio::time::timeout(timeout, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("requests in flight finished"),
+            Err(_) => tracing::warn!(
+                timeout_secs = timeout.as_secs(),
+                "shutdown timeout reached; abandoning the connections still open"
+            ),
+        }
+        for task in background {
+            task.abort();
+        }
+        Ok(())
+    }
+
+    /// The tasks that run beside the server: cleanup, the limits' refresh, metrics upkeep.
+    fn spawn_background(&self) -> [tokio::task::JoinHandle<()>; 3] {
         let cleanup = tokio::spawn(cleanup_loop(self.service.clone(), self.settings.cleanup_interval_secs));
         let limits = tokio::spawn(limits_loop(self.service.clone()));
         let upkeep = tokio::spawn(async {
@@ -177,14 +203,18 @@ impl Application {
                 crate::telemetry::metrics::run_upkeep();
             }
         });
-        let app = router(ctx);
-        let graceful = GracefulShutdown::new();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        // A request head past 64 KiB is answered 431 and its connection closed: nothing here needs
-        // more, and a few hundred connections holding megabytes of headers would add up.
-        builder.http1().max_buf_size(MAX_HEADER_BYTES);
-        builder.http2().max_header_list_size(MAX_HEADER_BYTES as u32);
-        let listener = self.listener;
+        [cleanup, limits, upkeep]
+    }
+
+    /// Accepts and serves connections, at most `max_connections` at a time, until `shutdown`
+    /// completes.
+    async fn accept_until(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        app: axum::Router,
+        graceful: &GracefulShutdown,
+    ) {
+        let builder = http_builder();
         let header_timeout = Duration::from_secs(self.settings.header_timeout_secs);
         // One permit per open connection: past the cap, the next connection waits in the
         // listen backlog until one closes, while the open ones keep being served.
@@ -200,7 +230,7 @@ impl Application {
             };
             let (stream, peer) = tokio::select! {
                 () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
+                accepted = self.listener.accept() => match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of file descriptors and the like: wait instead of spinning.
@@ -223,25 +253,17 @@ impl Application {
                 drop(permit);
             });
         }
-        drop(listener);
-        let timeout = Duration::from_secs(self.settings.shutdown_timeout_secs);
-        tracing::info!(
-            open_connections = graceful.count(),
-            timeout_secs = timeout.as_secs(),
-            "stopped accepting connections; finishing requests in flight"
-        );
-        match tokio::time::timeout(timeout, graceful.shutdown()).await {
-            Ok(()) => tracing::info!("requests in flight finished"),
-            Err(_) => tracing::warn!(
-                timeout_secs = timeout.as_secs(),
-                "shutdown timeout reached; abandoning the connections still open"
-            ),
-        }
-        cleanup.abort();
-        limits.abort();
-        upkeep.abort();
-        Ok(())
     }
+}
+
+/// HTTP/1.1 and HTTP/2 on one connection. A request head past 64 KiB is answered 431 and its
+/// connection closed: nothing here needs more, and a few hundred connections holding
+/// megabytes of headers would add up.
+fn http_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().max_buf_size(MAX_HEADER_BYTES);
+    builder.http2().max_header_list_size(MAX_HEADER_BYTES as u32);
+    builder
 }
 
 /// What serving one connection needs besides its stream.

@@ -245,81 +245,33 @@ impl FileConfig {
         })
     }
 
-    /// Overlays `self` (the file) on `s` (the defaults). Every field is named here, so a setting
-    /// added to `FileConfig` and not applied does not compile.
+    /// Overlays `self` (the file) on `s` (the defaults).
     pub fn apply(self, s: &mut Settings) -> Result<(), String> {
-        let FileConfig {
-            listen,
-            database,
-            issuer,
-            key_file,
-            signing_alg,
-            default_audience,
-            long_ttl_default_days,
-            long_ttl_max_days,
-            short_ttl_max_secs,
-            failures_per_client,
-            failures_per_address,
-            failure_window_secs,
-            otp_failures_per_day,
-            failure_delay_ms,
-            audit_failures_per_window,
-            issuance_per_client_per_minute,
-            trusted_proxies,
-            body_limit_bytes,
-            header_timeout_secs,
-            body_timeout_secs,
-            max_connections,
-            cleanup_interval_secs,
-            expired_retention_days,
-            token_cache_ttl_ms,
-            audit_short_tokens,
-            audit_retention_days,
-            tls_cert,
-            tls_key,
-            shutdown_timeout_secs,
-            log_format,
-        } = self;
-        if let Some(v) = listen {
-            s.listen = parse_listen(&v)?;
+        // Each field is named once, and the destructuring has no `..`: a setting added to
+        // `FileConfig` and not applied here does not compile.
+        macro_rules! overlay {
+            (parsed { $($p:ident => $parse:expr),* } plain { $($f:ident),* } optional { $($o:ident),* }) => {{
+                let FileConfig { $($p,)* $($f,)* $($o,)* } = self;
+                $( if let Some(v) = $p { s.$p = ($parse)(v)?; } )*
+                $( if let Some(v) = $f { s.$f = v; } )*
+                $( if $o.is_some() { s.$o = $o; } )*
+            }};
         }
-        if let Some(v) = signing_alg {
-            s.signing_alg = parse_alg(&v)?;
-        }
-        if let Some(v) = trusted_proxies {
-            s.trusted_proxies = crate::http::forwarded::parse_trusted(&v)?;
-        }
-        macro_rules! set {
-            ($($f:ident),*) => { $( if let Some(v) = $f { s.$f = v; } )* };
-        }
-        macro_rules! set_opt {
-            ($($f:ident),*) => { $( if $f.is_some() { s.$f = $f; } )* };
-        }
-        set!(
-            database,
-            long_ttl_default_days,
-            long_ttl_max_days,
-            short_ttl_max_secs,
-            failures_per_client,
-            failures_per_address,
-            failure_window_secs,
-            otp_failures_per_day,
-            failure_delay_ms,
-            audit_failures_per_window,
-            issuance_per_client_per_minute,
-            body_limit_bytes,
-            header_timeout_secs,
-            body_timeout_secs,
-            max_connections,
-            cleanup_interval_secs,
-            expired_retention_days,
-            token_cache_ttl_ms,
-            audit_short_tokens,
-            audit_retention_days,
-            shutdown_timeout_secs,
-            log_format
+        overlay!(
+            parsed {
+                listen => |v: String| parse_listen(&v),
+                signing_alg => |v: String| parse_alg(&v),
+                trusted_proxies => |v: Vec<String>| crate::http::forwarded::parse_trusted(&v)
+            }
+            plain {
+                database, long_ttl_default_days, long_ttl_max_days, short_ttl_max_secs, failures_per_client,
+                failures_per_address, failure_window_secs, otp_failures_per_day, failure_delay_ms,
+                audit_failures_per_window, issuance_per_client_per_minute, body_limit_bytes, header_timeout_secs,
+                body_timeout_secs, max_connections, cleanup_interval_secs, expired_retention_days,
+                token_cache_ttl_ms, audit_short_tokens, audit_retention_days, shutdown_timeout_secs, log_format
+            }
+            optional { issuer, key_file, default_audience, tls_cert, tls_key }
         );
-        set_opt!(issuer, key_file, default_audience, tls_cert, tls_key);
         Ok(())
     }
 }

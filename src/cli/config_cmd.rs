@@ -62,6 +62,8 @@ pub struct Effective {
     pub cleanup_interval_secs: u64,
     pub expired_retention_days: u32,
     pub token_cache_ttl_ms: u32,
+    pub audit_short_tokens: bool,
+    pub audit_retention_days: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,41 +73,79 @@ pub struct Effective {
 }
 
 impl Effective {
+    /// Every field of `Settings` is named (no `..`): a setting added there and not shown here
+    /// does not compile.
     pub fn of(s: &Settings) -> Self {
-        let issuer = s.issuer_for(s.listen);
+        let Settings {
+            listen,
+            database,
+            issuer: _,
+            key_file,
+            master_key,
+            signing_alg,
+            default_audience,
+            long_ttl_default_days,
+            long_ttl_max_days,
+            short_ttl_max_secs,
+            failures_per_client,
+            failures_per_address,
+            failure_window_secs,
+            otp_failures_per_day,
+            failure_delay_ms,
+            audit_failures_per_window,
+            issuance_per_client_per_minute,
+            trusted_proxies,
+            body_limit_bytes,
+            header_timeout_secs,
+            body_timeout_secs,
+            max_connections,
+            cleanup_interval_secs,
+            expired_retention_days,
+            token_cache_ttl_ms,
+            audit_short_tokens,
+            audit_retention_days,
+            tls_cert,
+            tls_key,
+            shutdown_timeout_secs,
+            log_format,
+        } = s.clone();
+        let issuer = s.issuer_for(listen);
         Effective {
-            listen: s.listen.to_string(),
-            database: redact_url(&s.database),
-            default_audience: s.default_audience.clone().unwrap_or_else(|| issuer.clone()),
+            listen: listen.to_string(),
+            database: redact_url(&database),
+            default_audience: default_audience.unwrap_or_else(|| issuer.clone()),
             issuer,
-            key_file: if s.master_key.is_some() {
+            // The master key itself is never printed; with one, no key file is read.
+            key_file: if master_key.is_some() {
                 None
             } else {
-                s.key_file.clone().or_else(|| crate::app::default_key_file(&s.database))
+                key_file.or_else(|| crate::app::default_key_file(&database))
             },
-            signing_alg: s.signing_alg.as_str().to_owned(),
-            long_ttl_default_days: s.long_ttl_default_days,
-            long_ttl_max_days: s.long_ttl_max_days,
-            short_ttl_max_secs: s.short_ttl_max_secs,
-            failures_per_client: s.failures_per_client,
-            failures_per_address: s.failures_per_address,
-            failure_window_secs: s.failure_window_secs,
-            otp_failures_per_day: s.otp_failures_per_day,
-            failure_delay_ms: s.failure_delay_ms,
-            audit_failures_per_window: s.audit_failures_per_window,
-            issuance_per_client_per_minute: s.issuance_per_client_per_minute,
-            trusted_proxies: s.trusted_proxies.iter().map(ToString::to_string).collect(),
-            body_limit_bytes: s.body_limit_bytes,
-            header_timeout_secs: s.header_timeout_secs,
-            body_timeout_secs: s.body_timeout_secs,
-            max_connections: s.max_connections,
-            cleanup_interval_secs: s.cleanup_interval_secs,
-            expired_retention_days: s.expired_retention_days,
-            token_cache_ttl_ms: s.token_cache_ttl_ms,
-            tls_cert: s.tls_cert.clone(),
-            tls_key: s.tls_key.clone(),
-            shutdown_timeout_secs: s.shutdown_timeout_secs,
-            log_format: s.log_format,
+            signing_alg: signing_alg.as_str().to_owned(),
+            long_ttl_default_days,
+            long_ttl_max_days,
+            short_ttl_max_secs,
+            failures_per_client,
+            failures_per_address,
+            failure_window_secs,
+            otp_failures_per_day,
+            failure_delay_ms,
+            audit_failures_per_window,
+            issuance_per_client_per_minute,
+            trusted_proxies: trusted_proxies.iter().map(ToString::to_string).collect(),
+            body_limit_bytes,
+            header_timeout_secs,
+            body_timeout_secs,
+            max_connections,
+            cleanup_interval_secs,
+            expired_retention_days,
+            token_cache_ttl_ms,
+            audit_short_tokens,
+            audit_retention_days,
+            tls_cert,
+            tls_key,
+            shutdown_timeout_secs,
+            log_format,
         }
     }
 }

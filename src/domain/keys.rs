@@ -224,6 +224,46 @@ pub async fn rotate(
     Ok(KeyInfo { kid: record.kid.clone(), alg: record.alg.clone(), times: KeyTimes::of(&record) })
 }
 
+/// An operator's rotation (`tokensmith keys rotate`).
+pub struct OperatorRotation {
+    pub key: KeyInfo,
+    /// Whether a key of the algorithm was signing: only then does the new one wait
+    /// `publish_delay` before signing (otherwise servers would be left without a key).
+    pub delayed: bool,
+}
+
+/// Rotates the signing key of `alg` (by default, the algorithm of the newest signing key, or
+/// EdDSA), recorded in the audit trail. The new key signs after `publish_delay` seconds, so
+/// that verifiers fetch the JWKS holding it first, unless no key of `alg` is signing now.
+pub async fn rotate_by_operator(
+    store: &dyn Store,
+    keyring: &Keyring,
+    now: i64,
+    alg: Option<SigningAlg>,
+    publish_delay: i64,
+) -> anyhow::Result<OperatorRotation> {
+    // Which keys sign does not depend on the short-term lifetime; any bound will do.
+    const ANY_TTL: i64 = 900;
+    let existing = list(store).await?;
+    let signing = |k: &&KeyInfo| k.times.state(now, ANY_TTL) == KeyState::Active;
+    let alg = alg.unwrap_or_else(|| {
+        existing
+            .iter()
+            .filter(signing)
+            .max_by_key(|k| k.times.created_at)
+            .and_then(|k| SigningAlg::parse(&k.alg))
+            .unwrap_or(SigningAlg::EdDSA)
+    });
+    let delayed = existing.iter().filter(signing).any(|k| k.alg == alg.as_str());
+    let key = rotate(store, keyring, now, alg, if delayed { publish_delay } else { 0 }).await?;
+    let ev = audit::new(crate::clock::millis(now), event::SIGNING_KEY_ROTATED, audit::SUCCESS)
+        .token(&key.kid)
+        .source(audit::CLI)
+        .detail(serde_json::json!({ "alg": key.alg, "activates_at": key.times.activates_at }));
+    store.record_audit(vec![ev]).await?;
+    Ok(OperatorRotation { key, delayed })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -279,9 +279,6 @@ fn credential(req: &mut LongTokenRequest, bearer: Bearer, client_key: Option<Str
         Bearer::Absent => None,
         other => Some(other),
     };
-    let reject = |field: &str, grant: &str| {
-        Err(ApiError::invalid_request(format!("{field} does not belong to the {grant} grant (one mechanism per call)")))
-    };
     let grant = match req.grant_type.as_deref() {
         Some(g) => g,
         None if bearer.is_some() => "short_token",
@@ -292,59 +289,10 @@ fn credential(req: &mut LongTokenRequest, bearer: Bearer, client_key: Option<Str
         }
     };
     match grant {
-        "client_credentials" => {
-            if bearer.is_some() {
-                return reject("an Authorization bearer token", grant);
-            }
-            if req.assertion.is_some() {
-                return reject("assertion", grant);
-            }
-            let client_id = match (req.client_id.take(), client_key) {
-                (Some(body), Some(header)) if body != header => {
-                    return Err(ApiError::invalid_request("client_id and X-Client-Key name different clients"));
-                }
-                (Some(id), _) | (None, Some(id)) => parse_client_id(&id, "client_id")?,
-                (None, None) => {
-                    return Err(ApiError::invalid_request("client_id (or the X-Client-Key header) is required"));
-                }
-            };
-            match (req.client_secret.take(), req.otp_code.take()) {
-                (Some(secret), None) => Ok(Credential::ClientSecret { client_id, secret }),
-                (None, Some(code)) => Ok(Credential::Otp { client_id, code }),
-                (Some(_), Some(_)) => {
-                    Err(ApiError::invalid_request("send exactly one of client_secret and otp_code, not both"))
-                }
-                (None, None) => Err(ApiError::invalid_request("client_credentials needs client_secret or otp_code")),
-            }
-        }
-        "assertion" | JWT_BEARER => {
-            if bearer.is_some() {
-                return reject("an Authorization bearer token", "assertion");
-            }
-            for (present, field) in [
-                (req.client_id.is_some(), "client_id"),
-                (req.client_secret.is_some(), "client_secret"),
-                (req.otp_code.is_some(), "otp_code"),
-            ] {
-                if present {
-                    return reject(field, "assertion");
-                }
-            }
-            let assertion = req.assertion.take().ok_or_else(|| ApiError::invalid_request("assertion is required"))?;
-            let client_key = client_key.map(|k| parse_client_id(&k, "X-Client-Key")).transpose()?;
-            Ok(Credential::Assertion { assertion, client_key })
-        }
+        "client_credentials" => client_credentials(req, bearer.is_some(), client_key),
+        "assertion" | JWT_BEARER => assertion_grant(req, bearer.is_some(), client_key),
         "short_token" => {
-            for (present, field) in [
-                (req.client_id.is_some(), "client_id"),
-                (req.client_secret.is_some(), "client_secret"),
-                (req.otp_code.is_some(), "otp_code"),
-                (req.assertion.is_some(), "assertion"),
-            ] {
-                if present {
-                    return reject(field, grant);
-                }
-            }
+            only_fields(req, &[], "short_token")?;
             let client_key = client_key.map(|k| parse_client_id(&k, "X-Client-Key")).transpose()?;
             Ok(Credential::ShortToken { token: bearer.unwrap_or(Bearer::Absent), client_key })
         }
@@ -354,6 +302,70 @@ fn credential(req: &mut LongTokenRequest, bearer: Bearer, client_key: Option<Str
         ))
         .into()),
     }
+}
+
+/// A 400 for a field the grant does not use.
+fn foreign_field(field: &str, grant: &str) -> ApiError {
+    ApiError::invalid_request(format!("{field} does not belong to the {grant} grant (one mechanism per call)"))
+}
+
+/// Refuses every credential field of the request but `allowed`.
+fn only_fields(req: &LongTokenRequest, allowed: &[&str], grant: &str) -> Result<(), ApiError> {
+    for (present, field) in [
+        (req.client_id.is_some(), "client_id"),
+        (req.client_secret.is_some(), "client_secret"),
+        (req.otp_code.is_some(), "otp_code"),
+        (req.assertion.is_some(), "assertion"),
+    ] {
+        if present && !allowed.contains(&field) {
+            return Err(foreign_field(field, grant));
+        }
+    }
+    Ok(())
+}
+
+/// `client_credentials`: the client (in the body or `X-Client-Key`, the same if both) and
+/// exactly one of its secret and a one-time code.
+fn client_credentials(
+    req: &mut LongTokenRequest,
+    has_bearer: bool,
+    client_key: Option<String>,
+) -> Result<Credential, ApiError> {
+    let grant = "client_credentials";
+    if has_bearer {
+        return Err(foreign_field("an Authorization bearer token", grant));
+    }
+    only_fields(req, &["client_id", "client_secret", "otp_code"], grant)?;
+    let client_id = match (req.client_id.take(), client_key) {
+        (Some(body), Some(header)) if body != header => {
+            return Err(ApiError::invalid_request("client_id and X-Client-Key name different clients"));
+        }
+        (Some(id), _) | (None, Some(id)) => parse_client_id(&id, "client_id")?,
+        (None, None) => return Err(ApiError::invalid_request("client_id (or the X-Client-Key header) is required")),
+    };
+    match (req.client_secret.take(), req.otp_code.take()) {
+        (Some(secret), None) => Ok(Credential::ClientSecret { client_id, secret }),
+        (None, Some(code)) => Ok(Credential::Otp { client_id, code }),
+        (Some(_), Some(_)) => {
+            Err(ApiError::invalid_request("send exactly one of client_secret and otp_code, not both"))
+        }
+        (None, None) => Err(ApiError::invalid_request("client_credentials needs client_secret or otp_code")),
+    }
+}
+
+/// `assertion` (or RFC 7523's `urn:…:jwt-bearer`): the signed JWT alone.
+fn assertion_grant(
+    req: &mut LongTokenRequest,
+    has_bearer: bool,
+    client_key: Option<String>,
+) -> Result<Credential, ApiError> {
+    if has_bearer {
+        return Err(foreign_field("an Authorization bearer token", "assertion"));
+    }
+    only_fields(req, &["assertion"], "assertion")?;
+    let assertion = req.assertion.take().ok_or_else(|| ApiError::invalid_request("assertion is required"))?;
+    let client_key = client_key.map(|k| parse_client_id(&k, "X-Client-Key")).transpose()?;
+    Ok(Credential::Assertion { assertion, client_key })
 }
 
 /// `POST /v1/auth/tokens/long` (issueLongTermToken).
