@@ -2,18 +2,24 @@
 //! temporary directory, with a clock that stands still until a test moves it.
 
 mod fixed_values;
+mod issue_long;
+mod issue_short;
+mod limits;
+mod lineage;
+mod revoke;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::{Credential, LongTokenParams, ServiceConfig, TokenService};
+use super::{Bearer, BearerUse, Credential, LongTokenParams, ServiceConfig, ShortTokenParams, TokenService};
 use crate::clock::FixedClock;
 use crate::crypto::Keyring;
 use crate::domain::admin::{self, CreatedClient, NewClient};
-use crate::domain::{ClientId, DomainResult, IssuedLong, Scopes};
-use crate::store::Store;
+use crate::domain::token::LongToken;
+use crate::domain::{ClientId, DomainResult, IssuedLong, IssuedShort, LongTokenId, Scopes};
+use crate::store::{AuditQuery, Store};
 
 /// 2027-01-15T08:00:00Z: well inside a TOTP step, far from any boundary a test cares about.
 pub(super) const T0: i64 = 1_800_000_000;
@@ -58,6 +64,57 @@ impl Harness {
         admin::create_client(self.store.as_ref(), &self.keyring, self.clock_secs(), spec).await.expect("a client")
     }
 
+    /// A client without OTP or key, allowed `allowed` (space-separated).
+    pub async fn client_with(&self, name: &str, allowed: &str) -> CreatedClient {
+        let spec = NewClient { name: name.into(), scopes: scopes(allowed), otp: false, public_key: None };
+        admin::create_client(self.store.as_ref(), &self.keyring, self.clock_secs(), spec).await.expect("a client")
+    }
+
+    /// A long-term token of `client`, by its secret.
+    pub async fn long(&self, client: &CreatedClient, params: LongTokenParams) -> DomainResult<IssuedLong> {
+        let secret = SecretString::from(client.client_secret.expose().to_owned());
+        let credential = Credential::ClientSecret { client_id: client.client_id.clone(), secret };
+        self.service.issue_long(credential, params, addr()).await
+    }
+
+    /// A long-term token of `client` with `scopes` (a subset of the client's).
+    pub async fn long_with(&self, client: &CreatedClient, scopes_: &str) -> IssuedLong {
+        let params = LongTokenParams { scopes: Some(scopes(scopes_)), ..LongTokenParams::default() };
+        self.long(client, params).await.expect("a long-term token")
+    }
+
+    /// A short-term token minted from the long-term token `long`.
+    pub async fn short(&self, long: &IssuedLong, params: ShortTokenParams) -> DomainResult<IssuedShort> {
+        self.service.issue_short(bearer(long.token.expose()), params, addr()).await
+    }
+
+    /// A long-term token minted with the short-term token `jwt` (the `short_token` grant).
+    pub async fn minted_by(&self, jwt: &str, params: LongTokenParams) -> DomainResult<IssuedLong> {
+        let credential = Credential::ShortToken { token: bearer(jwt), client_key: None };
+        self.service.issue_long(credential, params, addr()).await
+    }
+
+    /// `by` (a token of either kind) revokes `target`.
+    pub async fn revoke(&self, by: &str, target: &str) -> DomainResult<()> {
+        let caller = self.service.authenticate(bearer(by), addr(), BearerUse::Revocation { target }).await?;
+        self.service.revoke(&caller, target, addr()).await
+    }
+
+    /// Whether `token` (either kind) authenticates now.
+    pub async fn authenticates(&self, token: &str) -> bool {
+        self.service.authenticate(bearer(token), addr(), BearerUse::Introspection).await.is_ok()
+    }
+
+    pub async fn stored(&self, id: LongTokenId) -> LongToken {
+        self.store.get_long_token(&id).await.expect("the store answers").expect("the token is stored")
+    }
+
+    /// The audit events named `name`, oldest first.
+    pub async fn events(&self, name: &str) -> Vec<crate::store::AuditRecord> {
+        let all = self.store.list_audit(&AuditQuery { limit: 1000, ..AuditQuery::default() }).await.expect("audit");
+        all.into_iter().filter(|r| r.event.event == name).collect()
+    }
+
     pub fn clock_secs(&self) -> i64 {
         use crate::clock::Clock;
         self.clock.now()
@@ -75,6 +132,10 @@ impl Harness {
 
 pub(super) fn addr() -> IpAddr {
     IpAddr::from([192, 0, 2, 1])
+}
+
+pub(super) fn bearer(token: &str) -> Bearer {
+    Bearer::Token(SecretString::from(token.to_owned()))
 }
 
 pub(super) fn scopes(s: &str) -> Scopes {
