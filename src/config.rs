@@ -1,4 +1,4 @@
-//! Server settings: defaults from the contract, then a TOML file, then `TOKENSMITH_*`
+//! Server settings: defaults (`Settings::default`, the one place they are written), then a TOML file, then `TOKENSMITH_*`
 //! environment variables and flags (clap merges those two), each layer overriding the last.
 
 use std::net::SocketAddr;
@@ -285,7 +285,7 @@ pub fn parse_alg(s: &str) -> Result<SigningAlg, String> {
 }
 
 impl Settings {
-    /// Checks the ranges the contract sets.
+    /// Checks every setting's range.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=90).contains(&self.long_ttl_max_days) {
             return Err("long_ttl_max_days must be between 1 and 90".into());

@@ -4,8 +4,8 @@
 //! or the introspection body, their validation into domain values (one credential, scopes,
 //! lifetimes, name, rotation, audience), and the answer.
 //!
-//! Never a panic, and every answer is one the contract allows for that operation (never a
-//! 5xx), with the contract's JSON error body.
+//! Never a panic, and every answer is one the API allows for that operation (never a 5xx),
+//! with the JSON error body.
 //!
 //! Input: `[operation, bearer, X-Client-Key, Content-Type, body…]`. In the body, `$CLIENT`,
 //! `$SECRET`, `$LONG_TOKEN`, `$SHORT_TOKEN` and `$SHORT_ID` become a registered client's id

@@ -5,7 +5,7 @@ use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
-    /// The request is malformed or breaks a rule of the contract.
+    /// The request is malformed or breaks a rule of the API.
     #[error("{0}")]
     InvalidRequest(String),
     #[error("{0}")]

@@ -1,6 +1,6 @@
 //! The one place where errors become HTTP responses.
 //!
-//! Architecture invariant: every error response has the contract's JSON body
+//! Architecture invariant: every error response has the one JSON error body
 //! `{"error", "error_description"}`; 5xx bodies never carry internals (the cause is logged).
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -37,7 +37,7 @@ pub const ERROR_CODES: &[&str] = &[
     "server_error",
 ];
 
-/// The body of every error response (contract §1, "Errors").
+/// The body of every error response.
 #[derive(Serialize, ToSchema)]
 #[schema(
     description = "The body of every error response (RFC 6749 §5.2 style). A 401 of a bearer-authenticated \
@@ -154,7 +154,7 @@ mod tests {
     /// The whole mapping, variant by variant: a new variant fails to compile in `From` and
     /// must be added here.
     #[test]
-    fn every_domain_error_maps_to_the_contracts_status_and_code() {
+    fn every_domain_error_maps_to_its_documented_status_and_code() {
         use DomainError as D;
         assert_eq!(map(D::InvalidRequest("x".into())), (400, "invalid_request"));
         assert_eq!(map(D::UnsupportedGrantType("x".into())), (400, "unsupported_grant_type"));

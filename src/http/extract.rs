@@ -17,7 +17,7 @@ use super::{ApiContext, forwarded};
 use crate::domain::Bearer;
 
 /// A request body of at most the configured size. Oversize and non-JSON bodies are 400s
-/// (the seed's operations document no 413 or 415).
+/// (the token operations document no 413 or 415).
 pub struct RawBody(pub Bytes);
 
 impl FromRequest<ApiContext> for RawBody {

@@ -2,13 +2,14 @@
 //! wire types' `ToSchema` derives, so it cannot drift from the code. Served at
 //! `GET /openapi.json` and printed by `tokensmith openapi`.
 //!
-//! Two choices shape it, both so that a client generated from it matches the seed
-//! (`tests/conformance/AuthApi.md`, checked in CI by `tests/conformance/run.sh`):
-//! - the token operations are documented relative to a server `/v1` (the seed's paths read
+//! Two choices shape it, both so that the client generated from it keeps the API its users
+//! were given (`docs/api/AuthApi.md`, checked in CI by `tests/conformance/run.sh`):
+//! - the token operations are documented relative to a server `/v1` (their paths read
 //!   `/auth/tokens/long`); discovery and health live at the root, so their path items carry
 //!   their own server `/`. Both server URLs are relative to the document's own URL.
-//! - the seed's three operations carry the tag `Auth` (generators name the class `AuthApi`)
-//!   and the seed's words; the other operations carry other tags, so they land in other classes.
+//! - the three token operations carry the tag `Auth` (generators name the class `AuthApi`)
+//!   and their agreed words; the other operations carry other tags, so they land in other
+//!   classes.
 
 use std::sync::OnceLock;
 
@@ -28,7 +29,7 @@ use super::tokens::{
 use super::wellknown::{Health, Jwk, JwkSet, Readiness, ServerMetadata};
 use crate::domain::types::{MAX_SCOPE_LEN, MAX_SCOPES};
 
-/// The seed's operations; generators name the class after the tag (`AuthApi`).
+/// The three token operations; generators name the class after the tag (`AuthApi`).
 pub const TAG_AUTH: &str = "Auth";
 pub const TAG_INTROSPECTION: &str = "Introspection";
 pub const TAG_DISCOVERY: &str = "Discovery";
@@ -82,7 +83,7 @@ Errors have the body `ErrorResponse`. A 401 of a bearer-authenticated operation 
 )]
 struct ApiDoc;
 
-/// The three security schemes of the seed.
+/// The three security schemes of the token operations.
 struct SecuritySchemes;
 
 impl Modify for SecuritySchemes {
@@ -308,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_operations_are_documented_under_the_v1_server() {
+    fn the_token_operations_are_documented_under_the_v1_server() {
         let d = doc();
         assert_eq!(
             d["servers"],

@@ -1,4 +1,5 @@
-//! The seed's three operations and introspection: wire types and handlers.
+//! The three token operations (issueLongTermToken, issueShortTermToken, revokeToken) and
+//! introspection: wire types and handlers.
 //!
 //! Wire types are parsed here into domain values ("parse, don't validate"): a request that
 //! reaches `TokenService` names exactly one mechanism and well-formed ids and scopes.
@@ -23,7 +24,7 @@ use crate::domain::{
     LongTokenParams, Mechanism, Scopes, ShortTokenParams, TokenKind, TokenName,
 };
 
-/// `LongTokenRequest` (contract §1). Unknown fields are refused.
+/// `LongTokenRequest`. Unknown fields are refused.
 ///
 /// The doc comments and `schema` attributes below are the OpenAPI document (see
 /// `http::openapi`): what a field means, its range and format, and which fields are required.
@@ -74,7 +75,7 @@ pub struct LongTokenRequest {
     pub grace_seconds: Option<i64>,
 }
 
-/// `LongTokenResponse` (contract §1), with `201 Created`.
+/// `LongTokenResponse`, with `201 Created`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(description = "A new long-term token. `access_token` is shown this once and never again.")]
 pub struct LongTokenResponse {
@@ -104,7 +105,7 @@ pub struct LongTokenResponse {
     pub rotated_token_id: Option<String>,
 }
 
-/// `ShortTokenRequest` (contract §1). Unknown fields are refused.
+/// `ShortTokenRequest`. Unknown fields are refused.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(
@@ -125,7 +126,7 @@ pub struct ShortTokenRequest {
     pub ttl_seconds: Option<i64>,
 }
 
-/// `ShortTokenResponse` (contract §1), with `201 Created`.
+/// `ShortTokenResponse`, with `201 Created`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(description = "A short-term access token: a JWT (RFC 9068 profile, `typ: at+jwt`) that anyone can verify \
 with the keys at `/.well-known/jwks.json`. It is not stored; revoking its long-term token revokes it.")]
@@ -370,8 +371,8 @@ fn assertion_grant(
 
 /// `POST /v1/auth/tokens/long` (issueLongTermToken).
 ///
-/// The summary and description are the seed's, word for word: the generated client's
-/// documentation must match it (tests/conformance).
+/// The summary and description are the API reference's (`docs/api/AuthApi.md`), word for
+/// word: tests/conformance checks the generated client's documentation against it.
 #[utoipa::path(
     post,
     path = "/v1/auth/tokens/long",

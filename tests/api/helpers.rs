@@ -757,7 +757,7 @@ impl Reply {
         assert!(content_type.starts_with("application/json"), "expected application/json, got {content_type:?}");
     }
 
-    /// Checks the contract's error shape: status, `Content-Type: application/json`, body
+    /// Checks the error shape of every error answer: status, `Content-Type: application/json`, body
     /// `{"error": CODE, "error_description": TEXT}`. Returns the body.
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) -> Value {

@@ -1,7 +1,7 @@
 //! Black-box HTTP tests of tokensmith: each test spawns the real application on port 0 with
 //! its own database (a SQLite file, or with `TOKENSMITH_TEST_BACKEND=postgres` a PostgreSQL
 //! database of its own), registers clients with the real binary, and checks the answers
-//! against /work/shared/CONTRACT.md.
+//! against the API the README and `docs/api/` describe.
 
 mod assertion_grant;
 mod attacks;

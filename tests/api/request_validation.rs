@@ -1,4 +1,4 @@
-//! issueLongTermToken: malformed requests are 400 with the contract's error body, before any
+//! issueLongTermToken: malformed requests are 400 with the JSON error body, before any
 //! credential is judged, and they do not count as failed authentications.
 
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
-//! Generated input: whatever a client sends, the answer is one of the contract's statuses with
-//! the contract's error body, never a 5xx (which `TestApp::send` already refuses).
+//! Generated input: whatever a client sends, the answer is one of the operation's documented
+//! statuses with the JSON error body, never a 5xx (which `TestApp::send` already refuses).
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -75,7 +75,7 @@ fn long_request() -> impl Strategy<Value = Value> {
 }
 
 #[tokio::test]
-async fn generated_long_term_requests_get_a_contract_error() {
+async fn generated_long_term_requests_get_a_documented_error() {
     let app = unlimited_app().await;
     let client = app.create_client("ci", "read").await;
 
@@ -138,7 +138,7 @@ async fn generated_token_ids_are_not_found() {
 }
 
 #[tokio::test]
-async fn generated_short_term_requests_get_201_or_a_contract_error() {
+async fn generated_short_term_requests_get_201_or_a_documented_error() {
     let app = unlimited_app().await;
     let client = app.create_client("ci", "read").await;
     let long = app.issue_long(&client).await;

@@ -33,7 +33,7 @@ pub(super) struct Harness {
 }
 
 impl Harness {
-    /// A service with the contract's defaults changed by `configure`.
+    /// A service with the default settings changed by `configure`.
     pub async fn new(configure: impl FnOnce(&mut ServiceConfig)) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let url = format!("sqlite://{}", dir.path().join("t.db").display());

@@ -5,7 +5,7 @@ database (failure limits off, so the measurement cannot lock itself out), regist
 clients, then sends interleaved requests over one keep-alive connection and prints the median
 and quartiles of each kind.
 
-    bench/failure_timing.py BINARY [SAMPLES] [-- extra serve flags]
+    bench/load/failure_timing.py BINARY [SAMPLES] [-- extra serve flags]
 
 With the default --failure-delay-ms (20), every kind should answer at the same time; with
 --failure-delay-ms 0 the lookups' own differences show."""
