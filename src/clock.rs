@@ -78,7 +78,7 @@ impl OffsetClock {
     }
 
     pub fn advance_secs(&self, secs: i64) {
-        self.offset_millis.fetch_add(secs * 1000, Ordering::SeqCst);
+        self.offset_millis.fetch_add(millis(secs), Ordering::SeqCst);
     }
 }
 
@@ -97,11 +97,11 @@ pub struct FixedClock {
 
 impl FixedClock {
     pub fn at(secs: i64) -> Self {
-        FixedClock { millis: Arc::new(AtomicI64::new(secs * 1000)) }
+        FixedClock { millis: Arc::new(AtomicI64::new(millis(secs))) }
     }
 
     pub fn advance_secs(&self, secs: i64) {
-        self.millis.fetch_add(secs * 1000, Ordering::SeqCst);
+        self.millis.fetch_add(millis(secs), Ordering::SeqCst);
     }
 }
 

@@ -41,7 +41,7 @@ pub(super) async fn run(args: AuditArgs) -> anyhow::Result<()> {
     };
     let now = SystemClock.now();
     let since = match &args.since {
-        Some(t) => Some(parse_time(t, now).map_err(|e| anyhow::anyhow!("--since: {e}"))? * 1000),
+        Some(t) => Some(crate::clock::millis(parse_time(t, now).map_err(|e| anyhow::anyhow!("--since: {e}"))?)),
         None => None,
     };
     let (store, _) = args.db.open_existing().await?;

@@ -9,6 +9,7 @@ use super::revocation;
 pub use super::revocation::RevokeOutcome;
 use super::service::TokenKind;
 use super::types::{CLIENT_SECRET_PREFIX, ClientId, OpaqueSecret, Scopes, TokenId, is_plain_text};
+use crate::clock;
 use crate::crypto::Keyring;
 use crate::store::{Client, Store, StoreError};
 
@@ -96,13 +97,14 @@ pub async fn create_client(
     store.insert_client(&record).await?;
     store
         .record_audit(vec![
-            audit::new(now * 1000, event::CLIENT_CREATED, audit::SUCCESS).client(&id).source(audit::CLI).detail(
-                serde_json::json!({
+            audit::new(clock::millis(now), event::CLIENT_CREATED, audit::SUCCESS)
+                .client(&id)
+                .source(audit::CLI)
+                .detail(serde_json::json!({
                     "scopes": spec.scopes.to_space_separated(),
                     "otp": spec.otp,
                     "public_key_alg": public_key_alg,
-                }),
-            ),
+                })),
         ])
         .await?;
     tracing::info!(client_id = %id, "client created");
@@ -143,7 +145,7 @@ pub async fn rotate_client_secret(
     }
     store
         .record_audit(vec![
-            audit::new(now * 1000, event::CLIENT_SECRET_ROTATED, audit::SUCCESS)
+            audit::new(clock::millis(now), event::CLIENT_SECRET_ROTATED, audit::SUCCESS)
                 .client(id)
                 .source(audit::CLI)
                 .detail(serde_json::json!({ "overlap_seconds": overlap_secs })),
@@ -158,7 +160,7 @@ pub async fn disable_client(store: &dyn Store, now: i64, id: &ClientId) -> Resul
     if !store.set_client_disabled(id, true).await? {
         return Err(AdminError::UnknownClient(id.clone()));
     }
-    let ev = audit::new(now * 1000, event::CLIENT_DISABLED, audit::SUCCESS).client(id).source(audit::CLI);
+    let ev = audit::new(clock::millis(now), event::CLIENT_DISABLED, audit::SUCCESS).client(id).source(audit::CLI);
     store.record_audit(vec![ev]).await?;
     Ok(())
 }
@@ -179,7 +181,7 @@ pub async fn enable_client(
     let mut revoked = 0;
     if !revive_tokens {
         for token in store.list_current_long_tokens(Some(id), now).await? {
-            let ev = audit::new(now * 1000, event::TOKEN_REVOKED, audit::SUCCESS)
+            let ev = audit::new(clock::millis(now), event::TOKEN_REVOKED, audit::SUCCESS)
                 .client(id)
                 .token(token.id)
                 .source(audit::CLI)
@@ -190,7 +192,7 @@ pub async fn enable_client(
     if !store.set_client_disabled(id, false).await? {
         return Err(AdminError::UnknownClient(id.clone()));
     }
-    let ev = audit::new(now * 1000, event::CLIENT_ENABLED, audit::SUCCESS)
+    let ev = audit::new(clock::millis(now), event::CLIENT_ENABLED, audit::SUCCESS)
         .client(id)
         .source(audit::CLI)
         .detail(serde_json::json!({ "revived_tokens": revive_tokens, "revoked_tokens": revoked }));
@@ -239,8 +241,8 @@ pub async fn reset_otp(
     if !store.set_client_otp(id, sealed.as_deref()).await? {
         return Err(AdminError::UnknownClient(id.clone()));
     }
-    store.reset_limits(&[LimitKey::OtpDay(id.clone()).encode()], now * 1000).await?;
-    let ev = audit::new(now * 1000, event::CLIENT_OTP_RESET, audit::SUCCESS)
+    store.reset_limits(&[LimitKey::OtpDay(id.clone()).encode()], clock::millis(now)).await?;
+    let ev = audit::new(clock::millis(now), event::CLIENT_OTP_RESET, audit::SUCCESS)
         .client(id)
         .source(audit::CLI)
         .detail(serde_json::json!({ "removed": remove }));
@@ -286,7 +288,7 @@ pub async fn set_public_key(
     }
     store
         .record_audit(vec![
-            audit::new(now * 1000, event::CLIENT_KEY_SET, audit::SUCCESS)
+            audit::new(clock::millis(now), event::CLIENT_KEY_SET, audit::SUCCESS)
                 .client(id)
                 .source(audit::CLI)
                 .detail(serde_json::json!({ "alg": alg, "replaced": client.public_key.is_some() })),
@@ -351,7 +353,7 @@ fn operator_revoked(now: i64, token: &dyn std::fmt::Display, client: Option<&Cli
         TokenKind::Long => "long",
         TokenKind::Short => "short",
     };
-    let mut ev = audit::new(now * 1000, event::TOKEN_REVOKED, audit::SUCCESS)
+    let mut ev = audit::new(clock::millis(now), event::TOKEN_REVOKED, audit::SUCCESS)
         .token(token)
         .source(audit::CLI)
         .detail(serde_json::json!({ "kind": kind }));

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use super::audit::{self, AuditEventExt, event};
+use crate::clock;
 use crate::clock::Clock;
 use crate::crypto::Keyring;
 use crate::signer::{self, KeyMaterial, KeySet, SigningAlg};
@@ -130,7 +131,7 @@ impl KeySchedule {
             store.insert_signing_key(&record).await?;
             store
                 .record_audit(vec![
-                    audit::new(now * 1000, event::SIGNING_KEY_CREATED, audit::SUCCESS)
+                    audit::new(clock::millis(now), event::SIGNING_KEY_CREATED, audit::SUCCESS)
                         .token(&record.kid)
                         .source("server")
                         .detail(serde_json::json!({ "alg": alg.as_str() })),

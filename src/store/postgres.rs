@@ -26,6 +26,7 @@ use super::{
     LongToken, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError, apply_failure,
     redact_url,
 };
+use crate::clock;
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
 
 /// How long a request waits for a connection (including opening a new one) before the store
@@ -464,7 +465,7 @@ impl Store for PgStore {
             long_tokens: purge(sql::PURGE_LONG, long_before).await?,
             revoked_short_tokens: purge(sql::PURGE_SHORT, now).await?,
             used_assertions: purge(sql::PURGE_JTIS, now).await?,
-            limits: purge(sql::PURGE_LIMITS, now * 1000).await?,
+            limits: purge(sql::PURGE_LIMITS, clock::millis(now)).await?,
         })
     }
 

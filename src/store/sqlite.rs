@@ -20,6 +20,7 @@ use super::{
     AuditEvent, AuditQuery, AuditRecord, Client, ConnectError, FailureCounter, FailureRecorded, InsertError, LongToken,
     NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError, apply_failure,
 };
+use crate::clock;
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
 
 #[derive(Debug, Clone)]
@@ -285,7 +286,7 @@ impl Store for SqliteStore {
             long_tokens: purge(sql::PURGE_LONG, long_before).await?,
             revoked_short_tokens: purge(sql::PURGE_SHORT, now).await?,
             used_assertions: purge(sql::PURGE_JTIS, now).await?,
-            limits: purge(sql::PURGE_LIMITS, now * 1000).await?,
+            limits: purge(sql::PURGE_LIMITS, clock::millis(now)).await?,
         })
     }
 

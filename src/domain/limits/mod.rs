@@ -21,6 +21,8 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::clock;
+
 pub use issuance::IssuanceLimiter;
 pub use keys::{AddrKey, LimitKey};
 pub use summary::{Summary, Suppressed, Tally};
@@ -33,7 +35,7 @@ pub struct RetryAfter(pub u64);
 impl RetryAfter {
     /// Whole seconds from `now` until `until` (both ms), rounded up, at least 1.
     pub fn until(until: i64, now: i64) -> Self {
-        RetryAfter(u64::try_from((until - now + 999) / 1000).unwrap_or(1).max(1))
+        RetryAfter(u64::try_from((until - now + clock::MS_PER_SEC - 1) / clock::MS_PER_SEC).unwrap_or(1).max(1))
     }
 }
 
@@ -65,7 +67,7 @@ impl FailureLimits {
 
     /// The window of a key, `None` when its limit is off.
     pub fn window(&self, key: &LimitKey) -> Option<Window> {
-        let minute = i64::from(self.config.window_secs.max(1)) * 1000;
+        let minute = clock::millis(i64::from(self.config.window_secs.max(1)));
         let (limit, window_ms) = match key {
             LimitKey::Address(_) => (self.config.per_address, minute),
             LimitKey::Client(_) => (self.config.per_client, minute),

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
 use super::{AuthFail, TokenService};
+use crate::clock;
 use crate::domain::audit::{self, AuditEventExt, event};
 use crate::domain::limits::{AddrKey, LimitKey, RetryAfter, Summary, Tally};
 use crate::domain::{ClientId, DomainError, Mechanism};
@@ -183,7 +184,7 @@ impl TokenService {
     }
 
     fn suppressed_window_ms(&self) -> i64 {
-        i64::from(self.config.failure_window_secs.max(1)) * 1000
+        clock::millis(i64::from(self.config.failure_window_secs.max(1)))
     }
 }
 
