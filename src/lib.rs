@@ -32,4 +32,6 @@ pub mod http;
 pub mod signer;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod tidy;
 pub mod tls;
