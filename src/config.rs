@@ -232,8 +232,8 @@ pub struct FileConfig {
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        let text = crate::files::read_small_text(path, crate::files::MAX_CONFIG_BYTES)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| {
             // Name the line (and so the key) the error is on, not only serde's message.
             let at = e.span().map(|span| {

@@ -156,13 +156,22 @@ impl Keyring {
             let master = decode_master(v.trim()).ok_or(KeyError::MalformedEnv)?;
             return Ok(Self::from_master(&master));
         }
-        match std::fs::read_to_string(path) {
+        match Self::load_existing(path)? {
+            Some(keyring) => Ok(keyring),
+            None => create_key_file(path),
+        }
+    }
+
+    /// Loads the master key from the key file at `path`, checking its mode and its content,
+    /// or None when there is no such file; never creates one (`config check` uses it).
+    pub fn load_existing(path: &Path) -> Result<Option<Self>, KeyError> {
+        match crate::files::read_small_text(path, crate::files::MAX_KEY_BYTES) {
             Ok(text) => {
                 check_permissions(path)?;
                 let master = decode_master(text.trim()).ok_or_else(|| KeyError::Malformed { path: path.to_owned() })?;
-                Ok(Self::from_master(&master))
+                Ok(Some(Self::from_master(&master)))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(KeyError::Read { path: path.to_owned(), source }),
         }
     }

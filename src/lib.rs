@@ -17,6 +17,7 @@
 //! - [`clock`]: time, injected, so tests move it instead of sleeping.
 //! - [`telemetry`]: logging and metrics, for every layer.
 //! - [`tls`]: the server's certificate and key, for HTTPS.
+//! - [`files`]: the operator's small files, read with a bound.
 //!
 //! See ARCHITECTURE.md for the invariants.
 
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod files;
 pub mod http;
 pub mod signer;
 pub mod store;

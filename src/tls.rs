@@ -26,8 +26,8 @@ pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
 }
 
 fn certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let chain = CertificateDer::pem_file_iter(path)
-        .map_err(|e| pem_error("certificate", path, e))?
+    let pem = read(path, "certificate", crate::files::MAX_CONFIG_BYTES)?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_error("certificate", path, e))?;
     if chain.is_empty() {
@@ -37,7 +37,13 @@ fn certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
 }
 
 fn private_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_error("key", path, e))
+    let pem = read(path, "key", crate::files::MAX_KEY_BYTES)?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| pem_error("key", path, e))
+}
+
+fn read(path: &Path, what: &str, max: u64) -> anyhow::Result<Vec<u8>> {
+    crate::files::read_small(path, max)
+        .map_err(|e| anyhow::anyhow!("cannot read TLS {what} file {}: {e}", path.display()))
 }
 
 fn pem_error(what: &str, path: &Path, e: rustls_pki_types::pem::Error) -> anyhow::Error {
@@ -77,5 +83,10 @@ mod tests {
         let key_file = dir.path().join("key.pem");
         std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
         assert!(acceptor(&cert_file, &key_file).is_ok());
+        // A device is refused before it is read, however much it would give.
+        let err = acceptor(Path::new("/dev/zero"), &key_file).err().unwrap().to_string();
+        assert!(err.contains("/dev/zero") && err.contains("not a regular file"), "{err}");
+        let err = acceptor(&cert_file, Path::new("/dev/zero")).err().unwrap().to_string();
+        assert!(err.contains("key") && err.contains("not a regular file"), "{err}");
     }
 }

@@ -168,7 +168,7 @@ pub(super) async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
 
 /// Reads and checks a public key file before anything is opened or written.
 fn read_public_key(path: &Path) -> anyhow::Result<(String, ClientPublicKey)> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::files::read_small_text(path, crate::files::MAX_KEY_BYTES).map_err(|e| {
         anyhow::anyhow!(
             "cannot read --public-key file {}: {e} (give the path of a PEM or JWK public key file)",
             path.display()

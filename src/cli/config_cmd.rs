@@ -151,7 +151,8 @@ impl Effective {
 }
 
 /// What `serve` would refuse at startup that can be known without a database: the database
-/// URL, the master key's form or the key file a shared database needs, and the TLS files.
+/// URL, the master key's form, the key file's mode and form (and, for a shared database, that
+/// there is one), and the TLS files.
 pub fn check(s: &Settings) -> anyhow::Result<()> {
     store::check_url(&s.database)?;
     match (&s.master_key, s.key_file.clone().or_else(|| crate::app::default_key_file(&s.database))) {
@@ -160,10 +161,12 @@ pub fn check(s: &Settings) -> anyhow::Result<()> {
             crate::crypto::Keyring::load_or_create(Path::new(""), Some(m.expose_secret()))
                 .map_err(|e| anyhow::anyhow!("TOKENSMITH_MASTER_KEY: {e}"))?;
         }
-        (None, Some(path)) if store::sqlite_path(&s.database).is_none() && !path.exists() => {
-            anyhow::bail!("key_file {} does not exist (a shared database needs an existing key)", path.display())
+        (None, Some(path)) => {
+            let existing = crate::crypto::Keyring::load_existing(&path)?;
+            if existing.is_none() && store::sqlite_path(&s.database).is_none() {
+                anyhow::bail!("key_file {} does not exist (a shared database needs an existing key)", path.display())
+            }
         }
-        (None, Some(_)) => {}
         (None, None) => anyhow::bail!(
             "no master key for database {}: set TOKENSMITH_MASTER_KEY or key_file",
             redact_url(&s.database)

@@ -65,7 +65,7 @@ pub async fn create_client(
     let name = spec.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > MAX_CLIENT_NAME_CHARS || !name.chars().all(is_plain_text) {
         return Err(AdminError::Invalid(format!(
-            "--name must be 1 to {MAX_CLIENT_NAME_CHARS} characters without control, format or separator characters"
+            "--name must be 1 to {MAX_CLIENT_NAME_CHARS} characters of visible text (no control, format or invisible characters, no space but the ASCII one)"
         )));
     }
     let public_key_alg = match &spec.public_key {

@@ -144,9 +144,18 @@ impl TokenId {
 /// Whether `c` may stand in text that people read (a token's or a client's name, an audience):
 /// not a control character, nor one that changes how the rest is shown without being seen —
 /// bidirectional overrides, zero-width characters, line and paragraph separators, the byte-order
-/// mark, tags — with which a listing could be made to say something else than it holds.
+/// mark, tags —, nor a space other than the ASCII one or a blank that is drawn as nothing
+/// (fillers, variation selectors), with which two names that look alike could differ, or a
+/// listing be made to say something else than it holds.
 pub fn is_plain_text(c: char) -> bool {
     !(c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(c,
+            '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180D}'
+            | '\u{2800}' | '\u{3164}' | '\u{FFA0}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{E0100}'..='\u{E01EF}')
         || matches!(c,
             '\u{00AD}' | '\u{061C}' | '\u{180E}'
             | '\u{200B}'..='\u{200F}'
@@ -167,7 +176,7 @@ impl TokenName {
     pub fn parse(s: String) -> Result<Self, String> {
         if s.chars().count() > MAX_NAME_CHARS || !s.chars().all(is_plain_text) {
             return Err(format!(
-                "name must be at most {MAX_NAME_CHARS} characters, without control, format or separator characters"
+                "name must be at most {MAX_NAME_CHARS} characters, of visible text (no control, format or invisible characters, no space but the ASCII one)"
             ));
         }
         Ok(TokenName(s))
@@ -433,6 +442,19 @@ mod tests {
         assert!(Audience::parse(String::new()).is_err());
         assert!(Audience::parse("a".repeat(257)).is_err());
         assert!(Audience::parse("tab\there".into()).is_err());
+    }
+
+    #[test]
+    fn names_refuse_spaces_and_blanks_that_make_two_names_look_alike() {
+        for c in ['\u{00A0}', '\u{2000}', '\u{2007}', '\u{202F}', '\u{205F}', '\u{3000}', '\u{1680}', '\u{0085}'] {
+            assert!(TokenName::parse(format!("ci{c}x")).is_err(), "{:?} is a space", c);
+        }
+        for c in ['\u{034F}', '\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{2800}', '\u{FE0F}', '\u{180B}'] {
+            assert!(TokenName::parse(format!("ci{c}x")).is_err(), "{:?} is drawn as nothing", c);
+            assert!(Audience::parse(format!("api{c}")).is_err(), "{:?} is drawn as nothing", c);
+        }
+        assert!(TokenName::parse("nightly backup".into()).is_ok(), "the ASCII space stays");
+        assert!(TokenName::parse("déploiement 東京".into()).is_ok(), "letters of any script stay");
     }
 
     #[test]

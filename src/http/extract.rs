@@ -130,7 +130,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientKeyHeader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        match parts.headers.get("x-client-key") {
+        let mut values = parts.headers.get_all("x-client-key").iter();
+        let first = values.next();
+        // Two client ids in one request: which one is meant is anybody's guess.
+        if values.next().is_some() {
+            return Err(ApiError::invalid_request("X-Client-Key must be sent once"));
+        }
+        match first {
             None => Ok(ClientKeyHeader(None)),
             Some(v) => v
                 .to_str()

@@ -231,6 +231,14 @@ pub fn check_url(url: &str) -> Result<(), ConnectError> {
     if url.starts_with("sqlite:") {
         Ok(())
     } else if is_postgres_url(url) {
+        if let Some(key) = unknown_pg_parameter(url) {
+            return Err(ConnectError::Unsupported(format!(
+                "PostgreSQL URL {:?}: unknown parameter {:?} (known: password, {})",
+                redact_url(url),
+                key.chars().take(40).collect::<String>(),
+                PG_PARAMETERS.join(", ")
+            )));
+        }
         // Parsed now, so a malformed URL is reported before a key file or a listener exists.
         <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
             .map(|_| ())
@@ -267,8 +275,50 @@ pub enum ConnectError {
     Migrate(String),
 }
 
-/// A URL with any password replaced, for messages: the userinfo's and a `password` query
-/// parameter's (which PostgreSQL URLs accept too).
+/// The query parameters of a PostgreSQL URL that tokensmith passes on (those its driver
+/// knows), `password` aside: another name would be ignored with a warning that prints its
+/// value, and might be a secret (libpq's `sslpassword`), so it is refused instead.
+const PG_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "application_name",
+    "options",
+];
+
+/// SQLite URL parameters, none of them secret.
+const SQLITE_PARAMETERS: &[&str] = &["mode", "cache", "immutable", "vfs"];
+
+fn is_shown_parameter(key: &str) -> bool {
+    PG_PARAMETERS.contains(&key)
+        || SQLITE_PARAMETERS.contains(&key)
+        || (key.starts_with("options[") && key.ends_with(']'))
+}
+
+/// The first query parameter of a PostgreSQL URL that is neither known nor `password`.
+fn unknown_pg_parameter(url: &str) -> Option<&str> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').map_or(p, |(k, _)| k))
+        .find(|k| *k != "password" && !is_shown_parameter(k))
+}
+
+/// A URL for messages: the userinfo's password replaced, and the value of every query
+/// parameter but the known, harmless ones (`password`, `sslpassword`, a misspelt name).
 pub fn redact_url(url: &str) -> String {
     let redacted = redact_userinfo(url);
     match redacted.split_once('?') {
@@ -276,7 +326,7 @@ pub fn redact_url(url: &str) -> String {
             let params: Vec<String> = query
                 .split('&')
                 .map(|p| match p.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    Some((k, _)) if !is_shown_parameter(k) => format!("{k}=***"),
                     _ => p.to_owned(),
                 })
                 .collect();
@@ -321,8 +371,23 @@ mod tests {
             redact_url("postgres://h/db?sslmode=require&password=pw"),
             "postgres://h/db?sslmode=require&password=***"
         );
+        let libpq = "postgres://h/db?sslpassword=pw1&PASSWORD=pw2&application_name=ts&options[search_path]=x";
+        assert_eq!(
+            redact_url(libpq),
+            "postgres://h/db?sslpassword=***&PASSWORD=***&application_name=ts&options[search_path]=x"
+        );
+        assert_eq!(redact_url("sqlite://a.db?mode=rwc"), "sqlite://a.db?mode=rwc");
         assert_eq!(sqlite_path("sqlite://tokensmith.db"), Some("tokensmith.db".into()));
         assert_eq!(sqlite_path("sqlite:///tmp/x.db?mode=rwc"), Some("/tmp/x.db".into()));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+
+    #[test]
+    fn an_unknown_postgres_parameter_is_refused_without_its_value() {
+        let err = check_url("postgres://h/db?sslmode=disable&sslpassword=hunter2").unwrap_err().to_string();
+        assert!(err.contains("unknown parameter \"sslpassword\""), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(check_url("postgres://h/db?PASSWORD=hunter2").unwrap_err().to_string().contains("PASSWORD"));
+        assert!(check_url("postgres://u@h:5432/db?sslmode=require&password=pw&options[search_path]=x").is_ok());
     }
 }

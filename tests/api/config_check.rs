@@ -5,7 +5,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-async fn config_check(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) async fn config_check(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokensmith"));
     command.arg("config").arg("check").args(args).kill_on_drop(true);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TOKENSMITH_")) {
@@ -21,7 +21,7 @@ async fn config_check(args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("the binary runs")
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 

@@ -70,10 +70,36 @@ async fn two_authorization_headers_are_a_failed_authentication() {
 }
 
 #[tokio::test]
+async fn two_client_key_headers_are_refused() {
+    let app = spawn_app().await;
+    let client = app.create_client("ci", "deploy").await;
+    let other = app.create_client("other", "deploy").await;
+
+    for (first, second) in [(&client, &other), (&client, &client)] {
+        let request = app
+            .post(LONG)
+            .header("X-Client-Key", &first.client_id)
+            .header("X-Client-Key", &second.client_id)
+            .json(&secret_grant(&client));
+        app.send(request).await.assert_invalid_request();
+    }
+}
+
+#[tokio::test]
 async fn names_that_would_disguise_what_an_operator_reads_are_refused() {
     let app = spawn_app().await;
     let client = app.create_client("ci", "deploy").await;
-    for name in ["evil\u{202e}txt.exe", "zero\u{200b}width", "line\u{2028}separator", "bom\u{feff}"] {
+    for name in [
+        "evil\u{202e}txt.exe",
+        "zero\u{200b}width",
+        "line\u{2028}separator",
+        "bom\u{feff}",
+        "no\u{a0}break",
+        "ideographic\u{3000}space",
+        "filler\u{3164}",
+        "braille\u{2800}blank",
+        "joiner\u{34f}",
+    ] {
         let reply = app.post_long(&crate::helpers::merge(secret_grant(&client), json!({"name": name}))).await;
         reply.assert_invalid_request();
         let out = app.cli(&["client", "create", "--name", name, "--scopes", "deploy"]).await;

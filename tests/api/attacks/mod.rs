@@ -11,5 +11,6 @@ mod fixed_values;
 mod hostile_input;
 mod lineage;
 mod lockout;
+mod operator_input;
 mod uniform_failures;
 mod weak_keys;
