@@ -7,6 +7,7 @@ use clap::Subcommand;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
+use super::federation::{self, AddFederation};
 use super::output::{self, Table, fields, time, yes_no};
 use super::{DatabaseArgs, parse_client_id, qr};
 use crate::clock::{Clock, SystemClock, rfc3339};
@@ -142,6 +143,29 @@ pub enum ClientCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Let a trusted issuer's tokens stand for a client: those with the audience whose
+    /// claims meet every --match condition (see tokensmith issuer add).
+    AddFederation(Box<AddFederation>),
+    /// List the federation rules, of one client or of all.
+    ListFederation {
+        /// The client's id (default: every client).
+        client_id: Option<String>,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Remove a federation rule by its id.
+    RemoveFederation {
+        /// The rule's id (see tokensmith client list-federation).
+        rule_id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 pub(super) async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
@@ -163,6 +187,11 @@ pub(super) async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::AddKey { client_id, public_key, replace, json, db } => {
             add_key(&client_id, &public_key, replace, json, &db).await
         }
+        ClientCommand::AddFederation(args) => federation::add_rule(*args).await,
+        ClientCommand::ListFederation { client_id, json, db } => {
+            federation::list_rules(client_id.as_deref(), json, &db).await
+        }
+        ClientCommand::RemoveFederation { rule_id, json, db } => federation::remove_rule(&rule_id, json, &db).await,
     }
 }
 

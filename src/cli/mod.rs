@@ -23,6 +23,7 @@ use crate::store::{self, Store};
 mod audit;
 mod client;
 mod config_cmd;
+mod federation;
 mod keys;
 pub mod output;
 mod qr;
@@ -32,6 +33,7 @@ mod token;
 pub use audit::AuditArgs;
 pub use client::ClientCommand;
 pub use config_cmd::ConfigCommand;
+pub use federation::IssuerCommand;
 pub use keys::KeysCommand;
 pub use serve::ServeArgs;
 pub use token::TokenCommand;
@@ -56,6 +58,9 @@ pub enum Command {
     /// Manage the signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the external issuers whose tokens may stand for clients (federation).
+    #[command(subcommand)]
+    Issuer(IssuerCommand),
     /// Read the audit trail: issuance, rotation, revocation, failed authentication, administration.
     Audit(AuditArgs),
     /// List and revoke tokens.
@@ -175,6 +180,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(*args, log_format).await,
         Command::Client(cmd) => client::run(cmd).await,
         Command::Keys(cmd) => keys::run(cmd).await,
+        Command::Issuer(cmd) => federation::run(cmd).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Token(cmd) => token::run(cmd).await,
         Command::Config(cmd) => config_cmd::run(*cmd, log_format).await,

@@ -46,6 +46,12 @@ pub enum AdminError {
     /// after its expiry).
     #[error("no long-term token {0}")]
     UnknownToken(String),
+    /// No trusted issuer has this name.
+    #[error("no trusted issuer {0}")]
+    UnknownIssuer(String),
+    /// No federation rule has this id.
+    #[error("no federation rule {0}")]
+    UnknownRule(String),
     /// The client already has a public key, and replacing it was not asked for.
     #[error("client {client} already has a public key ({alg})")]
     KeyExists { client: ClientId, alg: String },
@@ -376,20 +382,7 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("admin.db").display());
         let store: std::sync::Arc<dyn Store> =
             std::sync::Arc::new(crate::store::sqlite::SqliteStore::connect(&url).await.unwrap());
-        let client = Client {
-            id: ClientId::parse("cli_a").unwrap(),
-            name: "a".into(),
-            scopes: Scopes::from_space_separated("read").unwrap(),
-            secret_hash: vec![1; 32],
-            previous_secret_hash: None,
-            previous_secret_expires_at: None,
-            otp_seed_sealed: None,
-            otp_last_step: 0,
-            public_key: None,
-            public_key_alg: None,
-            disabled: false,
-            created_at: NOW,
-        };
+        let client = Client::example("cli_a", "read", NOW);
         store.insert_client(&client).await.unwrap();
         // Token n: 1 live, 2 expired, 3 revoked.
         for (n, expires_at) in [(1u128, NOW + 3600), (2, NOW - 1), (3, NOW + 3600)] {

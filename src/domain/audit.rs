@@ -59,6 +59,10 @@ pub mod event {
     pub const CLIENT_OTP_RESET: &str = "client.otp_reset";
     pub const CLIENT_SECRET_ROTATED: &str = "client.secret_rotated";
     pub const CLIENT_KEY_SET: &str = "client.key_set";
+    pub const ISSUER_ADDED: &str = "issuer.added";
+    pub const ISSUER_REMOVED: &str = "issuer.removed";
+    pub const FEDERATION_ADDED: &str = "client.federation_added";
+    pub const FEDERATION_REMOVED: &str = "client.federation_removed";
     pub const SIGNING_KEY_CREATED: &str = "signing_key.created";
     pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
 }

@@ -35,3 +35,24 @@ impl std::fmt::Debug for Client {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+impl Client {
+    /// A client for tests: its id, its scopes, a fixed secret hash (`[7; 32]`), nothing else.
+    pub fn example(id: &str, scopes: &str, created_at: i64) -> Client {
+        Client {
+            id: ClientId::parse(id).expect("a client id"),
+            name: format!("client {id}"),
+            scopes: Scopes::from_space_separated(scopes).expect("scopes"),
+            secret_hash: vec![7; 32],
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            otp_seed_sealed: None,
+            otp_last_step: 0,
+            public_key: None,
+            public_key_alg: None,
+            disabled: false,
+            created_at,
+        }
+    }
+}

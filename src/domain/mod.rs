@@ -9,6 +9,7 @@ pub mod cache;
 pub mod client;
 pub mod client_key;
 pub mod error;
+pub mod federation;
 pub mod keys;
 pub mod limits;
 pub mod otp;

@@ -19,6 +19,7 @@ use super::{
     Rotation, SigningKeyRecord, Store, StoreError,
 };
 use crate::crypto::{self, Keyring};
+use crate::domain::federation::{ClaimMatch, FederationRule, IssuerKeys, IssuerName, TrustedIssuer};
 use crate::domain::limits::Window;
 use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
 
@@ -39,20 +40,7 @@ fn scopes(s: &str) -> Scopes {
 }
 
 fn client(id: &str, created_at: i64) -> Client {
-    Client {
-        id: client_id(id),
-        name: format!("client {id}"),
-        scopes: scopes("deploy tokens:write"),
-        secret_hash: vec![7; 32],
-        previous_secret_hash: None,
-        previous_secret_expires_at: None,
-        otp_seed_sealed: None,
-        otp_last_step: 0,
-        public_key: None,
-        public_key_alg: None,
-        disabled: false,
-        created_at,
-    }
+    Client::example(id, "deploy tokens:write", created_at)
 }
 
 fn long_id(n: u128) -> LongTokenId {
@@ -1013,6 +1001,68 @@ fn with_database(url: &str, db: &str) -> String {
     }
 }
 
+// ----- federation -----------------------------------------------------------------------------
+
+fn issuer(name: &str, iss: &str, keys: IssuerKeys) -> TrustedIssuer {
+    TrustedIssuer { name: IssuerName::parse(name).unwrap(), issuer: iss.into(), keys, created_at: NOW }
+}
+
+fn rule(id: &str, client: &str, issuer: &str) -> FederationRule {
+    FederationRule {
+        id: id.into(),
+        client_id: client_id(client),
+        issuer: issuer.into(),
+        audience: "https://tokensmith.example".into(),
+        matches: vec![
+            ClaimMatch::parse("sub=repo:acme/deploy:ref:refs/heads/*").unwrap(),
+            ClaimMatch::parse("kubernetes.io/namespace=a=b").unwrap(),
+        ],
+        max_ttl_days: 3,
+        scopes: Some(scopes("deploy")),
+    }
+}
+
+async fn issuers_round_trip_and_names_and_iss_are_unique(store: Arc<dyn Store>) {
+    let github = issuer("github", "https://token.actions.githubusercontent.com", IssuerKeys::Discovery);
+    let k8s = issuer("k8s", "https://k8s.example", IssuerKeys::Jwks(r#"{"keys":[]}"#.into()));
+    let ci = issuer("ci", "https://ci.example", IssuerKeys::JwksUri("https://ci.example/jwks".into()));
+    for i in [&github, &k8s, &ci] {
+        assert!(store.insert_issuer(i).await.unwrap());
+    }
+    assert_eq!(store.list_issuers().await.unwrap(), vec![ci.clone(), github.clone(), k8s], "by name");
+    let same_name = issuer("github", "https://other.example", IssuerKeys::Discovery);
+    let same_iss = issuer("gh2", "https://token.actions.githubusercontent.com", IssuerKeys::Discovery);
+    assert!(!store.insert_issuer(&same_name).await.unwrap());
+    assert!(!store.insert_issuer(&same_iss).await.unwrap());
+    assert_eq!(store.list_issuers().await.unwrap().len(), 3, "nothing written");
+}
+
+async fn federation_rules_round_trip_and_go_with_their_issuer(store: Arc<dyn Store>) {
+    store.insert_client(&client("cli_a", NOW)).await.unwrap();
+    store.insert_client(&client("cli_b", NOW)).await.unwrap();
+    for name in ["github", "k8s"] {
+        store.insert_issuer(&issuer(name, &format!("https://{name}.example"), IssuerKeys::Discovery)).await.unwrap();
+    }
+    let mut unscoped = rule("fed_2", "cli_b", "k8s");
+    unscoped.scopes = None;
+    for r in [rule("fed_1", "cli_a", "github"), unscoped.clone(), rule("fed_3", "cli_a", "k8s")] {
+        store.insert_federation_rule(&r, NOW).await.unwrap();
+    }
+    let all = store.list_federation_rules(None).await.unwrap();
+    assert_eq!(all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["fed_1", "fed_2", "fed_3"]);
+    assert_eq!(all[0], rule("fed_1", "cli_a", "github"), "conditions and caps as written");
+    assert_eq!(all[1], unscoped);
+    let of_b = store.list_federation_rules(Some(&client_id("cli_b"))).await.unwrap();
+    assert_eq!(of_b, vec![unscoped]);
+
+    assert!(store.remove_federation_rule("fed_1").await.unwrap());
+    assert!(!store.remove_federation_rule("fed_1").await.unwrap(), "once");
+    assert!(store.remove_issuer(&IssuerName::parse("k8s").unwrap()).await.unwrap());
+    assert!(!store.remove_issuer(&IssuerName::parse("k8s").unwrap()).await.unwrap());
+    assert!(store.list_federation_rules(None).await.unwrap().is_empty(), "the issuer's rules went with it");
+    assert_eq!(store.list_issuers().await.unwrap().len(), 1);
+}
+
 /// Runs each test function against a fresh SQLite store and a fresh PostgreSQL database.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -1071,6 +1121,9 @@ conformance!(
     // admin listings and changes
     current_long_tokens_are_neither_expired_nor_revoked,
     a_client_public_key_is_set_once_unless_replaced,
+    // federation
+    issuers_round_trip_and_names_and_iss_are_unique,
+    federation_rules_round_trip_and_go_with_their_issuer,
 );
 
 // ----- PostgreSQL only: several instances, lost connections ---------------------------------

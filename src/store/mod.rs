@@ -19,6 +19,7 @@ use async_trait::async_trait;
 
 pub use crate::domain::audit::{AuditEvent, AuditRecord};
 pub use crate::domain::client::Client;
+pub use crate::domain::federation::{FederationRule, IssuerName, TrustedIssuer};
 pub use crate::domain::keys::SigningKeyRecord;
 use crate::domain::limits::{Admit, Window, decode_times, encode_times};
 pub use crate::domain::token::{LongToken, NewLongToken, Rotation};
@@ -224,6 +225,21 @@ pub trait Store: Send + Sync + 'static {
         alg: &str,
         replace: bool,
     ) -> Result<bool, StoreError>;
+
+    // ----- federation: trusted issuers and the rules that bind clients to their claims -----
+
+    /// Adds a trusted issuer; `false` (nothing written) if one has its name or its `iss`.
+    async fn insert_issuer(&self, issuer: &TrustedIssuer) -> Result<bool, StoreError>;
+    /// Every trusted issuer, by name.
+    async fn list_issuers(&self) -> Result<Vec<TrustedIssuer>, StoreError>;
+    /// Removes an issuer and, in the same statement, every rule that names it; `false` if
+    /// there is no such issuer.
+    async fn remove_issuer(&self, name: &IssuerName) -> Result<bool, StoreError>;
+    async fn insert_federation_rule(&self, rule: &FederationRule, created_at: i64) -> Result<(), StoreError>;
+    /// The rules of one client or of all, by id.
+    async fn list_federation_rules(&self, client: Option<&ClientId>) -> Result<Vec<FederationRule>, StoreError>;
+    /// `false` if there is no such rule.
+    async fn remove_federation_rule(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// Checks that a database URL names a backend this build supports, before anything is opened.

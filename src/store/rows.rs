@@ -4,7 +4,10 @@
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{AuditEvent, AuditRecord, Client, LongToken, SigningKeyRecord, StoreError};
+use super::{
+    AuditEvent, AuditRecord, Client, FederationRule, IssuerName, LongToken, SigningKeyRecord, StoreError, TrustedIssuer,
+};
+use crate::domain::federation::{ClaimMatch, IssuerKeys};
 use crate::domain::{ClientId, LongTokenId, Scopes};
 
 #[derive(FromRow)]
@@ -138,5 +141,67 @@ impl From<AuditRow> for AuditRecord {
                 detail: r.detail,
             },
         }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct IssuerRow {
+    name: String,
+    issuer: String,
+    jwks_uri: Option<String>,
+    discovery: bool,
+    jwks: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<IssuerRow> for TrustedIssuer {
+    type Error = StoreError;
+    fn try_from(r: IssuerRow) -> Result<Self, StoreError> {
+        let keys = match (r.jwks_uri, r.discovery, r.jwks) {
+            (Some(uri), false, None) => IssuerKeys::JwksUri(uri),
+            (None, true, None) => IssuerKeys::Discovery,
+            (None, false, Some(jwks)) => IssuerKeys::Jwks(jwks),
+            _ => return Err(StoreError::Backend(format!("issuer {:?} has no single source of keys", r.name))),
+        };
+        Ok(TrustedIssuer {
+            name: IssuerName::parse(&r.name).map_err(StoreError::Backend)?,
+            issuer: r.issuer,
+            keys,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct RuleRow {
+    id: String,
+    client_id: String,
+    issuer_name: String,
+    audience: String,
+    matches: String,
+    max_ttl_days: i64,
+    scopes: Option<String>,
+}
+
+impl TryFrom<RuleRow> for FederationRule {
+    type Error = StoreError;
+    fn try_from(r: RuleRow) -> Result<Self, StoreError> {
+        let bad = |what: &str| StoreError::Backend(format!("federation rule {:?}: bad {what} in database", r.id));
+        let pairs: Vec<(String, String)> = serde_json::from_str(&r.matches).map_err(|_| bad("conditions"))?;
+        let matches = pairs
+            .iter()
+            .map(|(path, pattern)| ClaimMatch::parse(&format!("{path}={pattern}")))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| bad("conditions"))?;
+        let scopes = r.scopes.as_deref().map(Scopes::from_space_separated).transpose().map_err(|_| bad("scopes"))?;
+        Ok(FederationRule {
+            client_id: ClientId::parse(&r.client_id).ok_or_else(|| bad("client id"))?,
+            id: r.id,
+            issuer: r.issuer_name,
+            audience: r.audience,
+            matches,
+            max_ttl_days: r.max_ttl_days,
+            scopes,
+        })
     }
 }

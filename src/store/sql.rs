@@ -205,4 +205,65 @@ macro_rules! update_limit_row {
     };
 }
 
-pub(super) use {insert_audit, insert_client, insert_long, insert_signing_key, rotate_target, update_limit_row};
+pub(super) const LIST_ISSUERS: &str =
+    "SELECT name, issuer, jwks_uri, discovery, jwks, created_at FROM trusted_issuers ORDER BY name";
+pub(super) const REMOVE_ISSUER: &str = "DELETE FROM trusted_issuers WHERE name = $1";
+/// The rule columns, in the order of `RuleRow`.
+macro_rules! rule_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, client_id, issuer_name, audience, matches, max_ttl_days, scopes FROM federation_rules ",
+            $tail
+        )
+    };
+}
+pub(super) const LIST_RULES: &str = rule_select!("ORDER BY id");
+pub(super) const LIST_RULES_OF_CLIENT: &str = rule_select!("WHERE client_id = $1 ORDER BY id");
+pub(super) const REMOVE_RULE: &str = "DELETE FROM federation_rules WHERE id = $1";
+
+/// Binds a [`crate::domain::federation::TrustedIssuer`]; nothing is written if its name or its
+/// `iss` is taken.
+macro_rules! insert_issuer {
+    ($i:expr) => {{
+        let (jwks_uri, discovery, jwks) = match &$i.keys {
+            $crate::domain::federation::IssuerKeys::JwksUri(u) => (Some(u.as_str()), false, None),
+            $crate::domain::federation::IssuerKeys::Discovery => (None, true, None),
+            $crate::domain::federation::IssuerKeys::Jwks(j) => (None, false, Some(j.as_str())),
+        };
+        sqlx::query(
+            "INSERT INTO trusted_issuers (name, issuer, jwks_uri, discovery, jwks, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind($i.name.as_str())
+        .bind(&$i.issuer)
+        .bind(jwks_uri)
+        .bind(discovery)
+        .bind(jwks)
+        .bind($i.created_at)
+    }};
+}
+
+/// Binds a [`crate::domain::federation::FederationRule`]: its conditions as a JSON array of
+/// `[path, pattern]` pairs.
+macro_rules! insert_rule {
+    ($r:expr, $created_at:expr) => {{
+        let matches: Vec<[&str; 2]> = $r.matches.iter().map(|m| [m.path.as_str(), m.pattern.as_str()]).collect();
+        sqlx::query(
+            "INSERT INTO federation_rules (id, client_id, issuer_name, audience, matches, max_ttl_days, scopes, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&$r.id)
+        .bind($r.client_id.as_str())
+        .bind($r.issuer.as_str())
+        .bind(&$r.audience)
+        .bind(serde_json::json!(matches).to_string())
+        .bind($r.max_ttl_days)
+        .bind($r.scopes.as_ref().map(|s| s.to_space_separated()))
+        .bind($created_at)
+    }};
+}
+
+pub(super) use {
+    insert_audit, insert_client, insert_issuer, insert_long, insert_rule, insert_signing_key, rotate_target,
+    update_limit_row,
+};

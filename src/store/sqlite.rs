@@ -14,11 +14,12 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{AuditRow, ClientRow, LongTokenRow, SigningKeyRow, long_ids};
+use super::rows::{AuditRow, ClientRow, IssuerRow, LongTokenRow, RuleRow, SigningKeyRow, long_ids};
 use super::sql;
 use super::{
-    AuditEvent, AuditQuery, AuditRecord, Client, ConnectError, FailureCounter, FailureRecorded, InsertError, LongToken,
-    NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError, apply_failure,
+    AuditEvent, AuditQuery, AuditRecord, Client, ConnectError, FailureCounter, FailureRecorded, FederationRule,
+    InsertError, IssuerName, LongToken, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store,
+    StoreError, TrustedIssuer, apply_failure,
 };
 use crate::clock;
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
@@ -335,6 +336,37 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let query = sqlx::query(sql::SET_CLIENT_PUBLIC_KEY).bind(public_key).bind(alg).bind(id.as_str()).bind(replace);
         Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
+    }
+
+    async fn insert_issuer(&self, issuer: &TrustedIssuer) -> Result<bool, StoreError> {
+        Ok(sql::insert_issuer!(issuer).execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
+    }
+
+    async fn list_issuers(&self) -> Result<Vec<TrustedIssuer>, StoreError> {
+        let rows: Vec<IssuerRow> = sqlx::query_as(sql::LIST_ISSUERS).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn remove_issuer(&self, name: &IssuerName) -> Result<bool, StoreError> {
+        let query = sqlx::query(sql::REMOVE_ISSUER).bind(name.as_str());
+        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
+    }
+
+    async fn insert_federation_rule(&self, rule: &FederationRule, created_at: i64) -> Result<(), StoreError> {
+        sql::insert_rule!(rule, created_at).execute(&self.pool).await.map_err(map_err).map(drop)
+    }
+
+    async fn list_federation_rules(&self, client: Option<&ClientId>) -> Result<Vec<FederationRule>, StoreError> {
+        let rows: Vec<RuleRow> = match client {
+            Some(c) => sqlx::query_as(sql::LIST_RULES_OF_CLIENT).bind(c.as_str()).fetch_all(&self.pool).await,
+            None => sqlx::query_as(sql::LIST_RULES).fetch_all(&self.pool).await,
+        }
+        .map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn remove_federation_rule(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query(sql::REMOVE_RULE).bind(id).execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
     }
 }
 

@@ -10,6 +10,7 @@ mod client_credentials_grant;
 mod config_check;
 mod durability;
 mod faults;
+mod federation_admin;
 mod hardening;
 mod health;
 mod helpers;

@@ -1,0 +1,23 @@
+-- Trusted external issuers (an OIDC provider, a CI platform, a Kubernetes cluster) and the
+-- federation rules that bind a client to the claims of their tokens.
+-- Idempotent (IF NOT EXISTS), like the migrations before it.
+CREATE TABLE IF NOT EXISTS trusted_issuers (
+    name       TEXT COLLATE "C" PRIMARY KEY,     -- the operator's name for it
+    issuer     TEXT COLLATE "C" NOT NULL UNIQUE, -- the exact `iss` of its tokens
+    jwks_uri   TEXT,                             -- keys fetched from here, or
+    discovery  BOOLEAN NOT NULL,                 -- found through its OIDC discovery document, or
+    jwks       TEXT,                             -- given as a JWK Set (read from a file at `issuer add`)
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS federation_rules (
+    id           TEXT COLLATE "C" PRIMARY KEY,
+    client_id    TEXT COLLATE "C" NOT NULL REFERENCES clients(id),
+    issuer_name  TEXT COLLATE "C" NOT NULL REFERENCES trusted_issuers(name) ON DELETE CASCADE,
+    audience     TEXT NOT NULL,                  -- the `aud` the external token must carry
+    matches      TEXT NOT NULL,                  -- JSON: [[claim path, pattern], ...], all must hold
+    max_ttl_days BIGINT NOT NULL,
+    scopes       TEXT,                           -- space-separated; NULL: the client's
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS federation_rules_issuer ON federation_rules(issuer_name);
+CREATE INDEX IF NOT EXISTS federation_rules_client ON federation_rules(client_id);
