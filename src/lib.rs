@@ -18,6 +18,7 @@
 //! - [`telemetry`]: logging and metrics, for every layer.
 //! - [`tls`]: the server's certificate and key, for HTTPS.
 //! - [`files`]: the operator's small files, read with a bound.
+//! - [`remote`]: fetching what trusted issuers publish (keys), with bounds.
 //!
 //! See ARCHITECTURE.md for the invariants.
 
@@ -31,6 +32,7 @@ pub mod crypto;
 pub mod domain;
 pub mod files;
 pub mod http;
+pub mod remote;
 pub mod signer;
 pub mod store;
 pub mod telemetry;

@@ -55,6 +55,12 @@ pub fn describe() {
     describe_counter!("tokensmith_rate_limited_total", "Requests answered 429, by operation");
     describe_counter!("tokensmith_database_errors_total", "Database errors, by kind (unavailable, backend)");
     describe_gauge!("tokensmith_signing_keys", "Signing keys loaded (published in the JWKS)");
+    describe_counter!("tokensmith_issuer_key_fetches_total", "Fetches of a trusted issuer's keys, by issuer");
+    describe_counter!(
+        "tokensmith_issuer_key_fetch_failures_total",
+        "Failed fetches of a trusted issuer's keys, by issuer"
+    );
+    describe_gauge!("tokensmith_issuer_keys", "Verification keys held for a trusted issuer, by issuer");
     for kind in ["unavailable", "backend"] {
         metrics::counter!("tokensmith_database_errors_total", "kind" => kind).increment(0);
     }
@@ -208,6 +214,22 @@ pub fn auth_failed(mechanism: Mechanism) {
 /// The signing keys this instance publishes and verifies with.
 pub fn signing_keys(published: usize) {
     metrics::gauge!("tokensmith_signing_keys").set(published as f64);
+}
+
+/// A trusted issuer's keys are being fetched. Issuer names are the operator's, so the
+/// series are bounded by the issuers configured.
+pub fn issuer_keys_fetched(issuer: &str) {
+    metrics::counter!("tokensmith_issuer_key_fetches_total", "issuer" => issuer.to_owned()).increment(1);
+}
+
+/// A fetch of a trusted issuer's keys failed (the keys held stay in use).
+pub fn issuer_keys_fetch_failed(issuer: &str) {
+    metrics::counter!("tokensmith_issuer_key_fetch_failures_total", "issuer" => issuer.to_owned()).increment(1);
+}
+
+/// The verification keys now held for a trusted issuer.
+pub fn issuer_keys_held(issuer: &str, keys: usize) {
+    metrics::gauge!("tokensmith_issuer_keys", "issuer" => issuer.to_owned()).set(keys as f64);
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@
 
 pub mod admin;
 pub mod issuer;
+pub mod keys;
 pub mod matching;
+pub mod verify;
 
 pub use issuer::{IssuerKeys, IssuerName, TrustedIssuer};
 pub use matching::{ClaimMatch, ClaimPattern, FederationRule, NoRule, choose};
+pub use verify::{ExternalIdentity, ExternalKey, Refusal};
