@@ -124,7 +124,8 @@ impl Application {
         let (store, keyring) = open(&settings).await?;
         let has_clients = !store.list_clients().await?.is_empty();
         let config = settings.service_config(settings.issuer_for(local_addr));
-        let service = Arc::new(TokenService::new(store, keyring, clock, config).await?);
+        let fetcher = Arc::new(crate::remote::HttpFetcher::new()?);
+        let service = Arc::new(TokenService::new(store, keyring, clock, config).await?.with_key_fetcher(fetcher));
         Ok(Application { listener, local_addr, service, settings, tls, has_clients })
     }
 

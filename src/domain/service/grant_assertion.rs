@@ -20,7 +20,19 @@ const MAX_ASSERTION_LEN: usize = 8192;
 const MAX_JTI_LEN: usize = 256;
 
 impl TokenService {
-    pub(super) async fn grant_assertion(&self, assertion: &str, now: i64) -> Result<Granted, AuthFail> {
+    pub(super) async fn grant_assertion(
+        &self,
+        assertion: &str,
+        client_key: Option<ClientId>,
+        now: i64,
+    ) -> Result<Granted, AuthFail> {
+        // An `iss` that is no client id may be a trusted issuer's: an external identity token.
+        if assertion.len() <= MAX_ASSERTION_LEN
+            && let Some(iss) = client_key::claimed_client(assertion).filter(|iss| ClientId::parse(iss).is_none())
+            && let Some(issuer) = self.trusted_issuer_of(&iss).await?
+        {
+            return self.grant_federation(assertion, issuer, client_key, now).await;
+        }
         let (client, claims) = self.signed_assertion(assertion).await?;
         // From here on the assertion is signed by the client's own key: its holder may learn
         // exactly what is wrong with it.

@@ -41,6 +41,8 @@ impl TokenService {
             client_id: client.id,
             scopes: short.scopes.intersection(&client.scopes),
             minted_by: Some(short.id.parent),
+            ttl_cap_days: None,
+            audit_detail: None,
         })
     }
 }

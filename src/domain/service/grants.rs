@@ -15,11 +15,15 @@ pub(super) struct Granted {
     pub scopes: Scopes,
     /// With the `short_token` grant: the long-term token behind the short-term token.
     pub minted_by: Option<LongTokenId>,
+    /// The longest lifetime the credential allows (a federation rule's), in days.
+    pub ttl_cap_days: Option<u32>,
+    /// Facts the issuance's audit event names (a federation rule, the external identity).
+    pub audit_detail: Option<serde_json::Value>,
 }
 
 impl Granted {
     pub fn root(client_id: ClientId, scopes: Scopes) -> Self {
-        Granted { client_id, scopes, minted_by: None }
+        Granted { client_id, scopes, minted_by: None, ttl_cap_days: None, audit_detail: None }
     }
 }
 
@@ -31,8 +35,8 @@ impl TokenService {
                 self.grant_secret(client_id, secret.expose_secret(), now.secs()).await
             }
             Credential::Otp { client_id, code } => self.grant_otp(client_id, code.expose_secret(), now.secs()).await,
-            Credential::Assertion { assertion, .. } => {
-                self.grant_assertion(assertion.expose_secret(), now.secs()).await
+            Credential::Assertion { assertion, client_key } => {
+                self.grant_assertion(assertion.expose_secret(), client_key, now.secs()).await
             }
             Credential::ShortToken { token, client_key } => self.grant_short_token(&token, client_key, now).await,
         }

@@ -38,6 +38,7 @@ impl TokenService {
         let grant = credential.mechanism();
         let granted = self.authenticate_credential(credential, addr, now).await?;
         let parent = self.lineage(&granted, rotation.as_ref(), now.secs()).await?;
+        let ttl_days = granted.ttl_cap_days.map_or(ttl_days, |cap| ttl_days.min(cap));
         let (scopes, expires_at) = caps(&granted, parent.as_deref(), params.scopes, ttl_days, now.secs())?;
         let token = OpaqueSecret::generate(LONG_TOKEN_PREFIX);
         let new = NewLongToken {
@@ -50,7 +51,8 @@ impl TokenService {
             expires_at,
             parent: parent.map(|p| p.id),
         };
-        self.insert_long(&new, rotation, issued_event(&new, rotation, grant, addr, now)).await?;
+        let ev = issued_event(&new, rotation, grant, addr, now, granted.audit_detail);
+        self.insert_long(&new, rotation, ev).await?;
         telemetry::long_token_issued(grant);
         tracing::info!(client_id = %new.client_id, token_id = %new.id, %grant, rotated = ?rotation.map(|r| r.old.to_string()), "long-term token issued");
         Ok(IssuedLong {
@@ -193,9 +195,13 @@ fn issued_event(
     grant: Mechanism,
     addr: IpAddr,
     now: Now,
+    extra: Option<serde_json::Value>,
 ) -> AuditEvent {
     let name = if rotation.is_some() { event::LONG_TOKEN_ROTATED } else { event::LONG_TOKEN_ISSUED };
-    let mut detail = serde_json::Map::new();
+    let mut detail = match extra {
+        Some(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
     if let Some(r) = rotation {
         detail.insert("rotated_token_id".into(), r.old.to_string().into());
         detail.insert("old_valid_until".into(), r.revoke_at.into());

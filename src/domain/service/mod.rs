@@ -23,6 +23,7 @@ mod cleanup;
 mod config;
 mod failures;
 mod grant_assertion;
+mod grant_federation;
 mod grant_otp;
 mod grant_secret;
 mod grant_short_token;
@@ -35,6 +36,7 @@ mod revoke;
 mod signing_keys;
 mod verify;
 
+use crate::domain::federation::keys::{Fetched, IssuerKeyCache, KeyFetcher, KeyPolicy};
 use std::num::NonZeroU32;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, RwLock};
@@ -91,6 +93,8 @@ pub struct TokenService {
     dummy: [u8; 32],
     /// Short-term issuances per client, recorded in the audit trail at each cleanup tick.
     short_issued: ShortIssuanceCounter,
+    /// Trusted issuers' keys, for external identity tokens (federation).
+    issuer_keys: IssuerKeyCache,
     config: ServiceConfig,
 }
 
@@ -141,8 +145,16 @@ impl TokenService {
             verified: TtlCache::new(size / 5),
             dummy,
             short_issued: ShortIssuanceCounter::default(),
+            issuer_keys: IssuerKeyCache::new(Arc::new(NoRemoteKeys), KeyPolicy::default()),
             config,
         })
+    }
+
+    /// Fetches trusted issuers' keys with `fetcher` (the server's HTTP client). Without it,
+    /// only issuers whose keys were given as a file verify anything.
+    pub fn with_key_fetcher(mut self, fetcher: Arc<dyn KeyFetcher>) -> Self {
+        self.issuer_keys = IssuerKeyCache::new(fetcher, KeyPolicy::default());
+        self
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -191,6 +203,17 @@ impl From<DomainError> for AuthFail {
 impl From<StoreError> for AuthFail {
     fn from(e: StoreError) -> Self {
         AuthFail { err: DomainError::Store(e), client: None, reason: "unavailable" }
+    }
+}
+
+/// The fetcher of a service that was given none: every fetch fails, so only issuers whose keys
+/// were given as a file verify anything.
+struct NoRemoteKeys;
+
+#[async_trait::async_trait]
+impl KeyFetcher for NoRemoteKeys {
+    async fn get(&self, _url: &url::Url) -> Result<Fetched, String> {
+        Err("this service fetches no keys".into())
     }
 }
 

@@ -1,0 +1,91 @@
+//! The `assertion` grant with an external identity token: a JWT whose `iss` is a trusted
+//! issuer (not a client), verified against that issuer's keys, matched to exactly one client's
+//! federation rule, single-use by its `jti` when it has one. The rule caps the token it gets.
+
+use super::grant_assertion::ASSERTION_REFUSED;
+use super::grants::Granted;
+use super::{AuthFail, TokenService};
+use crate::domain::error::DomainError;
+use crate::domain::federation::verify::{self, DEFAULT_MAX_LIFETIME_SECS, SKEW_SECS};
+use crate::domain::federation::{ExternalIdentity, FederationRule, TrustedIssuer, choose};
+use crate::domain::types::ClientId;
+
+const MAX_JTI_LEN: usize = 256;
+
+/// Every failure of an external token gets the client assertions' one answer; the reason goes
+/// to the audit trail only.
+fn refused(reason: &'static str, client: Option<ClientId>) -> AuthFail {
+    AuthFail::new(DomainError::InvalidGrant(ASSERTION_REFUSED.into()), client, reason)
+}
+
+impl TokenService {
+    /// The trusted issuer whose exact `iss` the (unverified) token names, if any.
+    pub(super) async fn trusted_issuer_of(&self, iss: &str) -> Result<Option<TrustedIssuer>, AuthFail> {
+        Ok(self.store.list_issuers().await?.into_iter().find(|i| i.issuer == iss))
+    }
+
+    pub(super) async fn grant_federation(
+        &self,
+        token: &str,
+        issuer: TrustedIssuer,
+        client_key: Option<ClientId>,
+        now: i64,
+    ) -> Result<Granted, AuthFail> {
+        let kid = verify::header_kid(token);
+        let keys = self
+            .issuer_keys
+            .keys(&issuer, kid.as_deref(), now)
+            .await
+            .map_err(|_| refused("issuer_keys_unavailable", None))?;
+        let identity = verify::verify(token, &issuer.issuer, &keys, now, DEFAULT_MAX_LIFETIME_SECS)
+            .map_err(|r| refused(r.as_str(), None))?;
+        let rules = self.store.list_federation_rules(None).await?;
+        let rule =
+            choose(&rules, issuer.name.as_str(), &identity.claims).map_err(|_| refused("no_single_rule", None))?;
+        let client = self.store.get_client(&rule.client_id).await?.filter(|c| !c.disabled);
+        let Some(client) = client else {
+            return Err(refused("client_disabled", Some(rule.client_id.clone())));
+        };
+        if client_key.is_some_and(|k| k != client.id) {
+            return Err(refused("client_key_mismatch", Some(client.id)));
+        }
+        self.consume_external_jti(&issuer, &identity, &client.id).await?;
+        let scopes = rule.scopes.as_ref().map_or(client.scopes.clone(), |s| s.intersection(&client.scopes));
+        let mut granted = Granted::root(client.id, scopes);
+        granted.ttl_cap_days = u32::try_from(rule.max_ttl_days).ok();
+        granted.audit_detail = Some(audit_detail(&issuer, rule, &identity));
+        Ok(granted)
+    }
+
+    /// A `jti` is single-use, across instances, kept past the token's `exp` by the skew; one
+    /// the database cannot hold is refused.
+    async fn consume_external_jti(
+        &self,
+        issuer: &TrustedIssuer,
+        identity: &ExternalIdentity,
+        client: &ClientId,
+    ) -> Result<(), AuthFail> {
+        let Some(jti) = &identity.jti else { return Ok(()) };
+        if jti.is_empty() || jti.len() > MAX_JTI_LEN || jti.chars().any(char::is_control) {
+            return Err(refused("assertion_malformed", Some(client.clone())));
+        }
+        let key = format!("{}:{jti}", issuer.name.as_str());
+        if !self.store.consume_assertion_jti(client, &key, identity.exp + SKEW_SECS).await? {
+            return Err(refused("assertion_replay", Some(client.clone())));
+        }
+        Ok(())
+    }
+}
+
+/// What the audit event of the issuance names: the issuer, the rule, the external `sub` and
+/// `jti` (never the token).
+fn audit_detail(issuer: &TrustedIssuer, rule: &FederationRule, identity: &ExternalIdentity) -> serde_json::Value {
+    serde_json::json!({
+        "federation": {
+            "issuer": issuer.name.as_str(),
+            "rule": rule.id,
+            "sub": identity.sub,
+            "jti": identity.jti,
+        }
+    })
+}
