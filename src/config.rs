@@ -56,6 +56,8 @@ pub struct Settings {
     /// Record each short-term issuance in the audit trail, not only a count per client.
     pub audit_short_tokens: bool,
     pub audit_retention_days: u32,
+    /// The longest-lived external identity token accepted (federation), in seconds.
+    pub federation_max_token_lifetime_secs: u32,
     /// PEM certificate chain and private key: with both, the server speaks HTTPS only.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -117,6 +119,7 @@ impl Default for Settings {
             token_cache_ttl_ms: 1000,
             audit_short_tokens: false,
             audit_retention_days: 365,
+            federation_max_token_lifetime_secs: 3600,
             tls_cert: None,
             tls_key: None,
             shutdown_timeout_secs: 10,
@@ -215,6 +218,10 @@ pub struct FileConfig {
     /// Days audit events are kept [default: 365].
     #[arg(long, env = "TOKENSMITH_AUDIT_RETENTION_DAYS")]
     pub audit_retention_days: Option<u32>,
+    /// The longest-lived external identity token accepted for federation, in seconds,
+    /// 60-86400 [default: 3600].
+    #[arg(long, env = "TOKENSMITH_FEDERATION_MAX_TOKEN_LIFETIME_SECS")]
+    pub federation_max_token_lifetime_secs: Option<u32>,
     /// PEM file with the certificate chain; with --tls-key, serve HTTPS [default: plain HTTP].
     #[arg(long, env = "TOKENSMITH_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -268,7 +275,8 @@ impl FileConfig {
                 failures_per_address, failure_window_secs, otp_failures_per_day, failure_delay_ms,
                 audit_failures_per_window, issuance_per_client_per_minute, body_limit_bytes, header_timeout_secs,
                 body_timeout_secs, max_connections, cleanup_interval_secs, expired_retention_days,
-                token_cache_ttl_ms, audit_short_tokens, audit_retention_days, shutdown_timeout_secs, log_format
+                token_cache_ttl_ms, audit_short_tokens, audit_retention_days, federation_max_token_lifetime_secs,
+                shutdown_timeout_secs, log_format
             }
             optional { issuer, key_file, default_audience, tls_cert, tls_key }
         );
@@ -316,6 +324,9 @@ impl Settings {
         }
         if self.token_cache_ttl_ms > 1000 {
             return Err("token_cache_ttl_ms must be at most 1000 (the staleness bound)".into());
+        }
+        if !(60..=86_400).contains(&self.federation_max_token_lifetime_secs) {
+            return Err("federation_max_token_lifetime_secs must be between 60 and 86400".into());
         }
         if self.audit_retention_days == 0 {
             return Err("audit_retention_days must be at least 1".into());
@@ -395,6 +406,7 @@ impl Settings {
             token_cache_ttl_ms: i64::from(self.token_cache_ttl_ms),
             audit_short_tokens: self.audit_short_tokens,
             audit_retention_secs: i64::from(self.audit_retention_days) * SECS_PER_DAY,
+            federation_max_token_lifetime_secs: i64::from(self.federation_max_token_lifetime_secs),
         }
     }
 }

@@ -64,6 +64,7 @@ pub struct Effective {
     pub token_cache_ttl_ms: u32,
     pub audit_short_tokens: bool,
     pub audit_retention_days: u32,
+    pub federation_max_token_lifetime_secs: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,6 +105,7 @@ impl Effective {
             token_cache_ttl_ms,
             audit_short_tokens,
             audit_retention_days,
+            federation_max_token_lifetime_secs,
             tls_cert,
             tls_key,
             shutdown_timeout_secs,
@@ -142,6 +144,7 @@ impl Effective {
             token_cache_ttl_ms,
             audit_short_tokens,
             audit_retention_days,
+            federation_max_token_lifetime_secs,
             tls_cert,
             tls_key,
             shutdown_timeout_secs,

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{LONG, Reply, TestApp, TestClient, assertion_grant, issued, spawn_app};
+use crate::helpers::{LONG, Reply, TestApp, TestClient, assertion_grant, issued, spawn_app, spawn_app_with};
 use crate::keys::{ClientKey, hs256_jwt, unsecured_jwt};
 use crate::oidc_issuer::{OidcIssuer, now};
 
@@ -16,7 +16,10 @@ const MAIN: &str = "refs/heads/main";
 /// An app trusting the loopback issuer (through discovery) as `github`, and a client bound to
 /// `acme/deploy` on main with a 7-day cap and the `deploy` scope.
 async fn federated() -> (TestApp, OidcIssuer, TestClient) {
-    let app = spawn_app().await;
+    federated_with(spawn_app().await).await
+}
+
+async fn federated_with(app: TestApp) -> (TestApp, OidcIssuer, TestClient) {
     let issuer = OidcIssuer::start().await;
     app.cli_ok(&["issuer", "add", "--name", "github", "--issuer", &issuer.url(), "--discovery"]).await;
     let client = app.create_client("deployer", "deploy read").await;
@@ -206,4 +209,17 @@ async fn an_issuer_removed_while_its_tokens_are_in_flight_authenticates_no_more(
     issued(&app.post_long(&assertion_grant(&first)).await);
     app.cli_ok(&["issuer", "remove", "github"]).await;
     app.post_long(&assertion_grant(&second)).await.assert_error(401, "invalid_grant");
+}
+
+#[tokio::test]
+async fn the_longest_external_token_accepted_is_configured() {
+    let (app, issuer, _client) =
+        federated_with(spawn_app_with(|s| s.federation_max_token_lifetime_secs = 600).await).await;
+    let lasting = |secs: i64| {
+        let mut claims = issuer.github(AUD, "acme/deploy", MAIN);
+        claims["exp"] = json!(claims["iat"].as_i64().unwrap() + secs);
+        issuer.mint("k1", &claims)
+    };
+    issued(&app.post_long(&assertion_grant(&lasting(600))).await);
+    refused(&app.post_long(&assertion_grant(&lasting(601))).await);
 }

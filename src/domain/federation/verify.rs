@@ -9,8 +9,6 @@ use crate::domain::client_key::{ClientPublicKey, verify_to_claims};
 
 /// The clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
 pub const SKEW_SECS: i64 = 30;
-/// The longest external token accepted unless configured otherwise: one hour.
-pub const DEFAULT_MAX_LIFETIME_SECS: i64 = 3600;
 /// The longest external token text read.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 

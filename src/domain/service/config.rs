@@ -37,6 +37,8 @@ pub struct ServiceConfig {
     pub audit_short_tokens: bool,
     /// How long audit events are kept.
     pub audit_retention_secs: i64,
+    /// The longest-lived external identity token accepted (federation).
+    pub federation_max_token_lifetime_secs: i64,
 }
 
 impl ServiceConfig {

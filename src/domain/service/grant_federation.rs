@@ -6,7 +6,7 @@ use super::grant_assertion::ASSERTION_REFUSED;
 use super::grants::Granted;
 use super::{AuthFail, TokenService};
 use crate::domain::error::DomainError;
-use crate::domain::federation::verify::{self, DEFAULT_MAX_LIFETIME_SECS, SKEW_SECS};
+use crate::domain::federation::verify::{self, SKEW_SECS};
 use crate::domain::federation::{ExternalIdentity, FederationRule, TrustedIssuer, choose};
 use crate::domain::types::ClientId;
 
@@ -37,8 +37,9 @@ impl TokenService {
             .keys(&issuer, kid.as_deref(), now)
             .await
             .map_err(|_| refused("issuer_keys_unavailable", None))?;
-        let identity = verify::verify(token, &issuer.issuer, &keys, now, DEFAULT_MAX_LIFETIME_SECS)
-            .map_err(|r| refused(r.as_str(), None))?;
+        let identity =
+            verify::verify(token, &issuer.issuer, &keys, now, self.config.federation_max_token_lifetime_secs)
+                .map_err(|r| refused(r.as_str(), None))?;
         let rules = self.store.list_federation_rules(None).await?;
         let rule =
             choose(&rules, issuer.name.as_str(), &identity.claims).map_err(|_| refused("no_single_rule", None))?;
