@@ -173,10 +173,13 @@ impl IssuerKeyCache {
         if doc.get("issuer").and_then(Value::as_str) != Some(iss) {
             return Err("the discovery document names another issuer".into());
         }
-        doc.get("jwks_uri")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| "no jwks_uri in the discovery document".into())
+        let jwks_uri = doc.get("jwks_uri").and_then(Value::as_str).ok_or("no jwks_uri in the discovery document")?;
+        // An issuer reached over HTTPS names keys reached over HTTPS: its document cannot send
+        // tokensmith to a plain-HTTP service on its own machine.
+        if url.scheme() == "https" && !jwks_uri.starts_with("https://") {
+            return Err("the discovery document of an HTTPS issuer names a jwks_uri that is not HTTPS".into());
+        }
+        Ok(jwks_uri.to_owned())
     }
 }
 
@@ -198,4 +201,49 @@ pub fn parse_key_set(text: &str) -> (Vec<ExternalKey>, usize) {
         }
     }
     (keys, skipped + list.len().saturating_sub(64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::federation::IssuerName;
+
+    /// Answers from a table of URL → body, and remembers what was asked (the HTTP fetcher is
+    /// tested over loopback in `crate::remote`; HTTPS issuers cannot be run in a test).
+    struct Table(Vec<(&'static str, String)>, Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl KeyFetcher for Table {
+        async fn get(&self, url: &url::Url) -> Result<Fetched, String> {
+            self.1.lock().unwrap().push(url.to_string());
+            let body = self.0.iter().find(|(u, _)| *u == url.as_str()).map(|(_, b)| b.clone());
+            body.map(|body| Fetched { body, max_age_secs: None }).ok_or_else(|| "404".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_https_issuer_cannot_send_the_fetch_to_plain_http() {
+        let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+        let doc =
+            |jwks_uri: &str| serde_json::json!({"issuer": "https://issuer.example", "jwks_uri": jwks_uri}).to_string();
+        let issuer = TrustedIssuer {
+            name: IssuerName::parse("ex").unwrap(),
+            issuer: "https://issuer.example".into(),
+            keys: IssuerKeys::Discovery,
+            created_at: 0,
+        };
+        for (jwks_uri, usable) in [("http://127.0.0.1:8080/jwks", false), ("https://keys.issuer.example/jwks", true)] {
+            let table = Arc::new(Table(
+                vec![
+                    ("https://issuer.example/.well-known/openid-configuration", doc(jwks_uri)),
+                    ("http://127.0.0.1:8080/jwks", jwks.into()),
+                    ("https://keys.issuer.example/jwks", jwks.into()),
+                ],
+                Mutex::default(),
+            ));
+            let cache = IssuerKeyCache::new(table.clone(), KeyPolicy::default());
+            assert_eq!(cache.keys(&issuer, None, 1000).await.is_ok(), usable, "{jwks_uri}");
+            assert!(!table.1.lock().unwrap().iter().any(|u| u.starts_with("http://")), "never fetched");
+        }
+    }
 }
