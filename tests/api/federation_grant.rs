@@ -223,3 +223,15 @@ async fn the_longest_external_token_accepted_is_configured() {
     issued(&app.post_long(&assertion_grant(&lasting(600))).await);
     refused(&app.post_long(&assertion_grant(&lasting(601))).await);
 }
+
+#[tokio::test]
+async fn an_external_token_is_single_use_across_instances() {
+    let (app, issuer, _client) = federated().await;
+    let sibling = app.spawn_sibling().await;
+    let token = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
+    let body = assertion_grant(&token);
+    let (first, second) = tokio::join!(app.post_long(&body), sibling.post_long(&body));
+    let statuses = [first.status.as_u16(), second.status.as_u16()];
+    assert!(statuses.contains(&201) && statuses.contains(&401), "exactly one wins: {statuses:?}");
+    refused(&sibling.post_long(&assertion_grant(&token)).await);
+}
