@@ -1,7 +1,7 @@
 //! Fetching what trusted issuers publish (their OIDC discovery document, their JWK Set) over
 //! HTTPS — HTTP only to a loopback address — with bounds an attacker who controls the other
-//! end cannot stretch: a connect and a total timeout, a body size limit, no redirect to another
-//! host or scheme, nothing but the status and size logged.
+//! end cannot stretch: a connect and a total timeout, a body size limit, no redirect out of
+//! its origin (scheme, host and port), nothing but the status and size logged.
 
 use std::time::Duration;
 
@@ -26,11 +26,12 @@ impl HttpFetcher {
 
     /// A fetcher that gives up on a request after `total` (tests shorten it).
     pub fn with_timeout(total: Duration) -> anyhow::Result<Self> {
+        // Within the origin only (scheme, host and port): another port is another service.
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
-            let first = attempt.previous().first().map(|u| (u.scheme().to_owned(), u.host_str().map(str::to_owned)));
-            let same_host =
-                first == Some((attempt.url().scheme().to_owned(), attempt.url().host_str().map(str::to_owned)));
-            if attempt.previous().len() > MAX_REDIRECTS || !same_host { attempt.stop() } else { attempt.follow() }
+            let origin =
+                |u: &url::Url| (u.scheme().to_owned(), u.host_str().map(str::to_owned), u.port_or_known_default());
+            let same_origin = attempt.previous().first().map(origin) == Some(origin(attempt.url()));
+            if attempt.previous().len() > MAX_REDIRECTS || !same_origin { attempt.stop() } else { attempt.follow() }
         });
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -123,6 +124,12 @@ mod tests {
         redirect: Option<String>,
         discovery_issuer: Option<String>,
         hits: usize,
+        /// Where `/hop` redirects to.
+        hop_to: Option<String>,
+        /// The JWKS waits (at most 10 s) until this is notified.
+        gate: Option<Arc<tokio::sync::Notify>>,
+        /// Notified when the JWKS is served.
+        opens: Option<Arc<tokio::sync::Notify>>,
     }
 
     type Shared = Arc<Mutex<Issuer>>;
@@ -142,6 +149,16 @@ mod tests {
         if hang {
             tokio::time::sleep(Duration::from_secs(30)).await;
         }
+        let (gate, opens) = {
+            let s = s.lock().unwrap();
+            (s.gate.clone(), s.opens.clone())
+        };
+        if let Some(gate) = gate {
+            let _ = tokio::time::timeout(Duration::from_secs(10), gate.notified()).await;
+        }
+        if let Some(opens) = opens {
+            opens.notify_one();
+        }
         if let Some(to) = redirect {
             return (axum::http::StatusCode::FOUND, [("location", to)]).into_response();
         }
@@ -152,6 +169,11 @@ mod tests {
             response.headers_mut().insert("cache-control", format!("public, max-age={age}").parse().unwrap());
         }
         response
+    }
+
+    async fn hop(State(s): State<Shared>) -> Response {
+        let to = s.lock().unwrap().hop_to.clone().unwrap_or_default();
+        (axum::http::StatusCode::FOUND, [("location", to)]).into_response()
     }
 
     async fn issuer() -> Shared {
@@ -166,11 +188,15 @@ mod tests {
             redirect: None,
             discovery_issuer: None,
             hits: 0,
+            hop_to: None,
+            gate: None,
+            opens: None,
         }));
         let app = axum::Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
             .route("/big", get(|| async { "x".repeat(MAX_JWKS_BYTES + 1) }))
+            .route("/hop", get(hop))
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         state
@@ -273,5 +299,37 @@ mod tests {
         assert_eq!(max_age("no-store"), Some(0));
         assert_eq!(max_age("private"), None);
         assert_eq!(max_age("max-age=soon"), None);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_followed_within_its_origin_only() {
+        let (s, other) = (issuer().await, issuer().await);
+        let (base, elsewhere) = (s.lock().unwrap().url.clone(), other.lock().unwrap().url.clone());
+        let hop = trusted(&s, IssuerKeys::JwksUri(format!("{base}/hop")));
+        s.lock().unwrap().hop_to = Some(format!("{elsewhere}/jwks"));
+        assert_eq!(cache().keys(&hop, None, 1000).await.unwrap_err(), KeysUnavailable, "another port");
+        assert_eq!(other.lock().unwrap().hits, 0, "never asked");
+        s.lock().unwrap().hop_to = Some(format!("{base}/jwks"));
+        assert_eq!(kids(&cache().keys(&hop, None, 1000).await.unwrap()), ["k1"], "the same origin");
+    }
+
+    #[tokio::test]
+    async fn a_slow_issuer_holds_up_no_other_issuers_fetch() {
+        let (slow, quick) = (issuer().await, issuer().await);
+        let gate = Arc::new(tokio::sync::Notify::new());
+        slow.lock().unwrap().gate = Some(gate.clone());
+        quick.lock().unwrap().opens = Some(gate);
+        let fetcher = Arc::new(HttpFetcher::with_timeout(Duration::from_secs(3)).unwrap());
+        let cache = IssuerKeyCache::new(fetcher, KeyPolicy::default());
+        let mut slow_issuer = trusted(&slow, IssuerKeys::Discovery);
+        slow_issuer.name = IssuerName::parse("slow").unwrap();
+        let quick_issuer = trusted(&quick, IssuerKeys::Discovery);
+        // The slow issuer answers only once the quick one has been asked: with one fetch at a
+        // time for all issuers, the slow one would time out first.
+        let (a, b) = tokio::join!(cache.keys(&slow_issuer, None, 1000), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            cache.keys(&quick_issuer, None, 1000).await
+        });
+        assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
     }
 }

@@ -10,12 +10,12 @@ use crate::helpers::{LONG, Reply, TestApp, TestClient, assertion_grant, issued, 
 use crate::keys::{ClientKey, hs256_jwt, unsecured_jwt};
 use crate::oidc_issuer::{OidcIssuer, now};
 
-const AUD: &str = "https://tokensmith.example";
-const MAIN: &str = "refs/heads/main";
+pub(crate) const AUD: &str = "https://tokensmith.example";
+pub(crate) const MAIN: &str = "refs/heads/main";
 
 /// An app trusting the loopback issuer (through discovery) as `github`, and a client bound to
 /// `acme/deploy` on main with a 7-day cap and the `deploy` scope.
-async fn federated() -> (TestApp, OidcIssuer, TestClient) {
+pub(crate) async fn federated() -> (TestApp, OidcIssuer, TestClient) {
     federated_with(spawn_app().await).await
 }
 
@@ -46,7 +46,7 @@ async fn federated_with(app: TestApp) -> (TestApp, OidcIssuer, TestClient) {
 
 /// Asserts the one answer every refused external token gets, and returns its body.
 #[track_caller]
-fn refused(reply: &Reply) -> Value {
+pub(crate) fn refused(reply: &Reply) -> Value {
     let body = reply.assert_error(401, "invalid_grant");
     assert_eq!(body["error_description"], "assertion is not valid", "one answer for every refusal: {body}");
     body

@@ -24,8 +24,8 @@ pub struct Fetched {
     pub max_age_secs: Option<i64>,
 }
 
-/// GETs a URL already checked by [`check_remote_url`]: bounded in time and size, no redirect
-/// to another host. The error is a short text for logs (never the body).
+/// GETs a URL already checked by [`check_remote_url`]: bounded in time and size, no redirect out
+/// of its origin. The error is a short text for logs (never the body).
 #[async_trait]
 pub trait KeyFetcher: Send + Sync {
     async fn get(&self, url: &url::Url) -> Result<Fetched, String>;
@@ -65,8 +65,9 @@ pub struct IssuerKeyCache {
     cached: Mutex<HashMap<String, Cached>>,
     /// When each issuer was last fetched (or tried), Unix seconds.
     attempts: Mutex<HashMap<String, i64>>,
-    /// One fetch at a time: requests that arrive during a fetch find its result.
-    fetching: tokio::sync::Mutex<()>,
+    /// One fetch at a time per issuer: requests that arrive during a fetch find its result,
+    /// and a slow issuer holds up no other.
+    fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl IssuerKeyCache {
@@ -76,7 +77,7 @@ impl IssuerKeyCache {
             policy,
             cached: Mutex::default(),
             attempts: Mutex::default(),
-            fetching: tokio::sync::Mutex::new(()),
+            fetching: Mutex::default(),
         }
     }
 
@@ -95,7 +96,9 @@ impl IssuerKeyCache {
         if let Some(keys) = self.usable(&cache_key, kid, now) {
             return Ok(keys);
         }
-        let _one_at_a_time = self.fetching.lock().await;
+        let lock =
+            self.fetching.lock().unwrap_or_else(|e| e.into_inner()).entry(cache_key.clone()).or_default().clone();
+        let _one_at_a_time = lock.lock().await;
         if let Some(keys) = self.usable(&cache_key, kid, now) {
             return Ok(keys);
         }

@@ -13,9 +13,10 @@ use crate::domain::types::ClientId;
 const MAX_JTI_LEN: usize = 256;
 
 /// Every failure of an external token gets the client assertions' one answer; the reason goes
-/// to the audit trail only.
-fn refused(reason: &'static str, client: Option<ClientId>) -> AuthFail {
-    AuthFail::new(DomainError::InvalidGrant(ASSERTION_REFUSED.into()), client, reason)
+/// to the audit trail only. It counts against the address alone, never a client: a client's
+/// lock must not be reachable by replaying or forging tokens in its name.
+fn refused(reason: &'static str) -> AuthFail {
+    AuthFail::new(DomainError::InvalidGrant(ASSERTION_REFUSED.into()), None, reason)
 }
 
 impl TokenService {
@@ -36,23 +37,25 @@ impl TokenService {
             .issuer_keys
             .keys(&issuer, kid.as_deref(), now)
             .await
-            .map_err(|_| refused("issuer_keys_unavailable", None))?;
+            .map_err(|_| refused("issuer_keys_unavailable"))?;
         let identity =
             verify::verify(token, &issuer.issuer, &keys, now, self.config.federation_max_token_lifetime_secs)
-                .map_err(|r| refused(r.as_str(), None))?;
+                .map_err(|r| refused(r.as_str()))?;
         let rules = self.store.list_federation_rules(None).await?;
-        let rule =
-            choose(&rules, issuer.name.as_str(), &identity.claims).map_err(|_| refused("no_single_rule", None))?;
+        let rule = choose(&rules, issuer.name.as_str(), &identity.claims).map_err(|_| refused("no_single_rule"))?;
         let client = self.store.get_client(&rule.client_id).await?.filter(|c| !c.disabled);
         let Some(client) = client else {
-            return Err(refused("client_disabled", Some(rule.client_id.clone())));
+            return Err(refused("client_disabled"));
         };
+        // As with a client's own assertion (only the holder of a valid token gets this far).
         if client_key.is_some_and(|k| k != client.id) {
-            return Err(refused("client_key_mismatch", Some(client.id)));
+            let err = DomainError::InvalidRequest("X-Client-Key does not name the assertion's client".into());
+            return Err(AuthFail::new(err, None, "client_key_mismatch"));
         }
         self.consume_external_jti(&issuer, &identity, &client.id).await?;
         let scopes = rule.scopes.as_ref().map_or(client.scopes.clone(), |s| s.intersection(&client.scopes));
         let mut granted = Granted::root(client.id, scopes);
+        granted.unguessable = true;
         granted.ttl_cap_days = u32::try_from(rule.max_ttl_days).ok();
         granted.audit_detail = Some(audit_detail(&issuer, rule, &identity));
         Ok(granted)
@@ -68,11 +71,11 @@ impl TokenService {
     ) -> Result<(), AuthFail> {
         let Some(jti) = &identity.jti else { return Ok(()) };
         if jti.is_empty() || jti.len() > MAX_JTI_LEN || jti.chars().any(char::is_control) {
-            return Err(refused("assertion_malformed", Some(client.clone())));
+            return Err(refused("assertion_malformed"));
         }
         let key = format!("{}:{jti}", issuer.name.as_str());
         if !self.store.consume_assertion_jti(client, &key, identity.exp + SKEW_SECS).await? {
-            return Err(refused("assertion_replay", Some(client.clone())));
+            return Err(refused("assertion_replay"));
         }
         Ok(())
     }

@@ -43,6 +43,7 @@ impl TokenService {
             minted_by: Some(short.id.parent),
             ttl_cap_days: None,
             audit_detail: None,
+            unguessable: true,
         })
     }
 }

@@ -19,11 +19,14 @@ pub(super) struct Granted {
     pub ttl_cap_days: Option<u32>,
     /// Facts the issuance's audit event names (a federation rule, the external identity).
     pub audit_detail: Option<serde_json::Value>,
+    /// Whether the credential could not have been guessed by someone who knows only the
+    /// client id (an external identity token): the client's failure locks do not hold it.
+    pub unguessable: bool,
 }
 
 impl Granted {
     pub fn root(client_id: ClientId, scopes: Scopes) -> Self {
-        Granted { client_id, scopes, minted_by: None, ttl_cap_days: None, audit_detail: None }
+        Granted { client_id, scopes, minted_by: None, ttl_cap_days: None, audit_detail: None, unguessable: false }
     }
 }
 

@@ -81,8 +81,10 @@ impl TokenService {
                 return Err(err);
             }
         };
-        // A lock reached while this credential was checked holds for it too.
-        self.check_limits(&failure_keys(grant, Some(&granted.client_id), addr), now.ms())?;
+        // A lock reached while this credential was checked holds for it too; a credential
+        // nobody can guess (an external identity token) is held by its address's lock only.
+        let client = (!granted.unguessable).then_some(&granted.client_id);
+        self.check_limits(&failure_keys(grant, client, addr), now.ms())?;
         self.check_issuance(&granted.client_id)?;
         Ok(granted)
     }
@@ -132,7 +134,13 @@ fn claimed_client(credential: &Credential) -> DomainResult<Option<ClientId>> {
     match credential {
         Credential::ClientSecret { client_id, .. } | Credential::Otp { client_id, .. } => Ok(Some(client_id.clone())),
         Credential::Assertion { assertion, client_key } => {
-            let claimed = client_key::claimed_client(assertion.expose_secret()).and_then(|c| ClientId::parse(&c));
+            let iss = client_key::claimed_client(assertion.expose_secret());
+            // An external identity token (its `iss` an issuer's URL) names no client before it is
+            // verified and cannot be guessed: it counts against its address only.
+            if iss.as_deref().is_some_and(|iss| iss.contains("://")) {
+                return Ok(None);
+            }
+            let claimed = iss.and_then(|c| ClientId::parse(&c));
             if let (Some(header), Some(claimed)) = (client_key, &claimed)
                 && header != claimed
             {

@@ -6,6 +6,7 @@
 mod audience;
 mod audit_flood;
 mod connections;
+mod federation;
 mod files;
 mod fixed_values;
 mod hostile_input;

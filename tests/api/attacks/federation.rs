@@ -1,0 +1,58 @@
+//! Federation as an attacker would use it (adversarial pass 3): failing in a federated
+//! client's name never locks out its workloads, whose identity tokens nobody can guess; a
+//! replayed or odd external token is the one refusal and counts against its address only.
+
+use serde_json::json;
+
+use crate::federation_grant::{AUD, MAIN, federated, refused};
+use crate::helpers::{LONG, assertion_grant, issued, merge, secret_grant};
+
+#[tokio::test]
+async fn guessing_a_federated_clients_secret_never_locks_its_workloads_out() {
+    let (app, issuer, client) = federated().await;
+    let wrong =
+        merge(secret_grant(&client), json!({"client_secret": "tsc_0000000000000000000000000000000000000000000000000"}));
+    for _ in 0..11 {
+        let reply = app.post_long(&wrong).await;
+        assert!(matches!(reply.status.as_u16(), 401 | 429), "{}", reply.text);
+    }
+    app.post_long(&secret_grant(&client)).await.assert_rate_limited();
+
+    let token = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
+    issued(&app.post_long(&assertion_grant(&token)).await);
+    let named = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
+    issued(&app.send(app.post(LONG).header("X-Client-Key", &client.client_id).json(&assertion_grant(&named))).await);
+}
+
+#[tokio::test]
+async fn replaying_a_used_token_never_locks_the_client_it_stands_for() {
+    let (app, issuer, client) = federated().await;
+    let token = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
+    issued(&app.post_long(&assertion_grant(&token)).await);
+    for _ in 0..12 {
+        refused(&app.post_long(&assertion_grant(&token)).await);
+    }
+    issued(&app.post_long(&secret_grant(&client)).await);
+}
+
+#[tokio::test]
+async fn naming_another_client_with_a_valid_token_is_a_bad_request_that_burns_nothing() {
+    let (app, issuer, _client) = federated().await;
+    let other = app.create_client("other", "deploy").await;
+    let token = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
+    let named = app.send(app.post(LONG).header("X-Client-Key", &other.client_id).json(&assertion_grant(&token))).await;
+    named.assert_invalid_request();
+    issued(&app.post_long(&assertion_grant(&token)).await);
+}
+
+#[tokio::test]
+async fn claims_of_the_wrong_type_get_the_one_refusal() {
+    let (app, issuer, _client) = federated().await;
+    for change in [json!({"exp": 1.5e9}), json!({"exp": "tomorrow"}), json!({"iat": [1]}), json!({"nbf": null})] {
+        let mut claims = issuer.github(AUD, "acme/deploy", MAIN);
+        for (k, v) in change.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        refused(&app.post_long(&assertion_grant(&issuer.mint("k1", &claims))).await);
+    }
+}
