@@ -61,6 +61,12 @@ pub fn check_remote_url(what: &str, s: &str) -> Result<url::Url, String> {
     }
 }
 
+/// Whether a token's (unverified) `iss` is in the form of a trusted issuer's — a URL, which no
+/// client id can be — and so the token is an external identity token, not a client's assertion.
+pub fn is_issuer_url(iss: &str) -> bool {
+    iss.contains("://")
+}
+
 fn is_loopback(host: &url::Host<&str>) -> bool {
     match host {
         url::Host::Ipv4(a) => a.is_loopback(),

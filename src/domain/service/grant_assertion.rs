@@ -6,6 +6,7 @@ use super::{AuthFail, TokenService};
 use crate::domain::client::Client;
 use crate::domain::client_key::{self, AssertionClaims, ClientPublicKey};
 use crate::domain::error::DomainError;
+use crate::domain::federation::issuer::is_issuer_url;
 use crate::domain::types::ClientId;
 
 /// The one answer to an assertion that is not the client's: unknown or disabled client, no
@@ -26,9 +27,10 @@ impl TokenService {
         client_key: Option<ClientId>,
         now: i64,
     ) -> Result<Granted, AuthFail> {
-        // An `iss` that is no client id may be a trusted issuer's: an external identity token.
+        // An `iss` in the form of an issuer's URL may be a trusted issuer's: an external
+        // identity token.
         if assertion.len() <= MAX_ASSERTION_LEN
-            && let Some(iss) = client_key::claimed_client(assertion).filter(|iss| ClientId::parse(iss).is_none())
+            && let Some(iss) = client_key::claimed_client(assertion).filter(|iss| is_issuer_url(iss))
             && let Some(issuer) = self.trusted_issuer_of(&iss).await?
         {
             return self.grant_federation(assertion, issuer, client_key, now).await;

@@ -14,6 +14,7 @@ use crate::clock::Now;
 use crate::domain::audit::{self, AuditEventExt, event};
 use crate::domain::client_key;
 use crate::domain::error::{DomainError, DomainResult};
+use crate::domain::federation::issuer::is_issuer_url;
 use crate::domain::token::{LongToken, NewLongToken, Rotation};
 use crate::domain::types::{ClientId, LONG_TOKEN_PREFIX, LongTokenId, Mechanism, OpaqueSecret, Scopes};
 use crate::store::{AuditEvent, InsertError};
@@ -137,7 +138,7 @@ fn claimed_client(credential: &Credential) -> DomainResult<Option<ClientId>> {
             let iss = client_key::claimed_client(assertion.expose_secret());
             // An external identity token (its `iss` an issuer's URL) names no client before it is
             // verified and cannot be guessed: it counts against its address only.
-            if iss.as_deref().is_some_and(|iss| iss.contains("://")) {
+            if iss.as_deref().is_some_and(is_issuer_url) {
                 return Ok(None);
             }
             let claimed = iss.and_then(|c| ClientId::parse(&c));
