@@ -47,6 +47,8 @@ pub mod event {
     pub const LONG_TOKEN_ROTATED: &str = "long_token.rotated";
     pub const SHORT_TOKEN_ISSUED: &str = "short_token.issued";
     pub const SHORT_TOKENS_ISSUED: &str = "short_tokens.issued";
+    /// An external identity token exchanged for a short-term token (RFC 8693).
+    pub const TOKEN_EXCHANGED: &str = "token.exchanged";
     pub const TOKEN_REVOKED: &str = "token.revoked";
     pub const AUTH_FAILED: &str = "auth.failed";
     /// One per client or address and window: the failures and refused attempts past the cap

@@ -20,8 +20,8 @@ pub mod types;
 
 pub use error::{DomainError, DomainResult};
 pub use service::{
-    Bearer, BearerUse, Caller, Credential, IssuedLong, IssuedShort, LongTokenParams, ServiceConfig, ShortTokenParams,
-    TokenInfo, TokenKind, TokenService,
+    Bearer, BearerUse, Caller, Credential, ExchangeParams, IssuedLong, IssuedShort, LongTokenParams, ServiceConfig,
+    ShortTokenParams, TokenInfo, TokenKind, TokenService,
 };
 pub use types::{
     Audience, CLIENT_SECRET_PREFIX, ClientId, LONG_TOKEN_PREFIX, LongTokenId, Mechanism, OpaqueSecret, Scope, Scopes,

@@ -222,6 +222,8 @@ pub enum Mechanism {
     LongToken,
     /// A bearer token of either kind (revocation, introspection), or the lack of one.
     Bearer,
+    /// An external identity token exchanged for a short-term token (RFC 8693).
+    TokenExchange,
 }
 
 impl Mechanism {
@@ -233,6 +235,7 @@ impl Mechanism {
             Mechanism::ShortToken => "short_token",
             Mechanism::LongToken => "long_token",
             Mechanism::Bearer => "bearer",
+            Mechanism::TokenExchange => "token_exchange",
         }
     }
 
@@ -241,6 +244,14 @@ impl Mechanism {
     /// lock a client's valid tokens out by failing in its name.
     pub fn is_guessable(self) -> bool {
         matches!(self, Mechanism::ClientSecret | Mechanism::Otp | Mechanism::Assertion)
+    }
+
+    /// Whether a failed check of its credential is answered only after the uniform delay: the
+    /// guessable ones (so the answer says nothing about the client), and an external identity
+    /// token, whose issuer's keys may have to be fetched (so the answer does not tell a trusted
+    /// issuer from an unknown one).
+    pub fn delays_failures(self) -> bool {
+        self.is_guessable() || self == Mechanism::TokenExchange
     }
 }
 

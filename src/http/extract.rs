@@ -24,37 +24,83 @@ impl FromRequest<ApiContext> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &ApiContext) -> Result<Self, ApiError> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-            let essence = ct.split(';').next().unwrap_or("").trim();
-            if !(essence == "application/json" || essence.ends_with("+json")) {
-                return Err(ApiError::invalid_request("Content-Type must be application/json"));
+        match media_type(&req) {
+            None | Some(MediaType::Json) => read_body(req, state).await.map(RawBody),
+            Some(_) => Err(ApiError::invalid_request("Content-Type must be application/json")),
+        }
+    }
+}
+
+/// What a request body says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaType {
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    Other,
+}
+
+/// The essence of the `Content-Type` header, if there is one.
+fn media_type(req: &Request) -> Option<MediaType> {
+    let ct = req.headers().get(header::CONTENT_TYPE)?;
+    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    Some(match essence {
+        "application/x-www-form-urlencoded" => MediaType::Form,
+        e if e == "application/json" || e.ends_with("+json") => MediaType::Json,
+        _ => MediaType::Other,
+    })
+}
+
+/// A body of at most the configured size sent as JSON or as a form, as OAuth's token endpoint
+/// takes it (RFC 6749 §3.2); no `Content-Type` means JSON.
+pub struct JsonOrFormBody {
+    pub media_type: MediaType,
+    pub bytes: Bytes,
+}
+
+impl FromRequest<ApiContext> for JsonOrFormBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &ApiContext) -> Result<Self, ApiError> {
+        let media_type = match media_type(&req) {
+            None | Some(MediaType::Json) => MediaType::Json,
+            Some(MediaType::Form) => MediaType::Form,
+            Some(MediaType::Other) => {
+                return Err(ApiError::invalid_request(
+                    "Content-Type must be application/json or application/x-www-form-urlencoded",
+                ));
             }
+        };
+        Ok(JsonOrFormBody { media_type, bytes: read_body(req, state).await? })
+    }
+}
+
+/// Reads an uncompressed body of at most `body_limit` bytes within `body_timeout`.
+async fn read_body(req: Request, state: &ApiContext) -> Result<Bytes, ApiError> {
+    if let Some(encoding) = req.headers().get(header::CONTENT_ENCODING) {
+        let encoding = encoding.to_str().unwrap_or("").trim();
+        if !encoding.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::invalid_request("Content-Encoding is not supported: send the body uncompressed"));
         }
-        if let Some(encoding) = req.headers().get(header::CONTENT_ENCODING) {
-            let encoding = encoding.to_str().unwrap_or("").trim();
-            if !encoding.eq_ignore_ascii_case("identity") {
-                return Err(ApiError::invalid_request("Content-Encoding is not supported: send the body uncompressed"));
-            }
-        }
-        // Most short-term requests have no body: skip collecting one.
-        if axum::body::HttpBody::is_end_stream(req.body()) {
-            return Ok(RawBody(Default::default()));
-        }
-        let limit = state.body_limit;
-        // A declared size past the limit is refused before a byte is read.
-        if axum::body::HttpBody::size_hint(req.body()).lower() > limit as u64 {
-            return Err(ApiError::invalid_request(format!("request body must be at most {limit} bytes")));
-        }
-        // A body that trickles in holds a connection and a task: it gets `body_timeout` in all.
-        match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(req.into_body(), limit)).await {
-            Ok(Ok(bytes)) => Ok(RawBody(bytes)),
-            Ok(Err(_)) => Err(ApiError::invalid_request(format!("request body must be at most {limit} bytes"))),
-            Err(_) => Err(ApiError::invalid_request(format!(
-                "request body did not arrive within {} seconds",
-                state.body_timeout.as_secs()
-            ))),
-        }
+    }
+    // Most short-term requests have no body: skip collecting one.
+    if axum::body::HttpBody::is_end_stream(req.body()) {
+        return Ok(Bytes::new());
+    }
+    let limit = state.body_limit;
+    // A declared size past the limit is refused before a byte is read.
+    if axum::body::HttpBody::size_hint(req.body()).lower() > limit as u64 {
+        return Err(ApiError::invalid_request(format!("request body must be at most {limit} bytes")));
+    }
+    // A body that trickles in holds a connection and a task: it gets `body_timeout` in all.
+    match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(req.into_body(), limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::invalid_request(format!("request body must be at most {limit} bytes"))),
+        Err(_) => Err(ApiError::invalid_request(format!(
+            "request body did not arrive within {} seconds",
+            state.body_timeout.as_secs()
+        ))),
     }
 }
 

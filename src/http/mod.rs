@@ -4,6 +4,7 @@
 //! shapes; it calls `TokenService` and never the store directly (health checks excepted).
 
 pub mod error;
+pub mod exchange;
 pub mod extract;
 pub mod forwarded;
 pub mod observe;
@@ -39,6 +40,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .route("/v1/auth/tokens/long", post(tokens::issue_long))
         .route("/v1/auth/tokens/short", post(tokens::issue_short))
         .route("/v1/auth/tokens/introspect", post(tokens::introspect))
+        .route("/v1/auth/tokens/exchange", post(exchange::exchange))
         .route("/v1/auth/tokens/{token_id}/revoke", post(tokens::revoke))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route("/.well-known/oauth-authorization-server", get(wellknown::metadata))

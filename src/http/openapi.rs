@@ -23,6 +23,10 @@ use utoipa::openapi::server::ServerBuilder;
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ERROR_CODES, ErrorResponse};
+use super::exchange::{
+    TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT, TokenExchangeRequest,
+    TokenExchangeResponse,
+};
 use super::tokens::{
     IntrospectRequest, IntrospectResponse, LongTokenRequest, LongTokenResponse, ShortTokenRequest, ShortTokenResponse,
 };
@@ -32,6 +36,8 @@ use crate::domain::types::{MAX_SCOPE_LEN, MAX_SCOPES};
 /// The three token operations; generators name the class after the tag (`AuthApi`).
 pub const TAG_AUTH: &str = "Auth";
 pub const TAG_INTROSPECTION: &str = "Introspection";
+/// Token exchange (RFC 8693), apart from the three operations of `AuthApi`.
+pub const TAG_EXCHANGE: &str = "TokenExchange";
 pub const TAG_DISCOVERY: &str = "Discovery";
 pub const TAG_HEALTH: &str = "Health";
 
@@ -53,6 +59,7 @@ Errors have the body `ErrorResponse`. A 401 of a bearer-authenticated operation 
         super::tokens::issue_short,
         super::tokens::revoke,
         super::tokens::introspect,
+        super::exchange::exchange,
         super::wellknown::jwks,
         super::wellknown::metadata,
         serve,
@@ -67,6 +74,8 @@ Errors have the body `ErrorResponse`. A 401 of a bearer-authenticated operation 
         ErrorResponse,
         IntrospectRequest,
         IntrospectResponse,
+        TokenExchangeRequest,
+        TokenExchangeResponse,
         JwkSet,
         Jwk,
         ServerMetadata,
@@ -76,6 +85,7 @@ Errors have the body `ErrorResponse`. A 401 of a bearer-authenticated operation 
     tags(
         (name = "Auth", description = "Issue long-term and short-term tokens, and revoke them."),
         (name = "Introspection", description = "Ask whether a token is active (RFC 7662 style)."),
+        (name = "TokenExchange", description = "Exchange an external identity token for a short-term token (RFC 8693)."),
         (name = "Discovery", description = "Public keys, server metadata and this document."),
         (name = "Health", description = "Liveness and readiness."),
     ),
@@ -210,6 +220,27 @@ pub fn grant_type_schema() -> Schema {
         "The grant. May be omitted only when a short-term token is sent as `Authorization: Bearer`; it then means \
 `short_token`. `urn:ietf:params:oauth:grant-type:jwt-bearer` is an alias of `assertion` (RFC 7523).",
     )
+}
+
+pub fn exchange_grant_type_schema() -> Schema {
+    string_enum(&[TOKEN_EXCHANGE], false, "The grant: token exchange (RFC 8693).")
+}
+
+pub fn subject_token_type_schema() -> Schema {
+    string_enum(&[TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN], false, "The subject token is a JWT.")
+}
+
+pub fn requested_token_type_schema() -> Schema {
+    string_enum(
+        &[TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT],
+        true,
+        "The kind of token asked for; default `urn:ietf:params:oauth:token-type:access_token`. The token issued is \
+both an access token and a JWT: this only names it in `issued_token_type`.",
+    )
+}
+
+pub fn issued_token_type_schema() -> Schema {
+    string_enum(&[TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT], false, "What `access_token` is (RFC 8693 §3).")
 }
 
 /// A list of RFC 6749 §3.3 scope tokens, as `Scopes::from_list` accepts it.

@@ -79,7 +79,9 @@ pub struct ServerMetadata {
     pub revocation_endpoint_template: String,
     /// Introspection (RFC 7662 style).
     pub introspection_endpoint: String,
-    /// Grants of issueLongTermToken.
+    /// Token exchange (RFC 8693): an external identity token for a short-term token.
+    pub token_exchange_endpoint: String,
+    /// Grants of issueLongTermToken, and token exchange (at `token_exchange_endpoint`).
     pub grant_types_supported: Vec<&'static str>,
     /// How a client authenticates to issueLongTermToken: a secret in the body, or a signed assertion.
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
@@ -114,7 +116,13 @@ pub async fn metadata(State(ctx): State<ApiContext>) -> Json<ServerMetadata> {
         short_token_endpoint: format!("{base}/v1/auth/tokens/short"),
         revocation_endpoint_template: format!("{base}/v1/auth/tokens/{{tokenId}}/revoke"),
         introspection_endpoint: format!("{base}/v1/auth/tokens/introspect"),
-        grant_types_supported: vec!["client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer", "short_token"],
+        token_exchange_endpoint: format!("{base}/v1/auth/tokens/exchange"),
+        grant_types_supported: vec![
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "short_token",
+            super::exchange::TOKEN_EXCHANGE,
+        ],
         token_endpoint_auth_methods_supported: vec!["client_secret_post", "private_key_jwt"],
         token_endpoint_auth_signing_alg_values_supported: vec!["EdDSA", "ES256", "RS256"],
         introspection_endpoint_auth_methods_supported: vec!["bearer"],

@@ -19,7 +19,7 @@ pub(crate) async fn federated() -> (TestApp, OidcIssuer, TestClient) {
     federated_with(spawn_app().await).await
 }
 
-async fn federated_with(app: TestApp) -> (TestApp, OidcIssuer, TestClient) {
+pub(crate) async fn federated_with(app: TestApp) -> (TestApp, OidcIssuer, TestClient) {
     let issuer = OidcIssuer::start().await;
     app.cli_ok(&["issuer", "add", "--name", "github", "--issuer", &issuer.url(), "--discovery"]).await;
     let client = app.create_client("deployer", "deploy read").await;

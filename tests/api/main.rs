@@ -33,3 +33,4 @@ mod short_term_tokens;
 mod short_token_grant;
 mod shutdown;
 mod tls;
+mod token_exchange;

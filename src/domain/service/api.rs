@@ -28,6 +28,10 @@ pub enum Credential {
         token: Bearer,
         client_key: Option<ClientId>,
     },
+    /// An external identity token from a trusted issuer, for a token exchange (RFC 8693).
+    External {
+        token: SecretString,
+    },
 }
 
 impl Credential {
@@ -37,6 +41,7 @@ impl Credential {
             Credential::Otp { .. } => Mechanism::Otp,
             Credential::Assertion { .. } => Mechanism::Assertion,
             Credential::ShortToken { .. } => Mechanism::ShortToken,
+            Credential::External { .. } => Mechanism::TokenExchange,
         }
     }
 }
@@ -68,6 +73,13 @@ pub struct ShortTokenParams {
     pub scopes: Option<Scopes>,
     pub audience: Option<Audience>,
     pub ttl_seconds: Option<i64>,
+}
+
+/// A token exchange (RFC 8693): the external identity token, and the short-term token's options.
+pub struct ExchangeParams {
+    pub subject_token: SecretString,
+    pub scopes: Option<Scopes>,
+    pub audience: Option<Audience>,
 }
 
 #[derive(Debug)]

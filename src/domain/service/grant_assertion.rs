@@ -17,7 +17,9 @@ pub(super) const ASSERTION_REFUSED: &str = "assertion is not valid";
 const SKEW_SECS: i64 = 30;
 /// The furthest ahead an assertion's `exp` may be (RFC 7523 §3: short-lived).
 const ASSERTION_MAX_LIFETIME_SECS: i64 = 300;
-const MAX_ASSERTION_LEN: usize = 8192;
+/// The longest assertion read, a client's or an external identity token (a Kubernetes token
+/// is 1 to 2 KiB).
+pub(super) const MAX_ASSERTION_LEN: usize = 8192;
 const MAX_JTI_LEN: usize = 256;
 
 impl TokenService {

@@ -2,10 +2,12 @@
 //! issuer (not a client), verified against that issuer's keys, matched to exactly one client's
 //! federation rule, single-use by its `jti` when it has one. The rule caps the token it gets.
 
-use super::grant_assertion::ASSERTION_REFUSED;
+use super::grant_assertion::{ASSERTION_REFUSED, MAX_ASSERTION_LEN};
 use super::grants::Granted;
 use super::{AuthFail, TokenService};
+use crate::domain::client_key;
 use crate::domain::error::DomainError;
+use crate::domain::federation::issuer::is_issuer_url;
 use crate::domain::federation::verify::{self, SKEW_SECS};
 use crate::domain::federation::{ExternalIdentity, FederationRule, TrustedIssuer, choose};
 use crate::domain::types::ClientId;
@@ -23,6 +25,20 @@ impl TokenService {
     /// The trusted issuer whose exact `iss` the (unverified) token names, if any.
     pub(super) async fn trusted_issuer_of(&self, iss: &str) -> Result<Option<TrustedIssuer>, AuthFail> {
         Ok(self.store.list_issuers().await?.into_iter().find(|i| i.issuer == iss))
+    }
+
+    /// An external identity token presented on its own (a token exchange): its `iss` must be a
+    /// trusted issuer's.
+    pub(super) async fn grant_external(&self, token: &str, now: i64) -> Result<Granted, AuthFail> {
+        if token.len() > MAX_ASSERTION_LEN {
+            return Err(refused("assertion_malformed"));
+        }
+        let iss = client_key::claimed_client(token).filter(|iss| is_issuer_url(iss));
+        let Some(iss) = iss else { return Err(refused("issuer_unknown")) };
+        match self.trusted_issuer_of(&iss).await? {
+            Some(issuer) => self.grant_federation(token, issuer, None, now).await,
+            None => Err(refused("issuer_unknown")),
+        }
     }
 
     pub(super) async fn grant_federation(

@@ -1,5 +1,6 @@
-//! The four ways to authenticate for a long-term token; each is checked in its own
-//! `grant_*.rs`. On success, the client and the scopes the caller may grant.
+//! The four ways to authenticate for a long-term token, and the external identity token of a
+//! token exchange; each is checked in its own `grant_*.rs`. On success, the client and the
+//! scopes the caller may grant.
 
 use secrecy::ExposeSecret;
 
@@ -42,6 +43,7 @@ impl TokenService {
                 self.grant_assertion(assertion.expose_secret(), client_key, now.secs()).await
             }
             Credential::ShortToken { token, client_key } => self.grant_short_token(&token, client_key, now).await,
+            Credential::External { token } => self.grant_external(token.expose_secret(), now.secs()).await,
         }
     }
 }

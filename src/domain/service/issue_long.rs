@@ -69,7 +69,12 @@ impl TokenService {
 
     /// Checks the limits, then the credential: a failure is counted, audited and answered no
     /// sooner than `failure_delay_ms` after the check began.
-    async fn authenticate_credential(&self, credential: Credential, addr: IpAddr, now: Now) -> DomainResult<Granted> {
+    pub(super) async fn authenticate_credential(
+        &self,
+        credential: Credential,
+        addr: IpAddr,
+        now: Now,
+    ) -> DomainResult<Granted> {
         let claimed = claimed_client(&credential)?;
         let grant = credential.mechanism();
         self.check_limits(&failure_keys(grant, claimed.as_ref(), addr), now.ms())?;
@@ -90,12 +95,12 @@ impl TokenService {
         Ok(granted)
     }
 
-    /// Holds the answer to a failed guessable credential (secret, OTP code, assertion) until
-    /// `failure_delay_ms` after its check began: however long the lookup of a client took (one
+    /// Holds the answer to a failed guessable credential (secret, OTP code, assertion) or
+    /// external identity token until `failure_delay_ms` after its check began: however long the lookup of a client took (one
     /// that exists, is disabled, has a key of some type, or none at all), the answer comes at
     /// the same time, and says nothing about the client. It also slows guessing down.
     async fn answer_failures_alike(&self, mechanism: Mechanism, started: tokio::time::Instant) {
-        if mechanism.is_guessable() {
+        if mechanism.delays_failures() {
             let delay = std::time::Duration::from_millis(u64::from(self.config.failure_delay_ms));
             tokio::time::sleep_until(started + delay).await;
         }
@@ -103,7 +108,12 @@ impl TokenService {
 
     /// Stores a new long-term token (and its rotation) with its audit event, and forgets the
     /// cached records of the tokens whose end that brought forward.
-    async fn insert_long(&self, new: &NewLongToken, rotation: Option<Rotation>, ev: AuditEvent) -> DomainResult<()> {
+    pub(super) async fn insert_long(
+        &self,
+        new: &NewLongToken,
+        rotation: Option<Rotation>,
+        ev: AuditEvent,
+    ) -> DomainResult<()> {
         match self.store.insert_long_token(new, rotation, new.issued_at, ev).await {
             Ok(ended) => {
                 for id in &ended {
@@ -149,7 +159,7 @@ fn claimed_client(credential: &Credential) -> DomainResult<Option<ClientId>> {
             }
             Ok(claimed.or_else(|| client_key.clone()))
         }
-        Credential::ShortToken { .. } => Ok(None),
+        Credential::ShortToken { .. } | Credential::External { .. } => Ok(None),
     }
 }
 

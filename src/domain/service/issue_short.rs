@@ -56,7 +56,7 @@ impl TokenService {
         })
     }
 
-    fn short_ttl(&self, requested: Option<i64>) -> DomainResult<i64> {
+    pub(super) fn short_ttl(&self, requested: Option<i64>) -> DomainResult<i64> {
         let max = i64::from(self.config.short_ttl_max_secs);
         match requested {
             None => Ok(i64::from(self.config.short_ttl_default_secs).min(max)),
@@ -67,7 +67,7 @@ impl TokenService {
         }
     }
 
-    fn sign_short(
+    pub(super) fn sign_short(
         &self,
         parent: &LongToken,
         id: &ShortTokenId,

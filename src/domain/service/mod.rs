@@ -6,6 +6,7 @@
 //! | `grants.rs`        | which credential a request presents; `grant_*.rs` check each one  |
 //! | `lineage.rs`       | the parent a new long-term token hangs under                      |
 //! | `issue_short.rs`   | issueShortTermToken: a JWT minted from a long-term token          |
+//! | `exchange.rs`      | token exchange (RFC 8693): an external identity token to a JWT   |
 //! | `bearer.rs`        | authenticating the bearer of a request, and its audience          |
 //! | `verify.rs`        | checking a token of either kind, with the caches in front         |
 //! | `revoke.rs`        | revokeToken, by the caller's rights                               |
@@ -21,6 +22,7 @@ mod api;
 mod bearer;
 mod cleanup;
 mod config;
+mod exchange;
 mod failures;
 mod grant_assertion;
 mod grant_federation;
@@ -42,8 +44,8 @@ use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, RwLock};
 
 pub use api::{
-    Bearer, BearerUse, Caller, Credential, IssuedLong, IssuedShort, LongTokenParams, ShortTokenParams, TokenInfo,
-    TokenKind,
+    Bearer, BearerUse, Caller, Credential, ExchangeParams, IssuedLong, IssuedShort, LongTokenParams, ShortTokenParams,
+    TokenInfo, TokenKind,
 };
 pub use config::ServiceConfig;
 

@@ -1,11 +1,13 @@
 //! Federation as an attacker would use it (adversarial pass 3): failing in a federated
 //! client's name never locks out its workloads, whose identity tokens nobody can guess; a
-//! replayed or odd external token is the one refusal and counts against its address only.
+//! replayed or odd external token is the one refusal and counts against its address only, at
+//! the assertion grant and at the token exchange alike.
 
 use serde_json::json;
 
-use crate::federation_grant::{AUD, MAIN, federated, refused};
-use crate::helpers::{LONG, assertion_grant, issued, merge, secret_grant};
+use crate::federation_grant::{AUD, MAIN, federated, federated_with, refused};
+use crate::helpers::{LONG, assertion_grant, issued, merge, secret_grant, spawn_app_with};
+use crate::token_exchange::{exchange_of, exchanged, post_exchange};
 
 #[tokio::test]
 async fn guessing_a_federated_clients_secret_never_locks_its_workloads_out() {
@@ -55,4 +57,26 @@ async fn claims_of_the_wrong_type_get_the_one_refusal() {
         }
         refused(&app.post_long(&assertion_grant(&issuer.mint("k1", &claims))).await);
     }
+}
+
+#[tokio::test]
+async fn replaying_an_exchanged_token_never_locks_the_client_it_stands_for() {
+    let (app, issuer, client) = federated().await;
+    let token = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
+    exchanged(&post_exchange(&app, &exchange_of(&token)).await);
+    for _ in 0..12 {
+        refused(&post_exchange(&app, &exchange_of(&token)).await);
+    }
+    issued(&app.post_long(&secret_grant(&client)).await);
+}
+
+#[tokio::test]
+async fn failed_exchanges_count_against_their_address() {
+    let (app, issuer, _client) = federated_with(spawn_app_with(|s| s.failures_per_address = 3).await).await;
+    let forged = crate::keys::unsecured_jwt(&issuer.github(AUD, "acme/deploy", MAIN));
+    for _ in 0..3 {
+        refused(&post_exchange(&app, &exchange_of(&forged)).await);
+    }
+    let valid = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
+    post_exchange(&app, &exchange_of(&valid)).await.assert_rate_limited();
 }

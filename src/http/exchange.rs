@@ -1,0 +1,226 @@
+//! Token exchange (RFC 8693): `POST /v1/auth/tokens/exchange` takes an external identity token
+//! from a trusted issuer and answers a short-term token. The body is JSON (unknown fields
+//! refused, like every JSON body here) or a form, as the RFC writes it (unknown parameters
+//! ignored, RFC 6749 §3.2; a parameter given twice refused).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorResponse};
+use super::extract::{ClientAddr, JsonOrFormBody, MediaType};
+use super::observe::RequestLog;
+use super::tokens::no_store;
+use super::{ApiContext, openapi};
+use crate::clock::rfc3339;
+use crate::domain::{Audience, DomainError, ExchangeParams, IssuedShort, Mechanism, Scopes};
+
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+pub const TOKEN_TYPE_ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// The parameters of RFC 8693 §2.1; a form's other parameters are ignored.
+const FIELDS: &[&str] = &[
+    "grant_type",
+    "subject_token",
+    "subject_token_type",
+    "audience",
+    "scope",
+    "requested_token_type",
+    "resource",
+    "actor_token",
+    "actor_token_type",
+];
+
+/// `TokenExchangeRequest` (RFC 8693 §2.1).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(
+    description = "An external identity token (a JWT from an issuer the operator trusts, such as a GitHub Actions \
+or Kubernetes service-account token) to exchange for a short-term token of the client whose federation rule it \
+matches. As JSON, or as `application/x-www-form-urlencoded` (RFC 8693 §2.1).",
+    examples(json!({"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": "eyJhbGciOiJSUzI1NiIs…", "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "scope": "deploy"}))
+)]
+pub struct TokenExchangeRequest {
+    /// Always `urn:ietf:params:oauth:grant-type:token-exchange`.
+    #[schema(schema_with = openapi::exchange_grant_type_schema)]
+    pub grant_type: String,
+    /// The external identity token: a JWT whose `iss` is a trusted issuer, whose `aud` is a
+    /// federation rule's audience, and whose claims match that rule.
+    #[schema(value_type = String, min_length = 1, max_length = 8192, format = Password)]
+    pub subject_token: SecretString,
+    /// `urn:ietf:params:oauth:token-type:jwt` (or `…:id_token`).
+    #[schema(schema_with = openapi::subject_token_type_schema)]
+    pub subject_token_type: String,
+    /// The short-term token's `aud`: 1 to 256 characters of visible text; default: configured,
+    /// the issuer unless set.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$")]
+    pub audience: Option<String>,
+    /// Space-separated scopes, within what the federation rule grants (otherwise 400
+    /// `invalid_scope`); default: all of them.
+    #[schema(min_length = 1, max_length = 8256)]
+    pub scope: Option<String>,
+    /// `urn:ietf:params:oauth:token-type:access_token` (the default) or
+    /// `urn:ietf:params:oauth:token-type:jwt`: the token is both, this names it in
+    /// `issued_token_type`.
+    #[schema(schema_with = openapi::requested_token_type_schema)]
+    pub requested_token_type: Option<String>,
+    /// Not supported (400): name the token's audience with `audience`.
+    pub resource: Option<String>,
+    /// Not supported (400): delegation is not offered.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub actor_token: Option<SecretString>,
+    /// Not supported (400), like `actor_token`.
+    pub actor_token_type: Option<String>,
+}
+
+/// `TokenExchangeResponse` (RFC 8693 §2.2.1), with `200 OK`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(description = "A short-term access token, as issueShortTermToken answers one, with RFC 8693's \
+`issued_token_type` and `scope`. Revoking it (by `token_id`) works as for any short-term token.")]
+pub struct TokenExchangeResponse {
+    /// The JWT's `jti`, usable with revokeToken.
+    pub token_id: String,
+    /// The JWT, verifiable with the keys at `/.well-known/jwks.json`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(schema_with = openapi::bearer_schema)]
+    pub token_type: &'static str,
+    /// The scopes the JWT holds, sorted.
+    pub scopes: Vec<String>,
+    /// When the JWT was issued (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    pub issued_at: String,
+    /// When the JWT expires (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// Seconds from `issued_at` to `expires_at`.
+    #[schema(minimum = 1)]
+    pub expires_in: i64,
+    /// What `access_token` is: the `requested_token_type`, `…:access_token` unless asked otherwise.
+    #[schema(schema_with = openapi::issued_token_type_schema)]
+    pub issued_token_type: &'static str,
+    /// The scopes the JWT holds, space-separated (RFC 6749 §5.1).
+    pub scope: String,
+}
+
+/// The request, from either media type.
+fn parse(body: &JsonOrFormBody) -> Result<TokenExchangeRequest, ApiError> {
+    let invalid = |e: serde_json::Error| ApiError::invalid_request(format!("invalid request body: {e}"));
+    match body.media_type {
+        MediaType::Form => serde_json::from_value(form_fields(&body.bytes)?).map_err(invalid),
+        _ if body.bytes.iter().all(u8::is_ascii_whitespace) => {
+            Err(ApiError::invalid_request("a request body is required (JSON or a form)"))
+        }
+        _ => serde_json::from_slice(&body.bytes).map_err(invalid),
+    }
+}
+
+/// A form's parameters of RFC 8693 as a JSON object of strings: others ignored, empty ones
+/// omitted (RFC 6749 §3.1), one given twice refused.
+fn form_fields(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let mut map = serde_json::Map::new();
+    for (name, value) in url::form_urlencoded::parse(bytes) {
+        if value.is_empty() || !FIELDS.contains(&name.as_ref()) {
+            continue;
+        }
+        if map.insert(name.to_string(), value.into_owned().into()).is_some() {
+            return Err(ApiError::invalid_request(format!("parameter {name} is given more than once")));
+        }
+    }
+    Ok(serde_json::Value::Object(map))
+}
+
+/// The exchange the request asks for, and the `issued_token_type` to answer; a 400 for
+/// anything this server does not offer.
+fn exchange_params(req: TokenExchangeRequest) -> Result<(ExchangeParams, &'static str), ApiError> {
+    if req.grant_type != TOKEN_EXCHANGE {
+        return Err(DomainError::UnsupportedGrantType(format!("grant_type must be {TOKEN_EXCHANGE}")).into());
+    }
+    if ![TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN].contains(&req.subject_token_type.as_str()) {
+        return Err(ApiError::invalid_request(format!("subject_token_type must be {TOKEN_TYPE_JWT}")));
+    }
+    if req.actor_token.is_some() || req.actor_token_type.is_some() {
+        return Err(ApiError::invalid_request("actor_token is not supported: delegation is not offered"));
+    }
+    if req.resource.is_some() {
+        return Err(ApiError::invalid_request("resource is not supported: name the token's audience with audience"));
+    }
+    let issued_token_type = match req.requested_token_type.as_deref() {
+        None | Some(TOKEN_TYPE_ACCESS_TOKEN) => TOKEN_TYPE_ACCESS_TOKEN,
+        Some(TOKEN_TYPE_JWT) => TOKEN_TYPE_JWT,
+        Some(_) => {
+            return Err(ApiError::invalid_request(format!(
+                "requested_token_type must be {TOKEN_TYPE_ACCESS_TOKEN} or {TOKEN_TYPE_JWT}"
+            )));
+        }
+    };
+    let scopes = req.scope.as_deref().map(scope).transpose()?;
+    let audience = req.audience.map(Audience::parse).transpose().map_err(ApiError::invalid_request)?;
+    Ok((ExchangeParams { subject_token: req.subject_token, scopes, audience }, issued_token_type))
+}
+
+fn scope(s: &str) -> Result<Scopes, ApiError> {
+    match Scopes::from_space_separated(s) {
+        Ok(scopes) if scopes.is_empty() => Err(DomainError::InvalidScope("scope names no scope".into()).into()),
+        Ok(scopes) => Ok(scopes),
+        Err(e) => Err(DomainError::InvalidScope(e).into()),
+    }
+}
+
+/// `POST /v1/auth/tokens/exchange` (RFC 8693 token exchange).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/tokens/exchange",
+    operation_id = "exchangeToken",
+    tag = openapi::TAG_EXCHANGE,
+    summary = "Exchange an external identity token for a short-term token",
+    description = "Token exchange (RFC 8693): an identity token from an issuer the operator trusts (a GitHub \
+Actions OIDC token, a Kubernetes service-account token, any OIDC provider's JWT) is verified against that \
+issuer's keys, matched to exactly one client's federation rule, and answered with a short-term token of that \
+client, with no long-term token in between. Every failure of the subject token is the one 401 `invalid_grant`; \
+failures count against the source address.",
+    request_body(content(
+        (TokenExchangeRequest = "application/json"),
+        (TokenExchangeRequest = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Short-term token issued", body = TokenExchangeResponse,
+            links(("RevokeToken" = (operation_id = "revokeToken", parameters(("tokenId" = "$response.body#/token_id")),
+                description = "Revoke the new token by its id")))),
+        (status = 400, description = "Bad request", body = ErrorResponse),
+        (status = 401, description = "Unauthorized: the subject token is not accepted", body = ErrorResponse),
+        (status = 429, description = "Too Many Requests", body = ErrorResponse),
+    )
+)]
+pub async fn exchange(
+    State(ctx): State<ApiContext>,
+    ClientAddr(addr): ClientAddr,
+    log: RequestLog,
+    body: JsonOrFormBody,
+) -> Result<Response, ApiError> {
+    log.grant(Mechanism::TokenExchange.as_str());
+    let (params, issued_token_type) = exchange_params(parse(&body)?)?;
+    let issued: IssuedShort = ctx.service.exchange(params, addr).await?;
+    log.client(&issued.client_id);
+    log.token(&issued.id);
+    let body = TokenExchangeResponse {
+        token_id: issued.id.to_string(),
+        access_token: issued.jwt,
+        token_type: "Bearer",
+        scope: issued.scopes.join(" "),
+        scopes: issued.scopes,
+        issued_at: rfc3339(issued.issued_at),
+        expires_at: rfc3339(issued.expires_at),
+        expires_in: issued.expires_at - issued.issued_at,
+        issued_token_type,
+    };
+    Ok(no_store((StatusCode::OK, Json(body)).into_response()))
+}
