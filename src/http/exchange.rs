@@ -224,3 +224,69 @@ pub async fn exchange(
     };
     Ok(no_store((StatusCode::OK, Json(body)).into_response()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Bytes;
+    use proptest::prelude::*;
+    use secrecy::ExposeSecret;
+
+    fn body(media_type: MediaType, text: &str) -> JsonOrFormBody {
+        JsonOrFormBody { media_type, bytes: Bytes::from(text.to_owned()) }
+    }
+
+    fn params(media_type: MediaType, text: &str) -> Result<(ExchangeParams, &'static str), ApiError> {
+        exchange_params(parse(&body(media_type, text))?)
+    }
+
+    const FORM: &str = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange\
+&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&subject_token=a.b.c";
+
+    #[test]
+    fn a_form_and_its_json_mean_the_same() {
+        let json = serde_json::json!({"grant_type": TOKEN_EXCHANGE, "subject_token_type": TOKEN_TYPE_JWT,
+            "subject_token": "a.b.c", "scope": "deploy read"})
+        .to_string();
+        let (from_json, t1) = params(MediaType::Json, &json).unwrap();
+        let (from_form, t2) = params(MediaType::Form, &format!("{FORM}&scope=deploy+read")).unwrap();
+        assert_eq!(from_json.subject_token.expose_secret(), from_form.subject_token.expose_secret());
+        assert_eq!(from_json.scopes, from_form.scopes);
+        assert_eq!((t1, t2), (TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ACCESS_TOKEN));
+    }
+
+    #[test]
+    fn a_form_ignores_unknown_and_empty_parameters_and_refuses_repeated_ones() {
+        assert!(params(MediaType::Form, &format!("{FORM}&client_id=x&options=y&audience=")).is_ok());
+        let twice = params(MediaType::Form, &format!("{FORM}&scope=a&scope=b")).err().unwrap();
+        assert_eq!((twice.status.as_u16(), twice.code), (400, "invalid_request"));
+        let unknown_json = params(MediaType::Json, r#"{"grant_type":"x","client_id":"y"}"#).err().unwrap();
+        assert_eq!(unknown_json.status.as_u16(), 400);
+    }
+
+    #[test]
+    fn the_grant_type_is_checked_before_anything_else_is_used() {
+        let other = FORM.replace("token-exchange", "jwt-bearer");
+        assert_eq!(params(MediaType::Form, &other).err().unwrap().code, "unsupported_grant_type");
+        let saml = FORM.replace("token-type%3Ajwt", "token-type%3Asaml2");
+        assert_eq!(params(MediaType::Form, &saml).err().unwrap().code, "invalid_request");
+    }
+
+    proptest! {
+        /// Any form or JSON body becomes an exchange or a 400: never a panic, never a 5xx.
+        #[test]
+        fn any_body_parses_to_an_exchange_or_a_bad_request(
+            raw in "[a-z_=&%+.:0-9A-F ]{0,200}",
+            pick in prop::sample::select(FIELDS.to_vec()),
+            value in "\\PC{0,40}",
+        ) {
+            for text in [raw.clone(), format!("{FORM}&{pick}={value}"), format!("{{\"{pick}\":{value:?}}}")] {
+                for media_type in [MediaType::Form, MediaType::Json] {
+                    if let Err(e) = params(media_type, &text) {
+                        prop_assert_eq!(e.status.as_u16(), 400, "{} for {}", e.code, text);
+                    }
+                }
+            }
+        }
+    }
+}

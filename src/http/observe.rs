@@ -164,6 +164,7 @@ pub fn operation(path: &str) -> &'static str {
         "/v1/auth/tokens/long" => "issueLongTermToken",
         "/v1/auth/tokens/short" => "issueShortTermToken",
         "/v1/auth/tokens/introspect" => "introspect",
+        "/v1/auth/tokens/exchange" => "exchangeToken",
         "/.well-known/jwks.json" => "jwks",
         "/.well-known/oauth-authorization-server" => "metadata",
         "/openapi.json" => "openapi",
@@ -183,6 +184,7 @@ mod tests {
     fn paths_map_to_a_fixed_set_of_operations() {
         assert_eq!(operation("/v1/auth/tokens/long"), "issueLongTermToken");
         assert_eq!(operation("/v1/auth/tokens/abc/revoke"), "revokeToken");
+        assert_eq!(operation("/v1/auth/tokens/exchange"), "exchangeToken");
         assert_eq!(operation("/v1/auth/tokens/abc"), "unknown");
         assert_eq!(operation("/anything/else"), "unknown");
     }

@@ -12,7 +12,9 @@ import { test } from 'node:test';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 
 const require = createRequire(import.meta.url);
-const { AuthApi, Configuration, DiscoveryApi, IntrospectionApi } = require('./generated/dist/index.js');
+const { AuthApi, Configuration, DiscoveryApi, IntrospectionApi, TokenExchangeApi } = require(
+  './generated/dist/index.js',
+);
 
 function env(name) {
   const value = process.env[name];
@@ -252,6 +254,23 @@ test('errors the seed lists: 403 Forbidden', async () => {
   res = await failure(auth({ accessToken: short.access_token }).issueLongTermToken({ grant_type: 'short_token' }));
   assert.equal(res.status, 403);
   assert.equal(res.data.error, 'insufficient_scope');
+});
+
+test('exchangeToken: a subject token from no trusted issuer is the one invalid_grant', async () => {
+  const api = new TokenExchangeApi(new Configuration({ basePath: BASE }));
+  const long = await longToken();
+  const short = (await auth({ accessToken: long.access_token }).issueShortTermToken()).data;
+  const request = {
+    grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+    subject_token: short.access_token,
+    subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+  };
+  let res = await failure(api.exchangeToken(request));
+  assert.equal(res.status, 401);
+  assert.equal(res.data.error, 'invalid_grant');
+  res = await failure(api.exchangeToken({ ...request, grant_type: 'client_credentials' }));
+  assert.equal(res.status, 400);
+  assert.equal(res.data.error, 'unsupported_grant_type');
 });
 
 test('errors the seed lists: 404 Not found', async () => {

@@ -80,3 +80,29 @@ async fn failed_exchanges_count_against_their_address() {
     let valid = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
     post_exchange(&app, &exchange_of(&valid)).await.assert_rate_limited();
 }
+
+#[tokio::test]
+async fn an_exchanged_token_cannot_mint_a_long_term_token_that_outlives_it() {
+    let (app, issuer, _client) = federated().await;
+    let tools = app.create_client("toolsmith", "deploy tokens:write tokens:introspect").await;
+    let rule = ["client", "add-federation", &tools.client_id, "--issuer", "github", "--audience", AUD];
+    app.cli_ok(&[&rule[..], &["--match", "repository=acme/tools", "--scopes", "tokens:write deploy"]].concat()).await;
+    let token = issuer.mint("k1", &issuer.github(AUD, "acme/tools", MAIN));
+    let short = exchanged(&post_exchange(&app, &exchange_of(&token)).await);
+
+    let reply = app.post_long_with_short(short["access_token"].as_str().unwrap(), &json!({"ttl_days": 90})).await;
+    let child = issued(&reply);
+    let expires_in = child.body["expires_in"].as_i64().unwrap();
+    assert!(expires_in <= short["expires_in"].as_i64().unwrap(), "a child ends with its exchange grant: {expires_in}");
+    assert_eq!(child.scopes(), ["deploy", "tokens:write"], "no more than the rule grants");
+
+    // Revoking the exchange grant ends the short-term token and the child.
+    let events = app.audit(&["--client", &tools.client_id]).await;
+    let exchange = events.iter().find(|e| e["event"] == "token.exchanged").expect("an exchange event");
+    app.cli_ok(&["token", "revoke", exchange["detail"]["grant_token_id"].as_str().unwrap()]).await;
+    // The operator's command is another process: the server sees it within its cache's bound.
+    app.clock.advance_secs(2);
+    let auditor = app.issue_long(&tools).await.access_token;
+    assert!(!app.is_active(&auditor, &child.access_token).await);
+    assert!(!app.is_active(&auditor, short["access_token"].as_str().unwrap()).await);
+}
