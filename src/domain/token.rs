@@ -15,6 +15,9 @@ pub struct LongToken {
     pub revoked_at: Option<i64>,
     /// The long-term token whose short-term token minted this one (`None`: a root).
     pub parent: Option<LongTokenId>,
+    /// Whether the `short_token` grant may rotate it: not a token issued on an external
+    /// identity, which only a fresh identity token renews.
+    pub renewable: bool,
     /// Whether the owning client is disabled (read with the token, to save a query).
     pub client_disabled: bool,
 }
@@ -59,6 +62,8 @@ pub struct NewLongToken {
     pub expires_at: i64,
     /// Its parent in the lineage, which must be live when it is inserted.
     pub parent: Option<LongTokenId>,
+    /// See [`LongToken::renewable`].
+    pub renewable: bool,
 }
 
 /// An existing token that a new one replaces, revoked at `revoke_at`.
@@ -107,6 +112,7 @@ mod tests {
             expires_at,
             revoked_at,
             parent: None,
+            renewable: true,
             client_disabled,
         }
     }

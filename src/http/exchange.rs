@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorResponse};
-use super::extract::{ClientAddr, JsonOrFormBody, MediaType};
+use super::extract::{ClientAddr, ClientKeyHeader, JsonOrFormBody, MediaType};
 use super::observe::RequestLog;
 use super::tokens::no_store;
 use super::{ApiContext, openapi};
 use crate::clock::rfc3339;
-use crate::domain::{Audience, DomainError, ExchangeParams, IssuedShort, Mechanism, Scopes};
+use crate::domain::{Audience, ClientId, DomainError, ExchangeParams, IssuedShort, Mechanism, Scopes};
 
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
@@ -164,7 +164,7 @@ fn exchange_params(req: TokenExchangeRequest) -> Result<(ExchangeParams, &'stati
     };
     let scopes = req.scope.as_deref().map(scope).transpose()?;
     let audience = req.audience.map(Audience::parse).transpose().map_err(ApiError::invalid_request)?;
-    Ok((ExchangeParams { subject_token: req.subject_token, scopes, audience }, issued_token_type))
+    Ok((ExchangeParams { subject_token: req.subject_token, client_key: None, scopes, audience }, issued_token_type))
 }
 
 fn scope(s: &str) -> Result<Scopes, ApiError> {
@@ -198,16 +198,21 @@ failures count against the source address.",
         (status = 400, description = "Bad request", body = ErrorResponse),
         (status = 401, description = "Unauthorized: the subject token is not accepted", body = ErrorResponse),
         (status = 429, description = "Too Many Requests", body = ErrorResponse),
-    )
+    ),
+    security((), ("ClientKey" = []))
 )]
 pub async fn exchange(
     State(ctx): State<ApiContext>,
     ClientAddr(addr): ClientAddr,
+    ClientKeyHeader(client_key): ClientKeyHeader,
     log: RequestLog,
     body: JsonOrFormBody,
 ) -> Result<Response, ApiError> {
     log.grant(Mechanism::TokenExchange.as_str());
-    let (params, issued_token_type) = exchange_params(parse(&body)?)?;
+    let (mut params, issued_token_type) = exchange_params(parse(&body)?)?;
+    params.client_key = client_key
+        .map(|k| ClientId::parse(&k).ok_or_else(|| ApiError::invalid_request("X-Client-Key is not a valid client id")))
+        .transpose()?;
     let issued: IssuedShort = ctx.service.exchange(params, addr).await?;
     log.client(&issued.client_id);
     log.token(&issued.id);

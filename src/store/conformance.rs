@@ -65,6 +65,7 @@ fn token(n: u128, client: &str, issued_at: i64, ttl: i64) -> NewLongToken {
         issued_at,
         expires_at: issued_at + ttl,
         parent: None,
+        renewable: true,
     }
 }
 
@@ -205,6 +206,7 @@ async fn long_tokens_round_trip(s: Arc<dyn Store>) {
     insert(&*s, &t).await;
     let mut unnamed = token(2, "cli_a", NOW, DAY);
     unnamed.name = None;
+    unnamed.renewable = false;
     insert(&*s, &unnamed).await;
 
     for r in [get(&*s, 1).await, s.find_long_token_by_hash(&hash_of(1)).await.unwrap().unwrap()] {
@@ -214,9 +216,11 @@ async fn long_tokens_round_trip(s: Arc<dyn Store>) {
         assert_eq!(r.name.as_deref(), Some("token 1"));
         assert_eq!((r.issued_at, r.expires_at, r.revoked_at), (NOW, NOW + 30 * DAY, None));
         assert!(!r.client_disabled);
+        assert!(r.renewable);
         assert!(r.is_live(NOW));
     }
     assert_eq!(get(&*s, 2).await.name, None);
+    assert!(!get(&*s, 2).await.renewable);
     assert!(s.get_long_token(&long_id(99)).await.unwrap().is_none());
     assert!(s.find_long_token_by_hash(&hash_of(99)).await.unwrap().is_none());
 

@@ -57,6 +57,7 @@ pub(super) struct LongTokenRow {
     expires_at: i64,
     revoked_at: Option<i64>,
     parent_id: Option<String>,
+    renewable: bool,
     client_disabled: bool,
 }
 
@@ -73,6 +74,7 @@ impl TryFrom<LongTokenRow> for LongToken {
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
             parent: r.parent_id.as_deref().map(|p| long_id(p).ok_or_else(|| bad("parent token id"))).transpose()?,
+            renewable: r.renewable,
             client_disabled: r.client_disabled,
         })
     }

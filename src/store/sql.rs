@@ -22,7 +22,7 @@ macro_rules! long_select {
     ($tail:literal) => {
         concat!(
             "SELECT t.id, t.client_id, t.scopes, t.name, t.issued_at, t.expires_at, t.revoked_at, t.parent_id, ",
-            "c.disabled AS client_disabled FROM long_tokens t JOIN clients c ON c.id = t.client_id ",
+            "t.renewable, c.disabled AS client_disabled FROM long_tokens t JOIN clients c ON c.id = t.client_id ",
             $tail
         )
     };
@@ -130,8 +130,8 @@ macro_rules! insert_client {
 macro_rules! insert_long {
     ($t:expr) => {
         sqlx::query(
-            "INSERT INTO long_tokens (id, client_id, token_hash, scopes, name, issued_at, expires_at, parent_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO long_tokens (id, client_id, token_hash, scopes, name, issued_at, expires_at, parent_id, \
+             renewable) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind($t.id.to_string())
         .bind($t.client_id.as_str())
@@ -141,6 +141,7 @@ macro_rules! insert_long {
         .bind($t.issued_at)
         .bind($t.expires_at)
         .bind($t.parent.map(|p| p.to_string()))
+        .bind($t.renewable)
     };
 }
 

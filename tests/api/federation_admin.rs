@@ -99,6 +99,10 @@ async fn issuers_and_rules_that_would_trust_too_much_are_refused_with_a_reason()
     refused(&app, &rule(&[]), "--match").await;
     refused(&app, &rule(&["--match", "sub=*"]), "matches anything").await;
     refused(&app, &rule(&["--match", "sub"]), "CLAIM=VALUE").await;
+    // Conditions that hold for every token that gets that far (adversarial pass 4).
+    refused(&app, &rule(&["--match", "iss=http://127.0.0.1:9/"]), "names no workload").await;
+    refused(&app, &rule(&["--match", "aud=https://tokensmith.example"]), "names no workload").await;
+    refused(&app, &rule(&["--match", "sub=x", "--match", "jti=*x"]), "names no workload").await;
     refused(&app, &rule(&["--match", "sub=x", "--max-ttl-days", "91"]), "--max-ttl-days").await;
     refused(&app, &rule(&["--match", "sub=x", "--scopes", "deploy admin"]), "subset").await;
     let unknown = ["client", "add-federation", id, "--issuer", "nope", "--audience", "a", "--match", "sub=x"];

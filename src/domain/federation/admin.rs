@@ -81,6 +81,11 @@ pub struct NewRule {
 }
 
 /// Binds a client to an issuer's tokens that carry `audience` and satisfy every condition.
+/// The registered claims a condition may not be on: `iss` and `aud` are what the rule's issuer
+/// and audience already pin (a condition on them holds for every token that gets that far), the
+/// times and `jti` differ in every token.
+const NOT_AN_IDENTITY: &[&str] = &["iss", "aud", "exp", "nbf", "iat", "jti"];
+
 /// At least one condition: the audience alone would admit every token the issuer mints for
 /// anyone (every repository on GitHub) that names it.
 pub async fn add_rule(store: &dyn Store, now: i64, spec: NewRule) -> Result<FederationRule, AdminError> {
@@ -119,7 +124,16 @@ fn conditions(written: &[String]) -> Result<Vec<ClaimMatch>, AdminError> {
             "give 1 to {MAX_MATCHES} --match CLAIM=VALUE conditions (for GitHub, at least sub or repository)"
         )));
     }
-    written.iter().map(|m| ClaimMatch::parse(m).map_err(AdminError::Invalid)).collect()
+    let matches: Vec<ClaimMatch> =
+        written.iter().map(|m| ClaimMatch::parse(m).map_err(AdminError::Invalid)).collect::<Result<_, _>>()?;
+    if let Some(m) = matches.iter().find(|m| NOT_AN_IDENTITY.contains(&m.path.as_str())) {
+        return Err(AdminError::Invalid(format!(
+            "--match {}: that claim is checked by the rule itself or differs in every token, so it names no \
+             workload; match the claims that do (for GitHub sub or repository, for Kubernetes sub)",
+            m.path
+        )));
+    }
+    Ok(matches)
 }
 
 fn checked_ttl(days: Option<i64>) -> Result<i64, AdminError> {

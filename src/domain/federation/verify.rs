@@ -82,11 +82,21 @@ pub fn verify(
     let claims = verify_to_claims(token, &key.key).ok_or(Refusal::BadSignature)?;
     check_times(&claims, iss, now, max_lifetime)?;
     Ok(ExternalIdentity {
-        sub: claims.get("sub").and_then(Value::as_str).map(str::to_owned),
-        jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
+        sub: string_claim(&claims, "sub")?,
+        jti: string_claim(&claims, "jti")?,
         exp: claims["exp"].as_i64().ok_or(Refusal::Malformed)?,
         claims,
     })
+}
+
+/// A claim RFC 7519 makes a string: absent, or a string; anything else is malformed (a `jti`
+/// of another type must not escape being single-use).
+fn string_claim(claims: &Value, name: &str) -> Result<Option<String>, Refusal> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Refusal::Malformed),
+    }
 }
 
 /// The key the header names (by `kid`), or without a `kid` the one key of the header's
@@ -185,6 +195,17 @@ mod tests {
             verify(&sign(&alone, None, claims()), ISS, std::slice::from_ref(&alone.public), NOW, 3600).is_ok(),
             "one key, no kid"
         );
+    }
+
+    #[test]
+    fn a_jti_or_sub_that_is_not_a_string_is_malformed() {
+        let s = signer(Some("k1"));
+        for (name, value) in [("jti", json!(424242)), ("jti", json!(true)), ("jti", json!({})), ("sub", json!(["a"]))] {
+            let mut c = claims();
+            c[name] = value;
+            let r = verify(&sign(&s, Some("k1"), c), ISS, std::slice::from_ref(&s.public), NOW, 3600);
+            assert!(r.is_err(), "{name}");
+        }
     }
 
     #[test]

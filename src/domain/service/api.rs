@@ -28,9 +28,11 @@ pub enum Credential {
         token: Bearer,
         client_key: Option<ClientId>,
     },
-    /// An external identity token from a trusted issuer, for a token exchange (RFC 8693).
+    /// An external identity token from a trusted issuer, for a token exchange (RFC 8693);
+    /// `client_key` (`X-Client-Key`), when given, must name the client its rule binds.
     External {
         token: SecretString,
+        client_key: Option<ClientId>,
     },
 }
 
@@ -78,6 +80,7 @@ pub struct ShortTokenParams {
 /// A token exchange (RFC 8693): the external identity token, and the short-term token's options.
 pub struct ExchangeParams {
     pub subject_token: SecretString,
+    pub client_key: Option<ClientId>,
     pub scopes: Option<Scopes>,
     pub audience: Option<Audience>,
 }

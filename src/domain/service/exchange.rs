@@ -28,7 +28,7 @@ impl TokenService {
     pub async fn exchange(&self, params: ExchangeParams, addr: IpAddr) -> DomainResult<IssuedShort> {
         let now = self.now();
         let ttl = self.short_ttl(None)?;
-        let credential = Credential::External { token: params.subject_token };
+        let credential = Credential::External { token: params.subject_token, client_key: params.client_key };
         let granted = self.authenticate_credential(credential, addr, now).await?;
         let scopes = within_granted(params.scopes, &granted.scopes)?;
         let grant = NewLongToken {
@@ -40,6 +40,7 @@ impl TokenService {
             issued_at: now.secs(),
             expires_at: now.secs() + ttl,
             parent: None,
+            renewable: false,
         };
         let id = ShortTokenId::generate(&self.keyring, grant.id, grant.expires_at);
         self.insert_long(&grant, None, exchanged_event(&grant, &id, granted, addr, now)).await?;
@@ -83,6 +84,7 @@ fn stored(new: NewLongToken) -> LongToken {
         expires_at: new.expires_at,
         revoked_at: None,
         parent: None,
+        renewable: new.renewable,
         client_disabled: false,
     }
 }

@@ -31,8 +31,9 @@ impl TokenService {
     ) -> Result<Granted, AuthFail> {
         // An `iss` in the form of an issuer's URL may be a trusted issuer's: an external
         // identity token.
-        if assertion.len() <= MAX_ASSERTION_LEN
-            && let Some(iss) = client_key::claimed_client(assertion).filter(|iss| is_issuer_url(iss))
+        // (Whatever its size or its other claims: every refusal of such a token is the one
+        // answer.)
+        if let Some(iss) = client_key::claimed_issuer(assertion).filter(|iss| is_issuer_url(iss))
             && let Some(issuer) = self.trusted_issuer_of(&iss).await?
         {
             return self.grant_federation(assertion, issuer, client_key, now).await;

@@ -29,14 +29,16 @@ impl TokenService {
 
     /// An external identity token presented on its own (a token exchange): its `iss` must be a
     /// trusted issuer's.
-    pub(super) async fn grant_external(&self, token: &str, now: i64) -> Result<Granted, AuthFail> {
-        if token.len() > MAX_ASSERTION_LEN {
-            return Err(refused("assertion_malformed"));
-        }
-        let iss = client_key::claimed_client(token).filter(|iss| is_issuer_url(iss));
+    pub(super) async fn grant_external(
+        &self,
+        token: &str,
+        client_key: Option<ClientId>,
+        now: i64,
+    ) -> Result<Granted, AuthFail> {
+        let iss = client_key::claimed_issuer(token).filter(|iss| is_issuer_url(iss));
         let Some(iss) = iss else { return Err(refused("issuer_unknown")) };
         match self.trusted_issuer_of(&iss).await? {
-            Some(issuer) => self.grant_federation(token, issuer, None, now).await,
+            Some(issuer) => self.grant_federation(token, issuer, client_key, now).await,
             None => Err(refused("issuer_unknown")),
         }
     }
@@ -48,6 +50,9 @@ impl TokenService {
         client_key: Option<ClientId>,
         now: i64,
     ) -> Result<Granted, AuthFail> {
+        if token.len() > MAX_ASSERTION_LEN {
+            return Err(refused("assertion_malformed"));
+        }
         let kid = verify::header_kid(token);
         let keys = self
             .issuer_keys
@@ -72,6 +77,7 @@ impl TokenService {
         let scopes = rule.scopes.as_ref().map_or(client.scopes.clone(), |s| s.intersection(&client.scopes));
         let mut granted = Granted::root(client.id, scopes);
         granted.unguessable = true;
+        granted.renewable = false;
         granted.ttl_cap_days = u32::try_from(rule.max_ttl_days).ok();
         granted.audit_detail = Some(audit_detail(&issuer, rule, &identity));
         Ok(granted)

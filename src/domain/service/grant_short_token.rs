@@ -44,6 +44,8 @@ impl TokenService {
             ttl_cap_days: None,
             audit_detail: None,
             unguessable: true,
+            // A child is renewable only if its parent is (`issue_long` reads the parent).
+            renewable: true,
         })
     }
 }

@@ -23,11 +23,22 @@ pub(super) struct Granted {
     /// Whether the credential could not have been guessed by someone who knows only the
     /// client id (an external identity token): the client's failure locks do not hold it.
     pub unguessable: bool,
+    /// Whether the token it gets may later be renewed by the `short_token` grant: not when
+    /// the credential was an external identity token (see `LongToken::renewable`).
+    pub renewable: bool,
 }
 
 impl Granted {
     pub fn root(client_id: ClientId, scopes: Scopes) -> Self {
-        Granted { client_id, scopes, minted_by: None, ttl_cap_days: None, audit_detail: None, unguessable: false }
+        Granted {
+            client_id,
+            scopes,
+            minted_by: None,
+            ttl_cap_days: None,
+            audit_detail: None,
+            unguessable: false,
+            renewable: true,
+        }
     }
 }
 
@@ -43,7 +54,9 @@ impl TokenService {
                 self.grant_assertion(assertion.expose_secret(), client_key, now.secs()).await
             }
             Credential::ShortToken { token, client_key } => self.grant_short_token(&token, client_key, now).await,
-            Credential::External { token } => self.grant_external(token.expose_secret(), now.secs()).await,
+            Credential::External { token, client_key } => {
+                self.grant_external(token.expose_secret(), client_key, now.secs()).await
+            }
         }
     }
 }

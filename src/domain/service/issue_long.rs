@@ -50,7 +50,8 @@ impl TokenService {
             name: params.name.map(|n| n.into_string()),
             issued_at: now.secs(),
             expires_at,
-            parent: parent.map(|p| p.id),
+            parent: parent.as_ref().map(|p| p.id),
+            renewable: granted.renewable && parent.as_ref().is_none_or(|p| p.renewable),
         };
         let ev = issued_event(&new, rotation, grant, addr, now, granted.audit_detail);
         self.insert_long(&new, rotation, ev).await?;
@@ -145,12 +146,12 @@ fn claimed_client(credential: &Credential) -> DomainResult<Option<ClientId>> {
     match credential {
         Credential::ClientSecret { client_id, .. } | Credential::Otp { client_id, .. } => Ok(Some(client_id.clone())),
         Credential::Assertion { assertion, client_key } => {
-            let iss = client_key::claimed_client(assertion.expose_secret());
             // An external identity token (its `iss` an issuer's URL) names no client before it is
             // verified and cannot be guessed: it counts against its address only.
-            if iss.as_deref().is_some_and(is_issuer_url) {
+            if client_key::claimed_issuer(assertion.expose_secret()).as_deref().is_some_and(is_issuer_url) {
                 return Ok(None);
             }
+            let iss = client_key::claimed_client(assertion.expose_secret());
             let claimed = iss.and_then(|c| ClientId::parse(&c));
             if let (Some(header), Some(claimed)) = (client_key, &claimed)
                 && header != claimed

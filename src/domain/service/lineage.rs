@@ -2,7 +2,8 @@
 //! short-term token is a child of that token's long-term token; a rotation's successor takes
 //! the place of the token it replaces (a root's successor is a root, a child's a child of the
 //! same parent). A child never outlives its parent nor holds more than it does, and revoking
-//! a token revokes everything below it (`store::Store::revoke_long_token`).
+//! a token revokes everything below it (`store::Store::revoke_long_token`). A token issued on
+//! an external identity (and every child of one) is not renewable with a short-term token.
 
 use std::sync::Arc;
 
@@ -49,12 +50,19 @@ impl TokenService {
         let Some(target) = target.filter(|t| t.client_id == granted.client_id && t.is_live(now)) else {
             return Err(rotation_target_not_live());
         };
-        if let Some(minter) = granted.minted_by
-            && !self.descends_from(&target, minter).await?
-        {
-            return Err(DomainError::InsufficientScope(
-                "a short-term token may rotate only its own long-term token or one minted from it".into(),
-            ));
+        if let Some(minter) = granted.minted_by {
+            if !self.descends_from(&target, minter).await? {
+                return Err(DomainError::InsufficientScope(
+                    "a short-term token may rotate only its own long-term token or one minted from it".into(),
+                ));
+            }
+            // A token issued on an external identity ends when its rule said: only a fresh
+            // identity token renews it.
+            if !target.renewable {
+                return Err(DomainError::InsufficientScope(
+                    "a token issued on an external identity cannot be renewed with a short-term token".into(),
+                ));
+            }
         }
         Ok(target.parent)
     }

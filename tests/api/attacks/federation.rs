@@ -106,3 +106,103 @@ async fn an_exchanged_token_cannot_mint_a_long_term_token_that_outlives_it() {
     assert!(!app.is_active(&auditor, &child.access_token).await);
     assert!(!app.is_active(&auditor, short["access_token"].as_str().unwrap()).await);
 }
+
+/// A client whose rule gives `tokens:write` (the client's scopes, by default) and two days.
+async fn writer(app: &crate::helpers::TestApp) -> crate::helpers::TestClient {
+    let tools = app.create_client("toolsmith", "deploy tokens:write tokens:introspect").await;
+    let rule = ["client", "add-federation", &tools.client_id, "--issuer", "github", "--audience", AUD];
+    app.cli_ok(&[&rule[..], &["--match", "repository=acme/tools", "--max-ttl-days", "2"]].concat()).await;
+    tools
+}
+
+#[tokio::test]
+async fn a_federated_token_cannot_renew_itself_past_its_rule() {
+    let (app, issuer, _client) = federated().await;
+    let tools = writer(&app).await;
+    let token = issuer.mint("k1", &issuer.github(AUD, "acme/tools", MAIN));
+    let long = issued(&app.post_long(&assertion_grant(&token)).await);
+    assert_eq!(long.body["expires_in"], 2 * 86_400);
+    let short = app.issue_short(&long.access_token).await.access_token;
+
+    let renew = json!({"ttl_days": 90, "rotate_token_id": long.token_id});
+    app.post_long_with_short(&short, &renew).await.assert_error(403, "insufficient_scope");
+    // A child is capped by it, and cannot be renewed either.
+    let child = issued(&app.post_long_with_short(&short, &json!({"ttl_days": 90})).await);
+    assert!(child.body["expires_in"].as_i64().unwrap() <= 2 * 86_400);
+    let child_short = app.issue_short(&child.access_token).await.access_token;
+    let renew_child = json!({"ttl_days": 90, "rotate_token_id": child.token_id});
+    app.post_long_with_short(&child_short, &renew_child).await.assert_error(403, "insufficient_scope");
+    // A fresh identity token renews it, capped by the rule again; so does the client's secret.
+    let fresh = issuer.mint("k1", &issuer.github(AUD, "acme/tools", MAIN));
+    let renewed = merge(assertion_grant(&fresh), json!({"ttl_days": 90, "rotate_token_id": long.token_id}));
+    let renewed = issued(&app.post_long(&renewed).await);
+    assert_eq!(renewed.body["expires_in"], 2 * 86_400);
+    let by_secret = merge(secret_grant(&tools), json!({"rotate_token_id": renewed.token_id, "ttl_days": 30}));
+    assert_eq!(issued(&app.post_long(&by_secret).await).body["expires_in"], 30 * 86_400);
+}
+
+#[tokio::test]
+async fn an_exchange_grant_cannot_be_renewed_with_its_own_short_term_token() {
+    let (app, issuer, _client) = federated().await;
+    let tools = writer(&app).await;
+    let token = issuer.mint("k1", &issuer.github(AUD, "acme/tools", MAIN));
+    let short = exchanged(&post_exchange(&app, &exchange_of(&token)).await);
+    let events = app.audit(&["--client", &tools.client_id]).await;
+    let grant = events.iter().find(|e| e["event"] == "token.exchanged").unwrap()["detail"]["grant_token_id"].clone();
+
+    let renew = json!({"ttl_days": 90, "rotate_token_id": grant});
+    let reply = app.post_long_with_short(short["access_token"].as_str().unwrap(), &renew).await;
+    reply.assert_error(403, "insufficient_scope");
+}
+
+#[tokio::test]
+async fn without_a_kid_no_key_is_guessed_among_several_of_its_type() {
+    let (app, issuer, _client) = federated().await;
+    let claims = || issuer.github(AUD, "acme/deploy", MAIN);
+    issued(&app.post_long(&assertion_grant(&issuer.mint_without_kid("k1", &claims()))).await);
+    issuer.add_key("k2", crate::keys::ClientKey::ed25519());
+    app.clock.advance_secs(6);
+    issuer.advance_secs(6);
+    // Fetched again for the new kid: now two Ed25519 keys are held.
+    issued(&app.post_long(&assertion_grant(&issuer.mint("k2", &claims()))).await);
+    for kid in ["k1", "k2"] {
+        refused(&app.post_long(&assertion_grant(&issuer.mint_without_kid(kid, &claims()))).await);
+        refused(&post_exchange(&app, &exchange_of(&issuer.mint_without_kid(kid, &claims()))).await);
+    }
+}
+
+#[tokio::test]
+async fn a_jti_that_is_not_a_string_cannot_make_a_token_reusable() {
+    let (app, issuer, _client) = federated().await;
+    for jti in [json!(424242), json!(true), json!(1.5), json!(["a"]), json!({"a": 1})] {
+        let mut claims = issuer.github(AUD, "acme/deploy", MAIN);
+        claims["jti"] = jti;
+        let token = issuer.mint("k1", &claims);
+        refused(&app.post_long(&assertion_grant(&token)).await);
+        refused(&post_exchange(&app, &exchange_of(&token)).await);
+    }
+}
+
+#[tokio::test]
+async fn an_exchange_naming_another_client_is_a_bad_request_that_burns_nothing() {
+    let (app, issuer, client) = federated().await;
+    let other = app.create_client("other", "deploy").await;
+    let token = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
+    let named = |who: &str| app.post(crate::token_exchange::EXCHANGE).header("X-Client-Key", who);
+    app.send(named(&other.client_id).json(&exchange_of(&token))).await.assert_invalid_request();
+    exchanged(&app.send(named(&client.client_id).json(&exchange_of(&token))).await);
+}
+
+#[tokio::test]
+async fn a_token_naming_a_trusted_issuer_gets_the_one_refusal_whatever_its_shape() {
+    let (app, issuer, _client) = federated().await;
+    let mut array_sub = issuer.github(AUD, "acme/deploy", MAIN);
+    array_sub["sub"] = json!(["repo:acme/deploy:ref:refs/heads/main"]);
+    let mut huge = issuer.github(AUD, "acme/deploy", MAIN);
+    huge["padding"] = json!("x".repeat(20_000));
+    for claims in [array_sub, huge] {
+        let token = issuer.mint("k1", &claims);
+        refused(&app.post_long(&assertion_grant(&token)).await);
+        refused(&post_exchange(&app, &exchange_of(&token)).await);
+    }
+}
