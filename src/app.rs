@@ -43,6 +43,8 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How often each instance re-reads the failed-authentication locks decided elsewhere: the
 /// staleness bound of a lock set by another instance or lifted by an operator.
 const LIMITS_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the last uses of tokens and clients are written (one batch each time).
+const LAST_USE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 /// How often the metrics recorder drains latency samples into their histogram buckets.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -190,13 +192,19 @@ impl Application {
         for task in background {
             task.abort();
         }
+        // What the requests just served queued.
+        if let Err(e) = self.service.flush_last_use().await {
+            tracing::warn!(error = %e, "writing the last uses of tokens failed at shutdown");
+        }
         Ok(())
     }
 
-    /// The tasks that run beside the server: cleanup, the limits' refresh, metrics upkeep.
-    fn spawn_background(&self) -> [tokio::task::JoinHandle<()>; 3] {
+    /// The tasks that run beside the server: cleanup, the limits' refresh, the last uses'
+    /// writes, metrics upkeep.
+    fn spawn_background(&self) -> [tokio::task::JoinHandle<()>; 4] {
         let cleanup = tokio::spawn(cleanup_loop(self.service.clone(), self.settings.cleanup_interval_secs));
         let limits = tokio::spawn(limits_loop(self.service.clone()));
+        let last_use = tokio::spawn(last_use_loop(self.service.clone()));
         let upkeep = tokio::spawn(async {
             let mut tick = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
             loop {
@@ -204,7 +212,7 @@ impl Application {
                 crate::telemetry::metrics::run_upkeep();
             }
         });
-        [cleanup, limits, upkeep]
+        [cleanup, limits, last_use, upkeep]
     }
 
     /// Accepts and serves connections, at most `max_connections` at a time, until `shutdown`
@@ -418,6 +426,19 @@ async fn limits_loop(service: Arc<TokenService>) {
         if let Err(e) = service.refresh_limits().await {
             crate::telemetry::metrics::database_error(&e);
             tracing::warn!(error = %e, "reading the failed-authentication locks failed; will retry");
+        }
+    }
+}
+
+/// Writes the last uses of tokens and clients, off the request path, in one batch per tick.
+async fn last_use_loop(service: Arc<TokenService>) {
+    let mut tick = tokio::time::interval(LAST_USE_FLUSH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = service.flush_last_use().await {
+            crate::telemetry::metrics::database_error(&e);
+            tracing::warn!(error = %e, "writing the last uses of tokens failed; will retry");
         }
     }
 }

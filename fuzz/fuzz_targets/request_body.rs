@@ -1,7 +1,7 @@
 //! Request bodies and headers, through the real router (`tokensmith::http::router`) and
 //! service on a SQLite database: exactly the path a request takes after the socket — the
 //! content-type check, `RawBody` JSON parsing into `LongTokenRequest`, `ShortTokenRequest`
-//! or the introspection body, their validation into domain values (one credential, scopes,
+//! or the introspection body, the token exchange's JSON or form body, their validation into domain values (one credential, scopes,
 //! lifetimes, name, rotation, audience), and the answer.
 //!
 //! Never a panic, and every answer is one the API allows for that operation (never a 5xx),
@@ -42,7 +42,8 @@ struct World {
 
 static WORLD: LazyLock<World> = LazyLock::new(world);
 
-const OPS: [&str; 3] = ["/v1/auth/tokens/long", "/v1/auth/tokens/short", "/v1/auth/tokens/introspect"];
+const OPS: [&str; 4] =
+    ["/v1/auth/tokens/long", "/v1/auth/tokens/short", "/v1/auth/tokens/introspect", "/v1/auth/tokens/exchange"];
 
 fn world() -> World {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
@@ -129,10 +130,11 @@ fuzz_target!(|data: &[u8]| {
         3 => b = b.header("x-client-key", "not a client id!"),
         _ => {}
     }
-    match ct % 4 {
+    match ct % 5 {
         1 => b = b.header("content-type", "application/json"),
         2 => b = b.header("content-type", "text/plain"),
         3 => b = b.header("content-type", "application/jwt+json; charset=utf-8"),
+        4 => b = b.header("content-type", "application/x-www-form-urlencoded"),
         _ => {}
     }
     let body = String::from_utf8_lossy(body)
@@ -147,14 +149,15 @@ fuzz_target!(|data: &[u8]| {
     let allowed: &[u16] = match op {
         0 => &[201, 400, 401, 403, 429],
         1 => &[201, 400, 401, 429],
-        _ => &[200, 400, 401, 403],
+        2 => &[200, 400, 401, 403],
+        _ => &[200, 400, 401, 429],
     };
     assert!(allowed.contains(&status.as_u16()), "{path} answered {status}: {json}");
     if status.is_client_error() {
         assert!(json["error"].is_string() && json["error_description"].is_string(), "error body: {json}");
-    } else if op < 2 {
-        assert!(json["access_token"].is_string() && json["token_id"].is_string(), "token body: {json}");
-    } else {
+    } else if op == 2 {
         assert!(json["active"].is_boolean(), "introspection body: {json}");
+    } else {
+        assert!(json["access_token"].is_string() && json["token_id"].is_string(), "token body: {json}");
     }
 });

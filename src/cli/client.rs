@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::federation::{self, AddFederation};
-use super::output::{self, Table, fields, time, yes_no};
+use super::output::{self, Table, fields, json_time, time, yes_no};
 use super::{DatabaseArgs, parse_client_id, qr};
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::domain::Scopes;
@@ -297,6 +297,7 @@ fn client_json(c: &Client) -> Value {
         "public_key_alg": c.public_key_alg,
         "disabled": c.disabled,
         "created_at": rfc3339(c.created_at),
+        "last_used_at": json_time(c.last_used_at),
     })
 }
 
@@ -361,6 +362,7 @@ async fn show(client_id: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<
         ("public key", key),
         ("disabled", yes_no(client.disabled).to_owned()),
         ("created", time(client.created_at)),
+        ("last used", client.last_used_at.map_or_else(|| "never (recorded to the minute)".into(), time)),
         ("long-term tokens", tokens),
     ];
     output::print(&format!("client {id}\n{}", fields(&pairs)))

@@ -8,6 +8,7 @@ use super::{DatabaseArgs, parse_client_id};
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::domain::TokenKind;
 use crate::domain::admin::{self, AdminError, RevokeOutcome};
+use crate::domain::token::LongToken;
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -22,6 +23,14 @@ pub enum TokenCommand {
         /// Also revoked and expired tokens (kept until a week after their expiry).
         #[arg(long)]
         all: bool,
+        /// Only tokens not used (exchanged for a short-term token, or presented as a bearer)
+        /// for this long, e.g. 30d: those to clean up. A token never used counts from its
+        /// issuance. Last uses are recorded to the minute.
+        #[arg(long, value_parser = super::parse_duration, value_name = "DURATION")]
+        unused_for: Option<i64>,
+        /// Only valid tokens that end within this long, e.g. 7d: those to renew.
+        #[arg(long, value_parser = super::parse_duration, value_name = "DURATION")]
+        expiring_within: Option<i64>,
         /// Print a JSON array.
         #[arg(long)]
         json: bool,
@@ -44,12 +53,30 @@ pub enum TokenCommand {
 
 pub(super) async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
-        TokenCommand::List { client, all, json, db } => list(client.as_deref(), all, json, &db).await,
+        TokenCommand::List { client, all, unused_for, expiring_within, json, db } => {
+            let filter = Filter { all, unused_for, expiring_within };
+            list(client.as_deref(), filter, json, &db).await
+        }
         TokenCommand::Revoke { token_id, json, db } => revoke(&token_id, json, &db).await,
     }
 }
 
-async fn list(client: Option<&str>, all: bool, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
+/// Which tokens `token list` shows.
+struct Filter {
+    all: bool,
+    unused_for: Option<i64>,
+    expiring_within: Option<i64>,
+}
+
+impl Filter {
+    fn keeps(&self, t: &LongToken, now: i64) -> bool {
+        self.unused_for.is_none_or(|d| t.unused_for(d, now))
+            && self.expiring_within.is_none_or(|d| t.expiring_within(d, now))
+    }
+}
+
+async fn list(client: Option<&str>, filter: Filter, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
+    let all = filter.all;
     let client = client.map(parse_client_id).transpose()?;
     let (store, _) = db.open_existing().await?;
     if let Some(id) = &client
@@ -58,11 +85,12 @@ async fn list(client: Option<&str>, all: bool, json: bool, db: &DatabaseArgs) ->
         anyhow::bail!("no client {id} in {} (see tokensmith client list)", db.name());
     }
     let now = SystemClock.now();
-    let tokens = if all {
+    let mut tokens = if all {
         store.list_long_tokens(client.as_ref()).await?
     } else {
         store.list_current_long_tokens(client.as_ref(), now).await?
     };
+    tokens.retain(|t| filter.keeps(t, now));
     if json {
         let list: Vec<_> = tokens
             .iter()
@@ -75,6 +103,7 @@ async fn list(client: Option<&str>, all: bool, json: bool, db: &DatabaseArgs) ->
                     "issued_at": rfc3339(t.issued_at),
                     "expires_at": rfc3339(t.expires_at),
                     "revoked_at": json_time(t.revoked_at),
+                    "last_used_at": json_time(t.last_used_at),
                     "status": t.status(now).as_str(),
                 })
             })
@@ -82,12 +111,15 @@ async fn list(client: Option<&str>, all: bool, json: bool, db: &DatabaseArgs) ->
         return output::json(&list.into());
     }
     if tokens.is_empty() {
-        let what =
-            if all { "no long-term tokens" } else { "no valid long-term tokens (--all adds revoked and expired ones)" };
+        let what = match (filter.unused_for.is_some() || filter.expiring_within.is_some(), all) {
+            (true, _) => "no long-term tokens match",
+            (false, true) => "no long-term tokens",
+            (false, false) => "no valid long-term tokens (--all adds revoked and expired ones)",
+        };
         return output::print(&format!("{what}\n"));
     }
-    let mut t =
-        Table::new(&["TOKEN_ID", "CLIENT_ID", "NAME", "STATUS", "ISSUED", "VALID_UNTIL", "SCOPES"]).max_width(2, 24);
+    let columns = ["TOKEN_ID", "CLIENT_ID", "NAME", "STATUS", "ISSUED", "VALID_UNTIL", "LAST_USED", "SCOPES"];
+    let mut t = Table::new(&columns).max_width(2, 24);
     for r in &tokens {
         let status = r.status(now);
         // When it stops (stopped) being valid: its expiry, or the end of a rotation's grace
@@ -100,6 +132,7 @@ async fn list(client: Option<&str>, all: bool, json: bool, db: &DatabaseArgs) ->
             status.as_str().to_owned(),
             time(r.issued_at),
             time(ends),
+            r.last_used_at.map_or_else(|| "-".into(), time),
             r.scopes.to_space_separated(),
         ]);
     }

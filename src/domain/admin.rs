@@ -98,6 +98,7 @@ pub async fn create_client(
         public_key: spec.public_key.map(|k| k.trim().to_owned()),
         public_key_alg: public_key_alg.map(str::to_owned),
         disabled: false,
+        last_used_at: None,
         created_at: now,
     };
     store.insert_client(&record).await?;

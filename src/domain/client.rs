@@ -21,6 +21,8 @@ pub struct Client {
     pub public_key_alg: Option<String>,
     pub disabled: bool,
     pub created_at: i64,
+    /// When it last authenticated, with any credential (Unix seconds, to the minute).
+    pub last_used_at: Option<i64>,
 }
 
 impl std::fmt::Debug for Client {
@@ -53,6 +55,7 @@ impl Client {
             public_key_alg: None,
             disabled: false,
             created_at,
+            last_used_at: None,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod revocation;
 pub mod service;
 pub mod token;
 pub mod types;
+pub mod usage;
 
 pub use error::{DomainError, DomainResult};
 pub use service::{

@@ -18,6 +18,9 @@ pub struct LongToken {
     /// Whether the `short_token` grant may rotate it: not a token issued on an external
     /// identity, which only a fresh identity token renews.
     pub renewable: bool,
+    /// When it was last exchanged for a short-term token or presented as a bearer (Unix
+    /// seconds, to the minute).
+    pub last_used_at: Option<i64>,
     /// Whether the owning client is disabled (read with the token, to save a query).
     pub client_disabled: bool,
 }
@@ -47,6 +50,17 @@ impl LongToken {
     /// When the token stops being valid, whichever comes first.
     pub fn valid_until(&self) -> i64 {
         self.revoked_at.map_or(self.expires_at, |r| r.min(self.expires_at))
+    }
+
+    /// Not used for `secs` at `now`: its last use, or its issuance if it was never used, is
+    /// that long ago. A token to clean up.
+    pub fn unused_for(&self, secs: i64, now: i64) -> bool {
+        self.last_used_at.unwrap_or(self.issued_at) <= now - secs
+    }
+
+    /// Valid at `now` and ending within `secs`. A token to renew.
+    pub fn expiring_within(&self, secs: i64, now: i64) -> bool {
+        self.is_live(now) && self.valid_until() <= now + secs
     }
 }
 
@@ -113,8 +127,22 @@ mod tests {
             revoked_at,
             parent: None,
             renewable: true,
+            last_used_at: None,
             client_disabled,
         }
+    }
+
+    #[test]
+    fn unused_and_expiring_tokens_are_found_by_their_times() {
+        let mut t = record(10_000, None, false);
+        t.issued_at = 1000;
+        assert!(t.unused_for(500, 1500) && !t.unused_for(501, 1500), "never used: since its issuance");
+        t.last_used_at = Some(1400);
+        assert!(!t.unused_for(500, 1500) && t.unused_for(100, 1500));
+        assert!(t.expiring_within(8500, 1500) && !t.expiring_within(8499, 1500));
+        assert!(!record(1400, None, false).expiring_within(8500, 1500), "an expired token is not expiring");
+        let rotating = record(10_000, Some(2000), false);
+        assert!(rotating.expiring_within(500, 1500), "a rotation's grace ends it");
     }
 
     #[test]

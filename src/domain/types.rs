@@ -41,7 +41,7 @@ impl fmt::Display for ClientId {
 }
 
 /// The id of a long-term token: a UUID v7 (time-ordered, so indexes stay compact).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LongTokenId(pub Uuid);
 
 impl LongTokenId {

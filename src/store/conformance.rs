@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::{
-    AuditEvent, AuditQuery, Client, FailureCounter, FailureRecorded, InsertError, LongToken, NewLongToken, Purged,
-    Rotation, SigningKeyRecord, Store, StoreError,
+    AuditEvent, AuditQuery, Client, FailureCounter, FailureRecorded, InsertError, LastUses, LongToken, NewLongToken,
+    Purged, Rotation, SigningKeyRecord, Store, StoreError,
 };
 use crate::crypto::{self, Keyring};
 use crate::domain::federation::{ClaimMatch, FederationRule, IssuerKeys, IssuerName, TrustedIssuer};
@@ -1068,6 +1068,28 @@ async fn federation_rules_round_trip_and_go_with_their_issuer(store: Arc<dyn Sto
 }
 
 /// Runs each test function against a fresh SQLite store and a fresh PostgreSQL database.
+async fn last_uses_are_recorded_never_backwards(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    insert(&*s, &token(1, "cli_a", NOW, DAY)).await;
+    assert_eq!(
+        (get(&*s, 1).await.last_used_at, s.get_client(&client_id("cli_a")).await.unwrap().unwrap().last_used_at),
+        (None, None)
+    );
+    let uses = |at: i64| LastUses {
+        tokens: vec![(long_id(1), at), (long_id(99), at)],
+        clients: vec![(client_id("cli_a"), at), (client_id("cli_gone"), at)],
+    };
+    s.record_last_use(uses(NOW + 60)).await.unwrap();
+    // An older time (another instance's, written late) does not move it back.
+    s.record_last_use(uses(NOW + 30)).await.unwrap();
+    assert_eq!(get(&*s, 1).await.last_used_at, Some(NOW + 60));
+    assert_eq!(s.get_client(&client_id("cli_a")).await.unwrap().unwrap().last_used_at, Some(NOW + 60));
+    s.record_last_use(uses(NOW + 120)).await.unwrap();
+    assert_eq!(s.list_long_tokens(None).await.unwrap()[0].last_used_at, Some(NOW + 120));
+    assert_eq!(s.list_clients().await.unwrap()[0].last_used_at, Some(NOW + 120));
+    s.record_last_use(LastUses::default()).await.unwrap();
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1125,6 +1147,7 @@ conformance!(
     // admin listings and changes
     current_long_tokens_are_neither_expired_nor_revoked,
     a_client_public_key_is_set_once_unless_replaced,
+    last_uses_are_recorded_never_backwards,
     // federation
     issuers_round_trip_and_names_and_iss_are_unique,
     federation_rules_round_trip_and_go_with_their_issuer,

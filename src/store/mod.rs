@@ -23,6 +23,7 @@ pub use crate::domain::federation::{FederationRule, IssuerName, TrustedIssuer};
 pub use crate::domain::keys::SigningKeyRecord;
 use crate::domain::limits::{Admit, Window, decode_times, encode_times};
 pub use crate::domain::token::{LongToken, NewLongToken, Rotation};
+pub use crate::domain::usage::LastUses;
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
 
 /// A failure of the database itself (never of the caller's input).
@@ -189,6 +190,10 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts `key` and, atomically with it, schedules every other key of its algorithm
     /// that is still signing at `key.activates_at` to retire then.
     async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+
+    /// Records when tokens and clients were last used (never moving a time backwards), in one
+    /// transaction; rows that no longer exist are skipped.
+    async fn record_last_use(&self, uses: LastUses) -> Result<(), StoreError>;
 
     /// Appends events to the audit trail, durably, before returning.
     async fn record_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError>;

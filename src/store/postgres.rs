@@ -23,8 +23,8 @@ use super::rows::{AuditRow, ClientRow, IssuerRow, LongTokenRow, RuleRow, Signing
 use super::sql;
 use super::{
     AuditEvent, AuditQuery, AuditRecord, Client, ConnectError, FailureCounter, FailureRecorded, FederationRule,
-    InsertError, IssuerName, LimitRow, LongToken, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord,
-    Store, StoreError, TrustedIssuer, apply_failure, redact_url,
+    InsertError, IssuerName, LastUses, LimitRow, LongToken, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation,
+    SigningKeyRecord, Store, StoreError, TrustedIssuer, apply_failure, redact_url,
 };
 use crate::clock;
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
@@ -425,6 +425,28 @@ impl Store for PgStore {
     ) -> Result<bool, StoreError> {
         let query = sqlx::query(sql::ROTATE_CLIENT_SECRET).bind(previous_until).bind(new_hash).bind(id.as_str());
         self.changes_one(query).await
+    }
+
+    async fn record_last_use(&self, uses: LastUses) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        // One transaction per batch, in a fixed order (tokens by id, then clients by id), so
+        // that two instances writing overlapping batches cannot deadlock.
+        let mut uses = uses;
+        uses.tokens.sort();
+        uses.clients.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            for (id, at) in &uses.tokens {
+                sqlx::query(sql::TOKEN_LAST_USED).bind(at).bind(id.to_string()).execute(&mut *tx).await?;
+            }
+            for (id, at) in &uses.clients {
+                sqlx::query(sql::CLIENT_LAST_USED).bind(at).bind(id.as_str()).execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })
+        .await
     }
 
     async fn record_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {

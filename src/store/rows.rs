@@ -24,6 +24,7 @@ pub(super) struct ClientRow {
     public_key_alg: Option<String>,
     disabled: bool,
     created_at: i64,
+    last_used_at: Option<i64>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -43,6 +44,7 @@ impl TryFrom<ClientRow> for Client {
             public_key_alg: r.public_key_alg,
             disabled: r.disabled,
             created_at: r.created_at,
+            last_used_at: r.last_used_at,
         })
     }
 }
@@ -58,6 +60,7 @@ pub(super) struct LongTokenRow {
     revoked_at: Option<i64>,
     parent_id: Option<String>,
     renewable: bool,
+    last_used_at: Option<i64>,
     client_disabled: bool,
 }
 
@@ -75,6 +78,7 @@ impl TryFrom<LongTokenRow> for LongToken {
             revoked_at: r.revoked_at,
             parent: r.parent_id.as_deref().map(|p| long_id(p).ok_or_else(|| bad("parent token id"))).transpose()?,
             renewable: r.renewable,
+            last_used_at: r.last_used_at,
             client_disabled: r.client_disabled,
         })
     }

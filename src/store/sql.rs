@@ -11,7 +11,8 @@ macro_rules! client_select {
     ($tail:literal) => {
         concat!(
             "SELECT id, name, scopes, secret_hash, previous_secret_hash, previous_secret_expires_at, ",
-            "otp_seed_sealed, otp_last_step, public_key, public_key_alg, disabled, created_at FROM clients ",
+            "otp_seed_sealed, otp_last_step, public_key, public_key_alg, disabled, created_at, last_used_at ",
+            "FROM clients ",
             $tail
         )
     };
@@ -22,13 +23,19 @@ macro_rules! long_select {
     ($tail:literal) => {
         concat!(
             "SELECT t.id, t.client_id, t.scopes, t.name, t.issued_at, t.expires_at, t.revoked_at, t.parent_id, ",
-            "t.renewable, c.disabled AS client_disabled FROM long_tokens t JOIN clients c ON c.id = t.client_id ",
+            "t.renewable, t.last_used_at, c.disabled AS client_disabled FROM long_tokens t JOIN clients c ON c.id = t.client_id ",
             $tail
         )
     };
 }
 
 pub(super) const PING: &str = "SELECT 1";
+
+/// A last use, never moved backwards (two instances may write the same token's).
+pub(super) const TOKEN_LAST_USED: &str =
+    "UPDATE long_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)";
+pub(super) const CLIENT_LAST_USED: &str =
+    "UPDATE clients SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)";
 
 pub(super) const GET_CLIENT: &str = client_select!("WHERE id = $1");
 pub(super) const LIST_CLIENTS: &str = client_select!("ORDER BY created_at, id");

@@ -18,8 +18,8 @@ use super::rows::{AuditRow, ClientRow, IssuerRow, LongTokenRow, RuleRow, Signing
 use super::sql;
 use super::{
     AuditEvent, AuditQuery, AuditRecord, Client, ConnectError, FailureCounter, FailureRecorded, FederationRule,
-    InsertError, IssuerName, LongToken, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store,
-    StoreError, TrustedIssuer, apply_failure,
+    InsertError, IssuerName, LastUses, LongToken, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord,
+    Store, StoreError, TrustedIssuer, apply_failure,
 };
 use crate::clock;
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
@@ -266,6 +266,13 @@ impl Store for SqliteStore {
         self.write(|reply| WriteOp::Audit { events, reply }).await
     }
 
+    async fn record_last_use(&self, uses: LastUses) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        self.write(|reply| WriteOp::LastUse { uses, reply }).await
+    }
+
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         let query =
             sqlx::query_as(sql::LIST_AUDIT).bind(q.after_id).bind(&q.client_id).bind(q.since).bind(i64::from(q.limit));
@@ -425,6 +432,10 @@ enum WriteOp {
         events: Vec<AuditEvent>,
         reply: Reply<()>,
     },
+    LastUse {
+        uses: LastUses,
+        reply: Reply<()>,
+    },
     RecordFailure {
         counters: Vec<FailureCounter>,
         now_ms: i64,
@@ -483,6 +494,7 @@ fn fail(op: WriteOp) -> Done {
         WriteOp::RevokeLong { reply, .. } => done(reply, not_run()),
         WriteOp::ConsumeOtp { reply, .. } | WriteOp::ConsumeJti { reply, .. } => done(reply, not_run()),
         WriteOp::RevokeShort { reply, .. } | WriteOp::Audit { reply, .. } => done(reply, not_run()),
+        WriteOp::LastUse { reply, .. } => done(reply, not_run()),
         WriteOp::RecordFailure { reply, .. } => done(reply, not_run()),
     }
 }
@@ -507,6 +519,10 @@ async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
         }
         WriteOp::Audit { events, reply } => {
             let r = in_savepoint(conn, |c| Box::pin(insert_audit(c, events)), Result::is_ok).await;
+            done(reply, r)
+        }
+        WriteOp::LastUse { uses, reply } => {
+            let r = in_savepoint(conn, |c| Box::pin(record_last_use(c, uses)), Result::is_ok).await;
             done(reply, r)
         }
         WriteOp::RecordFailure { counters, now_ms, reply } => {
@@ -539,6 +555,16 @@ async fn in_savepoint<T>(
     let end = if keep(&r) { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
     let _ = sqlx::raw_sql(end).execute(&mut *conn).await;
     r
+}
+
+async fn record_last_use(conn: &mut SqliteConnection, uses: LastUses) -> Result<(), StoreError> {
+    for (id, at) in &uses.tokens {
+        sqlx::query(sql::TOKEN_LAST_USED).bind(at).bind(id.to_string()).execute(&mut *conn).await.map_err(map_err)?;
+    }
+    for (id, at) in &uses.clients {
+        sqlx::query(sql::CLIENT_LAST_USED).bind(at).bind(id.as_str()).execute(&mut *conn).await.map_err(map_err)?;
+    }
+    Ok(())
 }
 
 async fn insert_audit(conn: &mut SqliteConnection, events: Vec<AuditEvent>) -> Result<(), StoreError> {

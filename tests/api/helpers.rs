@@ -371,6 +371,16 @@ pub async fn spawn_app_with(configure: impl Fn(&mut Settings) + Send + Sync + 's
     start(db, dir, Arc::new(configure), OffsetClock::new()).await
 }
 
+/// Spawns the application with its clock `days` in the past (advance it to come back to the
+/// present): for what the command line, which runs on the real clock, reads as old.
+pub async fn spawn_app_in_the_past(days: i64) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("a temp dir"));
+    let db = TestDatabase::fresh(&dir).await;
+    let clock = OffsetClock::new();
+    clock.advance_secs(-days * 86_400);
+    start(db, dir, Arc::new(|_: &mut Settings| {}), clock).await
+}
+
 pub fn database_url_in(dir: &TempDir) -> String {
     format!("sqlite://{}/t.db", dir.path().display())
 }

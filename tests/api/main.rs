@@ -17,6 +17,7 @@ mod health;
 mod helpers;
 mod introspection;
 mod keys;
+mod last_use;
 mod limits;
 mod metadata;
 mod multi_instance;

@@ -43,7 +43,13 @@ impl TokenService {
             Err(fail) => (Err(fail), Mechanism::Bearer),
         };
         match checked.and_then(|caller| self.check_audience(caller, purpose)) {
-            Ok(c) => Ok(c),
+            Ok(c) => {
+                match &c {
+                    Caller::Long(t) => self.last_use.token(t.id, &t.client_id, now.secs()),
+                    Caller::Short { client_id, .. } => self.last_use.client(client_id, now.secs()),
+                }
+                Ok(c)
+            }
             Err(fail) => Err(self.on_failure(fail, mechanism, None, addr, now.ms(), false).await),
         }
     }

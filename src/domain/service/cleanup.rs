@@ -1,5 +1,5 @@
 //! Housekeeping, run by the server's cleanup task: expired rows deleted in paced batches,
-//! old audit events dropped, caches pruned, short-term issuance counts recorded.
+//! old audit events dropped, caches pruned, short-term issuance counts and last uses recorded.
 
 use super::TokenService;
 use crate::clock;
@@ -16,6 +16,7 @@ impl TokenService {
     pub async fn purge_expired(&self) -> Result<Purged, StoreError> {
         let total = self.purge_expired_rows().await?;
         self.flush_short_counts().await?;
+        self.flush_last_use().await?;
         let now = self.now();
         let audit_before = now.ms() - clock::millis(self.config.audit_retention_secs);
         while self.store.purge_audit(audit_before, BATCH).await? == u64::from(BATCH) {}
@@ -47,6 +48,22 @@ impl TokenService {
             // most a quarter of one core and requests keep their latency while it drains.
             tokio::time::sleep(started.elapsed() * 3).await;
         }
+    }
+
+    /// Writes the last uses queued since the last call (queued again if the write fails), and
+    /// forgets the keys whose next use is due anyway.
+    pub async fn flush_last_use(&self) -> Result<(), StoreError> {
+        let now = self.now().secs();
+        self.last_use.prune(now);
+        let uses = self.last_use.take();
+        if uses.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store.record_last_use(uses.clone()).await {
+            self.last_use.restore(uses);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Records the short-term issuances counted since the last call, one event per client.

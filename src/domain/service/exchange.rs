@@ -85,6 +85,7 @@ fn stored(new: NewLongToken) -> LongToken {
         revoked_at: None,
         parent: None,
         renewable: new.renewable,
+        last_used_at: None,
         client_disabled: false,
     }
 }

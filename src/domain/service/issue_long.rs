@@ -93,6 +93,7 @@ impl TokenService {
         let client = (!granted.unguessable).then_some(&granted.client_id);
         self.check_limits(&failure_keys(grant, client, addr), now.ms())?;
         self.check_issuance(&granted.client_id)?;
+        self.last_use.client(&granted.client_id, now.secs());
         Ok(granted)
     }
 

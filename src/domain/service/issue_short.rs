@@ -45,6 +45,7 @@ impl TokenService {
         let audience = params.audience.as_ref().map_or(self.config.default_audience.as_str(), |a| a.as_str());
         let jwt = self.sign_short(&parent, &id, &scopes, audience, now)?;
         telemetry::short_token_issued();
+        self.last_use.token(parent.id, &parent.client_id, now.secs());
         self.record_short_issued(&parent, &id, addr, now).await?;
         Ok(IssuedShort {
             expires_at: id.expires_at,

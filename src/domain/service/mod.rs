@@ -13,7 +13,7 @@
 //! | `introspect.rs`    | RFC 7662 introspection                                            |
 //! | `signing_keys.rs`  | the keys in force, and the JWKS                                   |
 //! | `failures.rs`      | failed authentications: limits, locks, the audit trail            |
-//! | `cleanup.rs`       | housekeeping: expired rows, caches, issuance counts               |
+//! | `cleanup.rs`       | housekeeping: expired rows, caches, issuance counts, last uses    |
 //!
 //! Every operation reads the clock once (a [`Now`]) and passes it down, so all its rules see
 //! the same instant.
@@ -55,6 +55,7 @@ use super::error::DomainError;
 use super::keys::KeySchedule;
 use super::limits::{FailureLimits, IssuanceLimiter, LimitConfig, Suppressed};
 use super::types::{ClientId, LongTokenId};
+use super::usage::LastUse;
 use crate::clock::{self, Clock, Now};
 use crate::crypto::Keyring;
 use crate::signer::KeySet;
@@ -97,6 +98,8 @@ pub struct TokenService {
     short_issued: ShortIssuanceCounter,
     /// Trusted issuers' keys, for external identity tokens (federation).
     issuer_keys: IssuerKeyCache,
+    /// When tokens and clients were last used, written by `flush_last_use`.
+    last_use: LastUse,
     config: ServiceConfig,
 }
 
@@ -148,6 +151,7 @@ impl TokenService {
             dummy,
             short_issued: ShortIssuanceCounter::default(),
             issuer_keys: IssuerKeyCache::new(Arc::new(NoRemoteKeys), KeyPolicy::default()),
+            last_use: LastUse::default(),
             config,
         })
     }

@@ -365,6 +365,7 @@ async fn a_small_order_key_already_in_the_database_verifies_no_assertion() {
         public_key_alg: Some("EdDSA".into()),
         disabled: false,
         created_at: T0,
+        last_used_at: None,
     };
     h.store.insert_client(&record).await.unwrap();
     let claims = serde_json::json!({
