@@ -58,6 +58,9 @@ pub struct Settings {
     pub audit_retention_days: u32,
     /// The longest-lived external identity token accepted (federation), in seconds.
     pub federation_max_token_lifetime_secs: u32,
+    /// Lead times, in days, at which a long-term token about to expire is announced (a
+    /// `token.expiring` event, once per token and lead time) and counted (a gauge).
+    pub expiry_warning_days: Vec<u32>,
     /// PEM certificate chain and private key: with both, the server speaks HTTPS only.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -120,6 +123,7 @@ impl Default for Settings {
             audit_short_tokens: false,
             audit_retention_days: 365,
             federation_max_token_lifetime_secs: 3600,
+            expiry_warning_days: vec![7, 1],
             tls_cert: None,
             tls_key: None,
             shutdown_timeout_secs: 10,
@@ -222,6 +226,11 @@ pub struct FileConfig {
     /// 60-86400 [default: 3600].
     #[arg(long, env = "TOKENSMITH_FEDERATION_MAX_TOKEN_LIFETIME_SECS")]
     pub federation_max_token_lifetime_secs: Option<u32>,
+    /// Days before a long-term token's expiry at which it is announced (a `token.expiring`
+    /// event) and counted (the gauge `tokensmith_long_tokens_expiring`), comma-separated, each
+    /// 1-90, at most 8; empty: none [default: 7,1].
+    #[arg(long, env = "TOKENSMITH_EXPIRY_WARNING_DAYS", value_delimiter = ',', num_args = 0.., value_name = "DAYS")]
+    pub expiry_warning_days: Option<Vec<u32>>,
     /// PEM file with the certificate chain; with --tls-key, serve HTTPS [default: plain HTTP].
     #[arg(long, env = "TOKENSMITH_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -276,7 +285,7 @@ impl FileConfig {
                 audit_failures_per_window, issuance_per_client_per_minute, body_limit_bytes, header_timeout_secs,
                 body_timeout_secs, max_connections, cleanup_interval_secs, expired_retention_days,
                 token_cache_ttl_ms, audit_short_tokens, audit_retention_days, federation_max_token_lifetime_secs,
-                shutdown_timeout_secs, log_format
+                expiry_warning_days, shutdown_timeout_secs, log_format
             }
             optional { issuer, key_file, default_audience, tls_cert, tls_key }
         );
@@ -327,6 +336,9 @@ impl Settings {
         }
         if !(60..=86_400).contains(&self.federation_max_token_lifetime_secs) {
             return Err("federation_max_token_lifetime_secs must be between 60 and 86400".into());
+        }
+        if self.expiry_warning_days.len() > 8 || self.expiry_warning_days.iter().any(|d| !(1..=90).contains(d)) {
+            return Err("expiry_warning_days must be at most 8 lead times, each 1 to 90 days".into());
         }
         if self.audit_retention_days == 0 {
             return Err("audit_retention_days must be at least 1".into());
@@ -407,6 +419,13 @@ impl Settings {
             audit_short_tokens: self.audit_short_tokens,
             audit_retention_secs: i64::from(self.audit_retention_days) * SECS_PER_DAY,
             federation_max_token_lifetime_secs: i64::from(self.federation_max_token_lifetime_secs),
+            expiry_warnings_secs: {
+                let mut leads: Vec<i64> =
+                    self.expiry_warning_days.iter().map(|d| i64::from(*d) * SECS_PER_DAY).collect();
+                leads.sort_unstable();
+                leads.dedup();
+                leads
+            },
         }
     }
 }

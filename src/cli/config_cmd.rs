@@ -65,6 +65,7 @@ pub struct Effective {
     pub audit_short_tokens: bool,
     pub audit_retention_days: u32,
     pub federation_max_token_lifetime_secs: u32,
+    pub expiry_warning_days: Vec<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,6 +107,7 @@ impl Effective {
             audit_short_tokens,
             audit_retention_days,
             federation_max_token_lifetime_secs,
+            expiry_warning_days,
             tls_cert,
             tls_key,
             shutdown_timeout_secs,
@@ -145,6 +147,7 @@ impl Effective {
             audit_short_tokens,
             audit_retention_days,
             federation_max_token_lifetime_secs,
+            expiry_warning_days,
             tls_cert,
             tls_key,
             shutdown_timeout_secs,

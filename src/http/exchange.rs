@@ -123,19 +123,54 @@ fn parse(body: &JsonOrFormBody) -> Result<TokenExchangeRequest, ApiError> {
     }
 }
 
+/// The parameters refused even when empty: what they ask for is not offered.
+const REFUSED_FIELDS: &[&str] = &["resource", "actor_token", "actor_token_type"];
+
 /// A form's parameters of RFC 8693 as a JSON object of strings: others ignored, empty ones
-/// omitted (RFC 6749 §3.1), one given twice refused.
+/// omitted (RFC 6749 §3.1) unless refused anyway, one given twice refused, and a bad
+/// percent-escape or invalid UTF-8 refused (never replaced).
 fn form_fields(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
     let mut map = serde_json::Map::new();
-    for (name, value) in url::form_urlencoded::parse(bytes) {
-        if value.is_empty() || !FIELDS.contains(&name.as_ref()) {
+    for pair in bytes.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        let name = form_decode(name).map_err(|e| ApiError::invalid_request(format!("a form parameter name {e}")))?;
+        if !FIELDS.contains(&name.as_str()) {
             continue;
         }
-        if map.insert(name.to_string(), value.into_owned().into()).is_some() {
+        let value = form_decode(value).map_err(|e| ApiError::invalid_request(format!("parameter {name} {e}")))?;
+        if value.is_empty() && !REFUSED_FIELDS.contains(&name.as_str()) {
+            continue;
+        }
+        if map.contains_key(&name) {
             return Err(ApiError::invalid_request(format!("parameter {name} is given more than once")));
         }
+        map.insert(name, value.into());
     }
     Ok(serde_json::Value::Object(map))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one name or value: `+` is a space, `%XX`
+/// a byte; the bytes must be UTF-8.
+fn form_decode(raw: &[u8]) -> Result<String, &'static str> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = raw.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or("has a bad percent-escape")?;
+                out.push(byte);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| "is not UTF-8")
 }
 
 /// The exchange the request asks for, and the `issued_token_type` to answer; a 400 for
@@ -267,6 +302,19 @@ mod tests {
         assert_eq!((twice.status.as_u16(), twice.code), (400, "invalid_request"));
         let unknown_json = params(MediaType::Json, r#"{"grant_type":"x","client_id":"y"}"#).err().unwrap();
         assert_eq!(unknown_json.status.as_u16(), 400);
+    }
+
+    #[test]
+    fn a_form_with_bad_escapes_or_bytes_is_refused_never_repaired() {
+        for bad in
+            ["&audience=a%FF", "&audience=%zz", "&audience=a%", "&scope=deploy%C3", "&actor_token=", "&resource="]
+        {
+            let e = params(MediaType::Form, &format!("{FORM}{bad}")).err().unwrap();
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_request"), "{bad}");
+        }
+        assert_eq!(form_decode(b"a+b%2Fc%C3%A9").unwrap(), "a b/cé");
+        let (ok, _) = params(MediaType::Form, &format!("{FORM}&audience=https%3A%2F%2Fx&unknown=%FF")).unwrap();
+        assert_eq!(ok.audience.unwrap().as_str(), "https://x", "an unknown parameter is not even decoded");
     }
 
     #[test]

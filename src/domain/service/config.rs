@@ -39,6 +39,9 @@ pub struct ServiceConfig {
     pub audit_retention_secs: i64,
     /// The longest-lived external identity token accepted (federation).
     pub federation_max_token_lifetime_secs: i64,
+    /// Lead times before a long-term token's expiry at which it is announced, in seconds,
+    /// ascending, each once.
+    pub expiry_warnings_secs: Vec<i64>,
 }
 
 impl ServiceConfig {

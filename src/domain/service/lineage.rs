@@ -50,6 +50,13 @@ impl TokenService {
         let Some(target) = target.filter(|t| t.client_id == granted.client_id && t.is_live(now)) else {
             return Err(rotation_target_not_live());
         };
+        // A workload's identity token replaces only what such tokens got, never a token of the
+        // client's own credentials.
+        if !granted.renewable && target.renewable {
+            return Err(DomainError::InsufficientScope(
+                "an external identity token may rotate only a token issued on an external identity".into(),
+            ));
+        }
         if let Some(minter) = granted.minted_by {
             if !self.descends_from(&target, minter).await? {
                 return Err(DomainError::InsufficientScope(

@@ -206,3 +206,40 @@ async fn a_token_naming_a_trusted_issuer_gets_the_one_refusal_whatever_its_shape
         refused(&post_exchange(&app, &exchange_of(&token)).await);
     }
 }
+
+#[tokio::test]
+async fn a_form_exchange_with_bytes_it_cannot_read_is_refused_not_repaired() {
+    use crate::token_exchange::{GRANT, JWT_TYPE, post_form};
+    let (app, issuer, _client) = federated().await;
+    let token = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
+    let base = format!("grant_type={GRANT}&subject_token_type={JWT_TYPE}&subject_token={token}");
+    for extra in ["&audience=https%3A%2F%2Fdeploy.example%FF", "&audience=%zz", "&actor_token=", "&resource="] {
+        let body = format!("{base}{extra}");
+        let reply = app
+            .send(
+                app.post(crate::token_exchange::EXCHANGE)
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(body),
+            )
+            .await;
+        assert_eq!(reply.status.as_u16(), 400, "{extra}: {}", reply.text);
+    }
+    // None of them used the token up.
+    let form = [("grant_type", GRANT), ("subject_token", token.as_str()), ("subject_token_type", JWT_TYPE)];
+    exchanged(&post_form(&app, &form).await);
+}
+
+#[tokio::test]
+async fn a_workloads_identity_token_cannot_rotate_away_the_clients_own_tokens() {
+    let (app, issuer, client) = federated().await;
+    let own = app.issue_long_with(&client, json!({"ttl_days": 90})).await;
+    let token = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
+    let rotate = merge(assertion_grant(&token), json!({"rotate_token_id": own.token_id}));
+    app.post_long(&rotate).await.assert_error(403, "insufficient_scope");
+    // The client's token still works; a workload's own tokens are its to rotate.
+    app.issue_short(&own.access_token).await;
+    let first =
+        issued(&app.post_long(&assertion_grant(&issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN)))).await);
+    let fresh = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
+    issued(&app.post_long(&merge(assertion_grant(&fresh), json!({"rotate_token_id": first.token_id}))).await);
+}
