@@ -47,6 +47,8 @@ pub mod event {
     pub const LONG_TOKEN_ROTATED: &str = "long_token.rotated";
     pub const SHORT_TOKEN_ISSUED: &str = "short_token.issued";
     pub const SHORT_TOKENS_ISSUED: &str = "short_tokens.issued";
+    /// A long-term token ends within a configured lead time (once per token and lead time).
+    pub const TOKEN_EXPIRING: &str = "token.expiring";
     /// An external identity token exchanged for a short-term token (RFC 8693).
     pub const TOKEN_EXCHANGED: &str = "token.exchanged";
     pub const TOKEN_REVOKED: &str = "token.revoked";

@@ -1090,6 +1090,30 @@ async fn last_uses_are_recorded_never_backwards(s: Arc<dyn Store>) {
     s.record_last_use(LastUses::default()).await.unwrap();
 }
 
+async fn expiry_warnings_are_given_once_with_their_event(s: Arc<dyn Store>) {
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    for (n, ttl) in [(1u128, 3 * DAY), (2, 10 * DAY), (3, DAY)] {
+        insert(&*s, &token(n, "cli_a", NOW, ttl)).await;
+    }
+    let expiring = s.list_expiring_long_tokens(NOW, NOW + 7 * DAY).await.unwrap();
+    assert_eq!(expiring.iter().map(|t| t.id).collect::<Vec<_>>(), [long_id(3), long_id(1)], "soonest first");
+    assert!(s_warn(&*s, 1, 7 * DAY).await);
+    assert!(!s_warn(&*s, 1, 7 * DAY).await, "once");
+    assert!(s_warn(&*s, 1, DAY).await, "once per lead time");
+    let query = AuditQuery { client_id: None, since: None, after_id: 0, limit: 100 };
+    let events = s.list_audit(&query).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.event.event == "token.expiring").count(), 2);
+    // Gone with the token.
+    s.purge_expired(NOW + 4 * DAY, NOW + 4 * DAY, 100).await.unwrap();
+    assert!(
+        s.list_expiring_long_tokens(NOW + 4 * DAY, NOW + 20 * DAY).await.unwrap().iter().all(|t| t.id == long_id(2))
+    );
+}
+
+async fn s_warn(s: &dyn Store, n: u128, lead: i64) -> bool {
+    s.warn_expiring(&long_id(n), lead, audit_event(lead, "token.expiring", Some("cli_a"))).await.unwrap()
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1148,6 +1172,7 @@ conformance!(
     current_long_tokens_are_neither_expired_nor_revoked,
     a_client_public_key_is_set_once_unless_replaced,
     last_uses_are_recorded_never_backwards,
+    expiry_warnings_are_given_once_with_their_event,
     // federation
     issuers_round_trip_and_names_and_iss_are_unique,
     federation_rules_round_trip_and_go_with_their_issuer,

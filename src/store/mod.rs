@@ -191,6 +191,13 @@ pub trait Store: Send + Sync + 'static {
     /// that is still signing at `key.activates_at` to retire then.
     async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
 
+    /// Long-term tokens neither expired nor revoked at `now` that expire by `until`, soonest
+    /// first.
+    async fn list_expiring_long_tokens(&self, now: i64, until: i64) -> Result<Vec<LongToken>, StoreError>;
+    /// Records that `token`'s expiry was announced `lead_secs` ahead, with `event`, both or
+    /// neither; false (and nothing written) when it was announced before, here or elsewhere.
+    async fn warn_expiring(&self, token: &LongTokenId, lead_secs: i64, event: AuditEvent) -> Result<bool, StoreError>;
+
     /// Records when tokens and clients were last used (never moving a time backwards), in one
     /// transaction; rows that no longer exist are skipped.
     async fn record_last_use(&self, uses: LastUses) -> Result<(), StoreError>;

@@ -427,6 +427,26 @@ impl Store for PgStore {
         self.changes_one(query).await
     }
 
+    async fn list_expiring_long_tokens(&self, now: i64, until: i64) -> Result<Vec<LongToken>, StoreError> {
+        let query = sqlx::query_as(sql::LIST_EXPIRING_LONG).bind(now).bind(until);
+        let rows: Vec<LongTokenRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn warn_expiring(&self, token: &LongTokenId, lead_secs: i64, event: AuditEvent) -> Result<bool, StoreError> {
+        let token = token.to_string();
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            let inserted = sqlx::query(sql::WARN_EXPIRING).bind(&token).bind(lead_secs).execute(&mut *tx).await?;
+            if inserted.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sql::insert_audit!(event).execute(&mut *tx).await?;
+            tx.commit().await.map(|()| true)
+        })
+        .await
+    }
+
     async fn record_last_use(&self, uses: LastUses) -> Result<(), StoreError> {
         if uses.is_empty() {
             return Ok(());

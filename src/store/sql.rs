@@ -61,6 +61,14 @@ pub(super) const LIST_LONG_OF_CLIENT: &str = long_select!("WHERE t.client_id = $
 /// each one's status).
 pub(super) const LIST_CURRENT_LONG: &str =
     long_select!("WHERE t.expires_at > $1 AND (t.revoked_at IS NULL OR t.revoked_at > $1) ORDER BY t.issued_at, t.id");
+/// Tokens valid at `$1` (the domain decides each one's status) that expire by `$2`.
+pub(super) const LIST_EXPIRING_LONG: &str = long_select!(
+    "WHERE t.expires_at > $1 AND t.expires_at <= $2 AND (t.revoked_at IS NULL OR t.revoked_at > $1) \
+     ORDER BY t.expires_at, t.id"
+);
+/// An expiry warning, given once; the row count says whether this call gave it.
+pub(super) const WARN_EXPIRING: &str =
+    "INSERT INTO expiry_warnings (token_id, lead_secs) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 pub(super) const LIST_CURRENT_LONG_OF_CLIENT: &str = long_select!(
     "WHERE t.client_id = $2 AND t.expires_at > $1 AND (t.revoked_at IS NULL OR t.revoked_at > $1) \
      ORDER BY t.issued_at, t.id"

@@ -266,6 +266,17 @@ impl Store for SqliteStore {
         self.write(|reply| WriteOp::Audit { events, reply }).await
     }
 
+    async fn list_expiring_long_tokens(&self, now: i64, until: i64) -> Result<Vec<LongToken>, StoreError> {
+        let query = sqlx::query_as(sql::LIST_EXPIRING_LONG).bind(now).bind(until);
+        let rows: Vec<LongTokenRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn warn_expiring(&self, token: &LongTokenId, lead_secs: i64, event: AuditEvent) -> Result<bool, StoreError> {
+        let token = token.to_string();
+        self.write(|reply| WriteOp::WarnExpiring { token, lead_secs, event, reply }).await
+    }
+
     async fn record_last_use(&self, uses: LastUses) -> Result<(), StoreError> {
         if uses.is_empty() {
             return Ok(());
@@ -436,6 +447,12 @@ enum WriteOp {
         uses: LastUses,
         reply: Reply<()>,
     },
+    WarnExpiring {
+        token: String,
+        lead_secs: i64,
+        event: AuditEvent,
+        reply: Reply<bool>,
+    },
     RecordFailure {
         counters: Vec<FailureCounter>,
         now_ms: i64,
@@ -495,6 +512,7 @@ fn fail(op: WriteOp) -> Done {
         WriteOp::ConsumeOtp { reply, .. } | WriteOp::ConsumeJti { reply, .. } => done(reply, not_run()),
         WriteOp::RevokeShort { reply, .. } | WriteOp::Audit { reply, .. } => done(reply, not_run()),
         WriteOp::LastUse { reply, .. } => done(reply, not_run()),
+        WriteOp::WarnExpiring { reply, .. } => done(reply, not_run()),
         WriteOp::RecordFailure { reply, .. } => done(reply, not_run()),
     }
 }
@@ -523,6 +541,10 @@ async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
         }
         WriteOp::LastUse { uses, reply } => {
             let r = in_savepoint(conn, |c| Box::pin(record_last_use(c, uses)), Result::is_ok).await;
+            done(reply, r)
+        }
+        WriteOp::WarnExpiring { token, lead_secs, event, reply } => {
+            let r = in_savepoint(conn, |c| Box::pin(warn_expiring(c, token, lead_secs, event)), Result::is_ok).await;
             done(reply, r)
         }
         WriteOp::RecordFailure { counters, now_ms, reply } => {
@@ -555,6 +577,20 @@ async fn in_savepoint<T>(
     let end = if keep(&r) { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
     let _ = sqlx::raw_sql(end).execute(&mut *conn).await;
     r
+}
+
+async fn warn_expiring(
+    conn: &mut SqliteConnection,
+    token: String,
+    lead_secs: i64,
+    event: AuditEvent,
+) -> Result<bool, StoreError> {
+    let query = sqlx::query(sql::WARN_EXPIRING).bind(token).bind(lead_secs);
+    if query.execute(&mut *conn).await.map_err(map_err)?.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sql::insert_audit!(event).execute(&mut *conn).await.map_err(map_err)?;
+    Ok(true)
 }
 
 async fn record_last_use(conn: &mut SqliteConnection, uses: LastUses) -> Result<(), StoreError> {

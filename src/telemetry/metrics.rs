@@ -61,6 +61,10 @@ pub fn describe() {
         "Failed fetches of a trusted issuer's keys, by issuer"
     );
     describe_gauge!("tokensmith_issuer_keys", "Verification keys held for a trusted issuer, by issuer");
+    describe_gauge!(
+        "tokensmith_long_tokens_expiring",
+        "Valid long-term tokens that end within a lead time (expiry_warning_days), by client and lead time"
+    );
     for kind in ["unavailable", "backend"] {
         metrics::counter!("tokensmith_database_errors_total", "kind" => kind).increment(0);
     }
@@ -230,6 +234,13 @@ pub fn issuer_keys_fetch_failed(issuer: &str) {
 /// The verification keys now held for a trusted issuer.
 pub fn issuer_keys_held(issuer: &str, keys: usize) {
     metrics::gauge!("tokensmith_issuer_keys", "issuer" => issuer.to_owned()).set(keys as f64);
+}
+
+/// How many of a client's valid long-term tokens end within `within_days`. Series are bounded
+/// by the clients and the configured lead times.
+pub fn long_tokens_expiring(client_id: &str, within_days: i64, count: usize) {
+    let labels = [("client_id", client_id.to_owned()), ("within_days", within_days.to_string())];
+    metrics::gauge!("tokensmith_long_tokens_expiring", &labels).set(count as f64);
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod cli;
 mod client_credentials_grant;
 mod config_check;
 mod durability;
+mod expiry_warnings;
 mod faults;
 mod federation_admin;
 mod federation_grant;

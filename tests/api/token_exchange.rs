@@ -94,7 +94,8 @@ async fn a_form_as_rfc_8693_writes_it_is_accepted_with_audience_scope_and_token_
             ("requested_token_type", JWT_TYPE),
             // RFC 6749 §3.2: parameters the server does not know are ignored; empty ones omitted.
             ("client_id", "whatever"),
-            ("resource", ""),
+            ("options", "%FF"),
+            ("scope", ""),
         ],
     )
     .await;

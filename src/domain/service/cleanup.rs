@@ -17,6 +17,7 @@ impl TokenService {
         let total = self.purge_expired_rows().await?;
         self.flush_short_counts().await?;
         self.flush_last_use().await?;
+        self.warn_expiring().await?;
         let now = self.now();
         let audit_before = now.ms() - clock::millis(self.config.audit_retention_secs);
         while self.store.purge_audit(audit_before, BATCH).await? == u64::from(BATCH) {}

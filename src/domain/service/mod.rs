@@ -13,6 +13,7 @@
 //! | `introspect.rs`    | RFC 7662 introspection                                            |
 //! | `signing_keys.rs`  | the keys in force, and the JWKS                                   |
 //! | `failures.rs`      | failed authentications: limits, locks, the audit trail            |
+//! | `expiry.rs`        | expiry warnings: `token.expiring` once per token and lead time    |
 //! | `cleanup.rs`       | housekeeping: expired rows, caches, issuance counts, last uses    |
 //!
 //! Every operation reads the clock once (a [`Now`]) and passes it down, so all its rules see
@@ -23,6 +24,7 @@ mod bearer;
 mod cleanup;
 mod config;
 mod exchange;
+mod expiry;
 mod failures;
 mod grant_assertion;
 mod grant_federation;
@@ -100,6 +102,8 @@ pub struct TokenService {
     issuer_keys: IssuerKeyCache,
     /// When tokens and clients were last used, written by `flush_last_use`.
     last_use: LastUse,
+    /// The (client, lead time) series of the expiring-tokens gauge set by the last pass.
+    expiring_series: std::sync::Mutex<Vec<(ClientId, i64)>>,
     config: ServiceConfig,
 }
 
@@ -152,6 +156,7 @@ impl TokenService {
             short_issued: ShortIssuanceCounter::default(),
             issuer_keys: IssuerKeyCache::new(Arc::new(NoRemoteKeys), KeyPolicy::default()),
             last_use: LastUse::default(),
+            expiring_series: std::sync::Mutex::new(Vec::new()),
             config,
         })
     }
