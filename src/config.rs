@@ -229,8 +229,8 @@ pub struct FileConfig {
     /// Days before a long-term token's expiry at which it is announced (a `token.expiring`
     /// event) and counted (the gauge `tokensmith_long_tokens_expiring`), comma-separated, each
     /// 1-90, at most 8; empty: none [default: 7,1].
-    #[arg(long, env = "TOKENSMITH_EXPIRY_WARNING_DAYS", value_delimiter = ',', num_args = 0.., value_name = "DAYS")]
-    pub expiry_warning_days: Option<Vec<u32>>,
+    #[arg(long, env = "TOKENSMITH_EXPIRY_WARNING_DAYS", value_parser = LeadDays::parse, value_name = "DAYS")]
+    pub expiry_warning_days: Option<LeadDays>,
     /// PEM file with the certificate chain; with --tls-key, serve HTTPS [default: plain HTTP].
     #[arg(long, env = "TOKENSMITH_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -277,7 +277,8 @@ impl FileConfig {
             parsed {
                 listen => |v: String| parse_listen(&v),
                 signing_alg => |v: String| parse_alg(&v),
-                trusted_proxies => |v: Vec<String>| crate::http::forwarded::parse_trusted(&v)
+                trusted_proxies => |v: Vec<String>| crate::http::forwarded::parse_trusted(&v),
+                expiry_warning_days => |v: LeadDays| Ok::<_, String>(v.0)
             }
             plain {
                 database, long_ttl_default_days, long_ttl_max_days, short_ttl_max_secs, failures_per_client,
@@ -285,11 +286,27 @@ impl FileConfig {
                 audit_failures_per_window, issuance_per_client_per_minute, body_limit_bytes, header_timeout_secs,
                 body_timeout_secs, max_connections, cleanup_interval_secs, expired_retention_days,
                 token_cache_ttl_ms, audit_short_tokens, audit_retention_days, federation_max_token_lifetime_secs,
-                expiry_warning_days, shutdown_timeout_secs, log_format
+                shutdown_timeout_secs, log_format
             }
             optional { issuer, key_file, default_audience, tls_cert, tls_key }
         );
         Ok(())
+    }
+}
+
+/// Lead times in days: a TOML list, or on the command line `7,1` (empty: none).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct LeadDays(pub Vec<u32>);
+
+impl LeadDays {
+    pub fn parse(s: &str) -> Result<LeadDays, String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| d.parse().map_err(|_| format!("{d:?} is not a number of days")))
+            .collect::<Result<_, _>>()
+            .map(LeadDays)
     }
 }
 
@@ -435,6 +452,14 @@ const SECS_PER_DAY: i64 = 86_400;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lead_days_parse_from_a_list_and_empty_means_none() {
+        assert_eq!(LeadDays::parse("7,1"), Ok(LeadDays(vec![7, 1])));
+        assert_eq!(LeadDays::parse(" 30 , 7 "), Ok(LeadDays(vec![30, 7])));
+        assert_eq!(LeadDays::parse(""), Ok(LeadDays(vec![])));
+        assert!(LeadDays::parse("7,x").is_err());
+    }
 
     #[test]
     fn unknown_file_keys_are_refused_by_name() {

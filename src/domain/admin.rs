@@ -396,7 +396,7 @@ mod tests {
                 issued_at: NOW - 7200,
                 expires_at,
                 parent: None,
-                renewable: true,
+                origin: crate::domain::token::TokenOrigin::Client,
             };
             store.insert_long_token(&t, None, NOW - 7200, ev()).await.unwrap();
         }

@@ -15,9 +15,8 @@ pub struct LongToken {
     pub revoked_at: Option<i64>,
     /// The long-term token whose short-term token minted this one (`None`: a root).
     pub parent: Option<LongTokenId>,
-    /// Whether the `short_token` grant may rotate it: not a token issued on an external
-    /// identity, which only a fresh identity token renews.
-    pub renewable: bool,
+    /// How it was issued: what may renew or replace it.
+    pub origin: TokenOrigin,
     /// When it was last exchanged for a short-term token or presented as a bearer (Unix
     /// seconds, to the minute).
     pub last_used_at: Option<i64>,
@@ -64,6 +63,52 @@ impl LongToken {
     }
 }
 
+/// How a long-term token was issued, which decides what may renew or replace it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOrigin {
+    /// On the client's own credentials (or a short-term token of such a token).
+    Client,
+    /// On an external identity, through the federation rule with this id; also every child of
+    /// such a token. Only a fresh identity token of the same rule, or the client's own
+    /// credentials, may replace it; a short-term token never renews it.
+    Federation(String),
+    /// The grant of a token exchange through this rule: never replaced.
+    Exchange(String),
+}
+
+impl TokenOrigin {
+    /// Whether the `short_token` grant may rotate it.
+    pub fn renewable(&self) -> bool {
+        *self == TokenOrigin::Client
+    }
+
+    /// The origin of a token minted under one of this origin.
+    pub fn of_child(&self) -> TokenOrigin {
+        match self {
+            TokenOrigin::Exchange(rule) => TokenOrigin::Federation(rule.clone()),
+            other => other.clone(),
+        }
+    }
+
+    /// As stored: `NULL`, `rule:<id>` or `exchange:<id>`.
+    pub fn encode(&self) -> Option<String> {
+        match self {
+            TokenOrigin::Client => None,
+            TokenOrigin::Federation(rule) => Some(format!("rule:{rule}")),
+            TokenOrigin::Exchange(rule) => Some(format!("exchange:{rule}")),
+        }
+    }
+
+    pub fn decode(stored: Option<&str>) -> Option<TokenOrigin> {
+        match stored.map(|s| s.split_once(':')) {
+            None => Some(TokenOrigin::Client),
+            Some(Some(("rule", rule))) => Some(TokenOrigin::Federation(rule.to_owned())),
+            Some(Some(("exchange", rule))) => Some(TokenOrigin::Exchange(rule.to_owned())),
+            Some(_) => None,
+        }
+    }
+}
+
 /// A long-term token to insert.
 #[derive(Debug, Clone)]
 pub struct NewLongToken {
@@ -76,8 +121,8 @@ pub struct NewLongToken {
     pub expires_at: i64,
     /// Its parent in the lineage, which must be live when it is inserted.
     pub parent: Option<LongTokenId>,
-    /// See [`LongToken::renewable`].
-    pub renewable: bool,
+    /// See [`LongToken::origin`].
+    pub origin: TokenOrigin,
 }
 
 /// An existing token that a new one replaces, revoked at `revoke_at`.
@@ -126,10 +171,20 @@ mod tests {
             expires_at,
             revoked_at,
             parent: None,
-            renewable: true,
+            origin: TokenOrigin::Client,
             last_used_at: None,
             client_disabled,
         }
+    }
+
+    #[test]
+    fn origins_round_trip_and_only_a_clients_own_tokens_are_renewable() {
+        for o in [TokenOrigin::Client, TokenOrigin::Federation("fed_a".into()), TokenOrigin::Exchange("fed_b".into())] {
+            assert_eq!(TokenOrigin::decode(o.encode().as_deref()), Some(o.clone()));
+            assert_eq!(o.renewable(), o == TokenOrigin::Client);
+        }
+        assert_eq!(TokenOrigin::Exchange("fed_b".into()).of_child(), TokenOrigin::Federation("fed_b".into()));
+        assert_eq!(TokenOrigin::decode(Some("other:x")), None);
     }
 
     #[test]

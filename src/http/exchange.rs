@@ -14,9 +14,8 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorResponse};
 use super::extract::{ClientAddr, ClientKeyHeader, JsonOrFormBody, MediaType};
 use super::observe::RequestLog;
-use super::tokens::no_store;
+use super::tokens::{ShortTokenResponse, no_store};
 use super::{ApiContext, openapi};
-use crate::clock::rfc3339;
 use crate::domain::{Audience, ClientId, DomainError, ExchangeParams, IssuedShort, Mechanism, Scopes};
 
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -81,29 +80,14 @@ pub struct TokenExchangeRequest {
     pub actor_token_type: Option<String>,
 }
 
-/// `TokenExchangeResponse` (RFC 8693 §2.2.1), with `200 OK`.
+/// `TokenExchangeResponse` (RFC 8693 §2.2.1), with `200 OK`: issueShortTermToken's answer and
+/// RFC 8693's two fields.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(description = "A short-term access token, as issueShortTermToken answers one, with RFC 8693's \
 `issued_token_type` and `scope`. Revoking it (by `token_id`) works as for any short-term token.")]
 pub struct TokenExchangeResponse {
-    /// The JWT's `jti`, usable with revokeToken.
-    pub token_id: String,
-    /// The JWT, verifiable with the keys at `/.well-known/jwks.json`.
-    pub access_token: String,
-    /// Always `Bearer`.
-    #[schema(schema_with = openapi::bearer_schema)]
-    pub token_type: &'static str,
-    /// The scopes the JWT holds, sorted.
-    pub scopes: Vec<String>,
-    /// When the JWT was issued (RFC 3339, UTC).
-    #[schema(format = DateTime)]
-    pub issued_at: String,
-    /// When the JWT expires (RFC 3339, UTC).
-    #[schema(format = DateTime)]
-    pub expires_at: String,
-    /// Seconds from `issued_at` to `expires_at`.
-    #[schema(minimum = 1)]
-    pub expires_in: i64,
+    #[serde(flatten)]
+    pub token: ShortTokenResponse,
     /// What `access_token` is: the `requested_token_type`, `…:access_token` unless asked otherwise.
     #[schema(schema_with = openapi::issued_token_type_schema)]
     pub issued_token_type: &'static str,
@@ -119,7 +103,14 @@ fn parse(body: &JsonOrFormBody) -> Result<TokenExchangeRequest, ApiError> {
         _ if body.bytes.iter().all(u8::is_ascii_whitespace) => {
             Err(ApiError::invalid_request("a request body is required (JSON or a form)"))
         }
-        _ => serde_json::from_slice(&body.bytes).map_err(invalid),
+        _ => {
+            let value: serde_json::Value = serde_json::from_slice(&body.bytes).map_err(invalid)?;
+            // Present at all, `null` included, they ask for what is not offered.
+            if let Some(name) = REFUSED_FIELDS.iter().find(|f| value.get(**f).is_some()) {
+                return Err(ApiError::invalid_request(format!("{name} is not supported")));
+            }
+            serde_json::from_value(value).map_err(invalid)
+        }
     }
 }
 
@@ -161,7 +152,8 @@ fn form_decode(raw: &[u8]) -> Result<String, &'static str> {
         match raw[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = raw.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = raw.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+                let hex = hex.and_then(|h| std::str::from_utf8(h).ok());
                 let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or("has a bad percent-escape")?;
                 out.push(byte);
                 i += 2;
@@ -251,17 +243,8 @@ pub async fn exchange(
     let issued: IssuedShort = ctx.service.exchange(params, addr).await?;
     log.client(&issued.client_id);
     log.token(&issued.id);
-    let body = TokenExchangeResponse {
-        token_id: issued.id.to_string(),
-        access_token: issued.jwt,
-        token_type: "Bearer",
-        scope: issued.scopes.join(" "),
-        scopes: issued.scopes,
-        issued_at: rfc3339(issued.issued_at),
-        expires_at: rfc3339(issued.expires_at),
-        expires_in: issued.expires_at - issued.issued_at,
-        issued_token_type,
-    };
+    let scope = issued.scopes.join(" ");
+    let body = TokenExchangeResponse { token: ShortTokenResponse::from(issued), issued_token_type, scope };
     Ok(no_store((StatusCode::OK, Json(body)).into_response()))
 }
 
@@ -302,13 +285,23 @@ mod tests {
         assert_eq!((twice.status.as_u16(), twice.code), (400, "invalid_request"));
         let unknown_json = params(MediaType::Json, r#"{"grant_type":"x","client_id":"y"}"#).err().unwrap();
         assert_eq!(unknown_json.status.as_u16(), 400);
+        let null_actor = format!(
+            r#"{{"grant_type":"{TOKEN_EXCHANGE}","subject_token":"a","subject_token_type":"{TOKEN_TYPE_JWT}","actor_token":null}}"#
+        );
+        assert_eq!(params(MediaType::Json, &null_actor).err().unwrap().status.as_u16(), 400);
     }
 
     #[test]
     fn a_form_with_bad_escapes_or_bytes_is_refused_never_repaired() {
-        for bad in
-            ["&audience=a%FF", "&audience=%zz", "&audience=a%", "&scope=deploy%C3", "&actor_token=", "&resource="]
-        {
+        for bad in [
+            "&audience=a%FF",
+            "&audience=%zz",
+            "&audience=%+A",
+            "&audience=a%",
+            "&scope=deploy%C3",
+            "&actor_token=",
+            "&resource=",
+        ] {
             let e = params(MediaType::Form, &format!("{FORM}{bad}")).err().unwrap();
             assert_eq!((e.status.as_u16(), e.code), (400, "invalid_request"), "{bad}");
         }

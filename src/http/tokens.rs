@@ -152,6 +152,20 @@ pub struct ShortTokenResponse {
     pub expires_in: i64,
 }
 
+impl From<IssuedShort> for ShortTokenResponse {
+    fn from(issued: IssuedShort) -> Self {
+        ShortTokenResponse {
+            token_id: issued.id.to_string(),
+            access_token: issued.jwt,
+            token_type: "Bearer",
+            scopes: issued.scopes,
+            issued_at: rfc3339(issued.issued_at),
+            expires_at: rfc3339(issued.expires_at),
+            expires_in: issued.expires_at - issued.issued_at,
+        }
+    }
+}
+
 impl ShortTokenResponse {
     /// The JSON body, byte for byte what `serde_json` writes for this struct (tested), written
     /// directly: on the hot path, serde's escaping scan of the JWT cost more than the rest.
@@ -473,15 +487,7 @@ pub async fn issue_short(
     let issued: IssuedShort = ctx.service.issue_short(bearer, params, addr).await?;
     log.client(&issued.client_id);
     log.token(&issued.id);
-    let body = ShortTokenResponse {
-        token_id: issued.id.to_string(),
-        access_token: issued.jwt,
-        token_type: "Bearer",
-        scopes: issued.scopes,
-        issued_at: rfc3339(issued.issued_at),
-        expires_at: rfc3339(issued.expires_at),
-        expires_in: issued.expires_at - issued.issued_at,
-    };
+    let body = ShortTokenResponse::from(issued);
     let json = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
     Ok(no_store((StatusCode::CREATED, json, body.to_json()).into_response()))
 }

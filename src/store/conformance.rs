@@ -21,6 +21,7 @@ use super::{
 use crate::crypto::{self, Keyring};
 use crate::domain::federation::{ClaimMatch, FederationRule, IssuerKeys, IssuerName, TrustedIssuer};
 use crate::domain::limits::Window;
+use crate::domain::token::TokenOrigin;
 use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
 
 const PG_URL_VAR: &str = "TOKENSMITH_TEST_POSTGRES_URL";
@@ -65,7 +66,7 @@ fn token(n: u128, client: &str, issued_at: i64, ttl: i64) -> NewLongToken {
         issued_at,
         expires_at: issued_at + ttl,
         parent: None,
-        renewable: true,
+        origin: TokenOrigin::Client,
     }
 }
 
@@ -206,7 +207,7 @@ async fn long_tokens_round_trip(s: Arc<dyn Store>) {
     insert(&*s, &t).await;
     let mut unnamed = token(2, "cli_a", NOW, DAY);
     unnamed.name = None;
-    unnamed.renewable = false;
+    unnamed.origin = TokenOrigin::Exchange("fed_x".into());
     insert(&*s, &unnamed).await;
 
     for r in [get(&*s, 1).await, s.find_long_token_by_hash(&hash_of(1)).await.unwrap().unwrap()] {
@@ -216,11 +217,11 @@ async fn long_tokens_round_trip(s: Arc<dyn Store>) {
         assert_eq!(r.name.as_deref(), Some("token 1"));
         assert_eq!((r.issued_at, r.expires_at, r.revoked_at), (NOW, NOW + 30 * DAY, None));
         assert!(!r.client_disabled);
-        assert!(r.renewable);
+        assert_eq!(r.origin, TokenOrigin::Client);
         assert!(r.is_live(NOW));
     }
     assert_eq!(get(&*s, 2).await.name, None);
-    assert!(!get(&*s, 2).await.renewable);
+    assert_eq!(get(&*s, 2).await.origin, TokenOrigin::Exchange("fed_x".into()));
     assert!(s.get_long_token(&long_id(99)).await.unwrap().is_none());
     assert!(s.find_long_token_by_hash(&hash_of(99)).await.unwrap().is_none());
 
@@ -1095,19 +1096,24 @@ async fn expiry_warnings_are_given_once_with_their_event(s: Arc<dyn Store>) {
     for (n, ttl) in [(1u128, 3 * DAY), (2, 10 * DAY), (3, DAY)] {
         insert(&*s, &token(n, "cli_a", NOW, ttl)).await;
     }
-    let expiring = s.list_expiring_long_tokens(NOW, NOW + 7 * DAY).await.unwrap();
+    let expiring = s.list_expiring_long_tokens(NOW, NOW + 7 * DAY, 0).await.unwrap();
     assert_eq!(expiring.iter().map(|t| t.id).collect::<Vec<_>>(), [long_id(3), long_id(1)], "soonest first");
+    let longer = s.list_expiring_long_tokens(NOW, NOW + 7 * DAY, DAY).await.unwrap();
+    assert_eq!(longer.iter().map(|t| t.id).collect::<Vec<_>>(), [long_id(1)], "issued for longer than a day");
+    assert_eq!(s.list_unwarned_expiring(NOW, 7 * DAY).await.unwrap().len(), 0, "issued for 3 days: not at 7");
+    assert_eq!(s.list_unwarned_expiring(NOW, 2 * DAY).await.unwrap().len(), 0, "not yet within 2 days");
     assert!(s_warn(&*s, 1, 7 * DAY).await);
     assert!(!s_warn(&*s, 1, 7 * DAY).await, "once");
     assert!(s_warn(&*s, 1, DAY).await, "once per lead time");
+    assert_eq!(s.list_unwarned_expiring(NOW + 2 * DAY + 1, DAY).await.unwrap().len(), 0, "warned");
+    assert_eq!(s.list_unwarned_expiring(NOW + 2 * DAY + 1, 2 * DAY).await.unwrap().len(), 1, "not at 2 days");
     let query = AuditQuery { client_id: None, since: None, after_id: 0, limit: 100 };
     let events = s.list_audit(&query).await.unwrap();
     assert_eq!(events.iter().filter(|e| e.event.event == "token.expiring").count(), 2);
     // Gone with the token.
     s.purge_expired(NOW + 4 * DAY, NOW + 4 * DAY, 100).await.unwrap();
-    assert!(
-        s.list_expiring_long_tokens(NOW + 4 * DAY, NOW + 20 * DAY).await.unwrap().iter().all(|t| t.id == long_id(2))
-    );
+    let left = s.list_expiring_long_tokens(NOW + 4 * DAY, NOW + 20 * DAY, 0).await.unwrap();
+    assert!(left.iter().all(|t| t.id == long_id(2)));
 }
 
 async fn s_warn(s: &dyn Store, n: u128, lead: i64) -> bool {

@@ -191,9 +191,17 @@ pub trait Store: Send + Sync + 'static {
     /// that is still signing at `key.activates_at` to retire then.
     async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
 
-    /// Long-term tokens neither expired nor revoked at `now` that expire by `until`, soonest
-    /// first.
-    async fn list_expiring_long_tokens(&self, now: i64, until: i64) -> Result<Vec<LongToken>, StoreError>;
+    /// Long-term tokens neither expired nor revoked at `now` that expire by `until` and were
+    /// issued for longer than `longer_than` seconds, soonest first.
+    async fn list_expiring_long_tokens(
+        &self,
+        now: i64,
+        until: i64,
+        longer_than: i64,
+    ) -> Result<Vec<LongToken>, StoreError>;
+    /// Those that expire within `lead_secs` of `now`, were issued for longer, and were not yet
+    /// warned of at that lead time (`warn_expiring`).
+    async fn list_unwarned_expiring(&self, now: i64, lead_secs: i64) -> Result<Vec<LongToken>, StoreError>;
     /// Records that `token`'s expiry was announced `lead_secs` ahead, with `event`, both or
     /// neither; false (and nothing written) when it was announced before, here or elsewhere.
     async fn warn_expiring(&self, token: &LongTokenId, lead_secs: i64, event: AuditEvent) -> Result<bool, StoreError>;

@@ -288,6 +288,14 @@ const LIVE_PARENT_FOR_SHARE: &str = concat!(
 const GET_LIMIT_ROW_FOR_UPDATE: &str =
     "SELECT key, recent, locked_until, changed_at, expires_at FROM auth_limits WHERE key = $1 FOR UPDATE";
 
+/// Last uses, a batch in one statement: `$1` ids, `$2` times (never moved backwards).
+const PG_TOKENS_LAST_USED: &str = "UPDATE long_tokens t SET last_used_at = v.at \
+     FROM unnest($1::text[], $2::bigint[]) AS v(id, at) \
+     WHERE t.id = v.id AND (t.last_used_at IS NULL OR t.last_used_at < v.at)";
+const PG_CLIENTS_LAST_USED: &str = "UPDATE clients c SET last_used_at = v.at \
+     FROM unnest($1::text[], $2::bigint[]) AS v(id, at) \
+     WHERE c.id = v.id AND (c.last_used_at IS NULL OR c.last_used_at < v.at)";
+
 #[async_trait]
 impl Store for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -427,8 +435,19 @@ impl Store for PgStore {
         self.changes_one(query).await
     }
 
-    async fn list_expiring_long_tokens(&self, now: i64, until: i64) -> Result<Vec<LongToken>, StoreError> {
-        let query = sqlx::query_as(sql::LIST_EXPIRING_LONG).bind(now).bind(until);
+    async fn list_expiring_long_tokens(
+        &self,
+        now: i64,
+        until: i64,
+        longer_than: i64,
+    ) -> Result<Vec<LongToken>, StoreError> {
+        let query = sqlx::query_as(sql::LIST_EXPIRING_LONG).bind(now).bind(until).bind(longer_than);
+        let rows: Vec<LongTokenRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn list_unwarned_expiring(&self, now: i64, lead_secs: i64) -> Result<Vec<LongToken>, StoreError> {
+        let query = sqlx::query_as(sql::LIST_UNWARNED_EXPIRING_LONG).bind(now).bind(lead_secs);
         let rows: Vec<LongTokenRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -451,20 +470,15 @@ impl Store for PgStore {
         if uses.is_empty() {
             return Ok(());
         }
-        // One transaction per batch, in a fixed order (tokens by id, then clients by id), so
-        // that two instances writing overlapping batches cannot deadlock.
-        let mut uses = uses;
-        uses.tokens.sort();
-        uses.clients.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        // One statement per table, each on its own (every update is monotonic and idempotent,
+        // so no transaction is needed, and no row lock outlives its statement).
+        let (token_ids, token_ats): (Vec<String>, Vec<i64>) =
+            uses.tokens.iter().map(|(id, at)| (id.to_string(), *at)).unzip();
+        let (client_ids, client_ats): (Vec<String>, Vec<i64>) =
+            uses.clients.iter().map(|(id, at)| (id.as_str().to_owned(), *at)).unzip();
         retrying(|| async {
-            let mut tx = self.pool.begin().await?;
-            for (id, at) in &uses.tokens {
-                sqlx::query(sql::TOKEN_LAST_USED).bind(at).bind(id.to_string()).execute(&mut *tx).await?;
-            }
-            for (id, at) in &uses.clients {
-                sqlx::query(sql::CLIENT_LAST_USED).bind(at).bind(id.as_str()).execute(&mut *tx).await?;
-            }
-            tx.commit().await
+            sqlx::query(PG_TOKENS_LAST_USED).bind(&token_ids).bind(&token_ats).execute(&self.pool).await?;
+            sqlx::query(PG_CLIENTS_LAST_USED).bind(&client_ids).bind(&client_ats).execute(&self.pool).await.map(drop)
         })
         .await
     }

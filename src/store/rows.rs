@@ -8,6 +8,7 @@ use super::{
     AuditEvent, AuditRecord, Client, FederationRule, IssuerName, LongToken, SigningKeyRecord, StoreError, TrustedIssuer,
 };
 use crate::domain::federation::{ClaimMatch, IssuerKeys};
+use crate::domain::token::TokenOrigin;
 use crate::domain::{ClientId, LongTokenId, Scopes};
 
 #[derive(FromRow)]
@@ -59,7 +60,7 @@ pub(super) struct LongTokenRow {
     expires_at: i64,
     revoked_at: Option<i64>,
     parent_id: Option<String>,
-    renewable: bool,
+    origin: Option<String>,
     last_used_at: Option<i64>,
     client_disabled: bool,
 }
@@ -77,7 +78,7 @@ impl TryFrom<LongTokenRow> for LongToken {
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
             parent: r.parent_id.as_deref().map(|p| long_id(p).ok_or_else(|| bad("parent token id"))).transpose()?,
-            renewable: r.renewable,
+            origin: TokenOrigin::decode(r.origin.as_deref()).ok_or_else(|| bad("token origin"))?,
             last_used_at: r.last_used_at,
             client_disabled: r.client_disabled,
         })

@@ -23,7 +23,7 @@ macro_rules! long_select {
     ($tail:literal) => {
         concat!(
             "SELECT t.id, t.client_id, t.scopes, t.name, t.issued_at, t.expires_at, t.revoked_at, t.parent_id, ",
-            "t.renewable, t.last_used_at, c.disabled AS client_disabled FROM long_tokens t JOIN clients c ON c.id = t.client_id ",
+            "t.origin, t.last_used_at, c.disabled AS client_disabled FROM long_tokens t JOIN clients c ON c.id = t.client_id ",
             $tail
         )
     };
@@ -61,9 +61,17 @@ pub(super) const LIST_LONG_OF_CLIENT: &str = long_select!("WHERE t.client_id = $
 /// each one's status).
 pub(super) const LIST_CURRENT_LONG: &str =
     long_select!("WHERE t.expires_at > $1 AND (t.revoked_at IS NULL OR t.revoked_at > $1) ORDER BY t.issued_at, t.id");
-/// Tokens valid at `$1` (the domain decides each one's status) that expire by `$2`.
+/// Tokens valid at `$1` (the domain decides each one's status) that expire by `$2` and were
+/// issued for longer than `$3`.
 pub(super) const LIST_EXPIRING_LONG: &str = long_select!(
-    "WHERE t.expires_at > $1 AND t.expires_at <= $2 AND (t.revoked_at IS NULL OR t.revoked_at > $1) \
+    "WHERE t.expires_at > $1 AND t.expires_at <= $2 AND t.expires_at - t.issued_at > $3 \
+     AND (t.revoked_at IS NULL OR t.revoked_at > $1) ORDER BY t.expires_at, t.id"
+);
+/// The same, within the lead time `$2`, less those already warned of at that lead time.
+pub(super) const LIST_UNWARNED_EXPIRING_LONG: &str = long_select!(
+    "WHERE t.expires_at > $1 AND t.expires_at <= $1 + $2 AND t.expires_at - t.issued_at > $2 \
+     AND (t.revoked_at IS NULL OR t.revoked_at > $1) \
+     AND NOT EXISTS (SELECT 1 FROM expiry_warnings w WHERE w.token_id = t.id AND w.lead_secs = $2) \
      ORDER BY t.expires_at, t.id"
 );
 /// An expiry warning, given once; the row count says whether this call gave it.
@@ -146,7 +154,7 @@ macro_rules! insert_long {
     ($t:expr) => {
         sqlx::query(
             "INSERT INTO long_tokens (id, client_id, token_hash, scopes, name, issued_at, expires_at, parent_id, \
-             renewable) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind($t.id.to_string())
         .bind($t.client_id.as_str())
@@ -156,7 +164,7 @@ macro_rules! insert_long {
         .bind($t.issued_at)
         .bind($t.expires_at)
         .bind($t.parent.map(|p| p.to_string()))
-        .bind($t.renewable)
+        .bind($t.origin.encode())
     };
 }
 

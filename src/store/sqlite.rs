@@ -266,8 +266,19 @@ impl Store for SqliteStore {
         self.write(|reply| WriteOp::Audit { events, reply }).await
     }
 
-    async fn list_expiring_long_tokens(&self, now: i64, until: i64) -> Result<Vec<LongToken>, StoreError> {
-        let query = sqlx::query_as(sql::LIST_EXPIRING_LONG).bind(now).bind(until);
+    async fn list_expiring_long_tokens(
+        &self,
+        now: i64,
+        until: i64,
+        longer_than: i64,
+    ) -> Result<Vec<LongToken>, StoreError> {
+        let query = sqlx::query_as(sql::LIST_EXPIRING_LONG).bind(now).bind(until).bind(longer_than);
+        let rows: Vec<LongTokenRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn list_unwarned_expiring(&self, now: i64, lead_secs: i64) -> Result<Vec<LongToken>, StoreError> {
+        let query = sqlx::query_as(sql::LIST_UNWARNED_EXPIRING_LONG).bind(now).bind(lead_secs);
         let rows: Vec<LongTokenRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }

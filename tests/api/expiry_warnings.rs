@@ -70,6 +70,7 @@ async fn lead_times_are_configured_and_none_means_no_warnings() {
     app.purge().await;
     assert!(warnings(&app).await.is_empty());
 
+    app.cli_ok(&["config", "check", "--expiry-warning-days", ""]).await;
     let out = app.cli(&["config", "check", "--expiry-warning-days", "7,0"]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("expiry_warning_days"), "{out:?}");

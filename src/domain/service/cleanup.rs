@@ -16,8 +16,15 @@ impl TokenService {
     pub async fn purge_expired(&self) -> Result<Purged, StoreError> {
         let total = self.purge_expired_rows().await?;
         self.flush_short_counts().await?;
-        self.flush_last_use().await?;
-        self.warn_expiring().await?;
+        // Neither stops the rest of the pass (what they could not do, the next pass does).
+        if let Err(e) = self.flush_last_use().await {
+            crate::telemetry::metrics::database_error(&e);
+            tracing::warn!(error = %e, "writing the last uses of tokens failed; will retry");
+        }
+        if let Err(e) = self.warn_expiring().await {
+            crate::telemetry::metrics::database_error(&e);
+            tracing::warn!(error = %e, "giving expiry warnings failed; will retry");
+        }
         let now = self.now();
         let audit_before = now.ms() - clock::millis(self.config.audit_retention_secs);
         while self.store.purge_audit(audit_before, BATCH).await? == u64::from(BATCH) {}

@@ -15,7 +15,7 @@ use super::grants::Granted;
 use crate::clock::Now;
 use crate::domain::audit::{self, AuditEventExt, event};
 use crate::domain::error::{DomainError, DomainResult};
-use crate::domain::token::{LongToken, NewLongToken};
+use crate::domain::token::{LongToken, NewLongToken, TokenOrigin};
 use crate::domain::types::{LONG_TOKEN_PREFIX, LongTokenId, Mechanism, OpaqueSecret, Scopes, ShortTokenId};
 use crate::store::AuditEvent;
 use crate::telemetry::metrics as telemetry;
@@ -31,6 +31,9 @@ impl TokenService {
         let credential = Credential::External { token: params.subject_token, client_key: params.client_key };
         let granted = self.authenticate_credential(credential, addr, now).await?;
         let scopes = within_granted(params.scopes, &granted.scopes)?;
+        let TokenOrigin::Federation(rule) = &granted.origin else {
+            return Err(DomainError::Internal("an exchange authenticated something other than a rule".into()));
+        };
         let grant = NewLongToken {
             id: LongTokenId::generate(),
             client_id: granted.client_id.clone(),
@@ -40,7 +43,7 @@ impl TokenService {
             issued_at: now.secs(),
             expires_at: now.secs() + ttl,
             parent: None,
-            renewable: false,
+            origin: TokenOrigin::Exchange(rule.clone()),
         };
         let id = ShortTokenId::generate(&self.keyring, grant.id, grant.expires_at);
         self.insert_long(&grant, None, exchanged_event(&grant, &id, granted, addr, now)).await?;
@@ -84,7 +87,7 @@ fn stored(new: NewLongToken) -> LongToken {
         expires_at: new.expires_at,
         revoked_at: None,
         parent: None,
-        renewable: new.renewable,
+        origin: new.origin,
         last_used_at: None,
         client_disabled: false,
     }

@@ -24,14 +24,24 @@ impl TokenService {
     /// many warnings this call gave.
     pub async fn warn_expiring(&self) -> Result<u64, StoreError> {
         let leads = &self.config.expiry_warnings_secs;
-        let Some(&longest) = leads.last() else { return Ok(0) };
+        let (Some(&shortest), Some(&longest)) = (leads.first(), leads.last()) else { return Ok(0) };
         let now = self.now();
-        let tokens = self.store.list_expiring_long_tokens(now.secs(), now.secs() + longest).await?;
+        // Counted: every token expiring at a lead time.
+        let tokens = self.store.list_expiring_long_tokens(now.secs(), now.secs() + longest, shortest).await?;
         let mut counts: BTreeMap<(ClientId, i64), usize> = BTreeMap::new();
-        let mut given = 0;
         for t in &tokens {
             for &lead in leads.iter().filter(|&&lead| is_expiring(t, lead, now.secs())) {
                 *counts.entry((t.client_id.clone(), lead)).or_default() += 1;
+            }
+        }
+        self.set_expiring_gauges(counts);
+        // Warned of: those not yet warned of at that lead time (a write each, given once).
+        let mut given = 0;
+        for &lead in leads {
+            for t in self.store.list_unwarned_expiring(now.secs(), lead).await? {
+                if !is_expiring(&t, lead, now.secs()) {
+                    continue;
+                }
                 let ev = audit::new(now.ms(), event::TOKEN_EXPIRING, audit::SUCCESS)
                     .client(&t.client_id)
                     .token(t.id)
@@ -41,7 +51,6 @@ impl TokenService {
                 }
             }
         }
-        self.set_expiring_gauges(counts);
         Ok(given)
     }
 
@@ -78,7 +87,7 @@ mod tests {
             expires_at,
             revoked_at: None,
             parent: None,
-            renewable: true,
+            origin: crate::domain::token::TokenOrigin::Client,
             last_used_at: None,
             client_disabled: false,
         }

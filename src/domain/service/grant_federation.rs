@@ -10,6 +10,7 @@ use crate::domain::error::DomainError;
 use crate::domain::federation::issuer::is_issuer_url;
 use crate::domain::federation::verify::{self, SKEW_SECS};
 use crate::domain::federation::{ExternalIdentity, FederationRule, TrustedIssuer, choose};
+use crate::domain::token::TokenOrigin;
 use crate::domain::types::ClientId;
 
 const MAX_JTI_LEN: usize = 256;
@@ -77,7 +78,7 @@ impl TokenService {
         let scopes = rule.scopes.as_ref().map_or(client.scopes.clone(), |s| s.intersection(&client.scopes));
         let mut granted = Granted::root(client.id, scopes);
         granted.unguessable = true;
-        granted.renewable = false;
+        granted.origin = TokenOrigin::Federation(rule.id.clone());
         granted.ttl_cap_days = u32::try_from(rule.max_ttl_days).ok();
         granted.audit_detail = Some(audit_detail(&issuer, rule, &identity));
         Ok(granted)

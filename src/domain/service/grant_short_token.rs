@@ -7,6 +7,7 @@ use super::grants::Granted;
 use super::{AuthFail, TokenService};
 use crate::clock::Now;
 use crate::domain::error::DomainError;
+use crate::domain::token::TokenOrigin;
 use crate::domain::types::{ClientId, TOKENS_WRITE};
 
 impl TokenService {
@@ -44,8 +45,8 @@ impl TokenService {
             ttl_cap_days: None,
             audit_detail: None,
             unguessable: true,
-            // A child is renewable only if its parent is (`issue_long` reads the parent).
-            renewable: true,
+            // A child's origin is its parent's when that is not the client (`issue_long`).
+            origin: TokenOrigin::Client,
         })
     }
 }

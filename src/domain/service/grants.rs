@@ -7,6 +7,7 @@ use secrecy::ExposeSecret;
 use super::api::Credential;
 use super::{AuthFail, TokenService};
 use crate::clock::Now;
+use crate::domain::token::TokenOrigin;
 use crate::domain::types::{ClientId, LongTokenId, Scopes};
 
 /// What a successful authentication for a long-term token grants.
@@ -23,9 +24,9 @@ pub(super) struct Granted {
     /// Whether the credential could not have been guessed by someone who knows only the
     /// client id (an external identity token): the client's failure locks do not hold it.
     pub unguessable: bool,
-    /// Whether the token it gets may later be renewed by the `short_token` grant: not when
-    /// the credential was an external identity token (see `LongToken::renewable`).
-    pub renewable: bool,
+    /// How the token it gets is issued (an external identity token's rule, or the client's
+    /// own credentials); see `LongToken::origin`.
+    pub origin: TokenOrigin,
 }
 
 impl Granted {
@@ -37,7 +38,7 @@ impl Granted {
             ttl_cap_days: None,
             audit_detail: None,
             unguessable: false,
-            renewable: true,
+            origin: TokenOrigin::Client,
         }
     }
 }

@@ -51,7 +51,11 @@ impl TokenService {
             issued_at: now.secs(),
             expires_at,
             parent: parent.as_ref().map(|p| p.id),
-            renewable: granted.renewable && parent.as_ref().is_none_or(|p| p.renewable),
+            // A child of a token issued on an external identity is one too.
+            origin: match parent.as_deref() {
+                Some(p) if !p.origin.renewable() => p.origin.of_child(),
+                _ => granted.origin.clone(),
+            },
         };
         let ev = issued_event(&new, rotation, grant, addr, now, granted.audit_detail);
         self.insert_long(&new, rotation, ev).await?;

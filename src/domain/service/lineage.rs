@@ -3,14 +3,15 @@
 //! the place of the token it replaces (a root's successor is a root, a child's a child of the
 //! same parent). A child never outlives its parent nor holds more than it does, and revoking
 //! a token revokes everything below it (`store::Store::revoke_long_token`). A token issued on
-//! an external identity (and every child of one) is not renewable with a short-term token.
+//! an external identity (and every child of one) is not renewable with a short-term token; see
+//! `refuse_replacing` for who may replace what.
 
 use std::sync::Arc;
 
 use super::grants::Granted;
 use super::{TokenService, expired_or_revoked};
 use crate::domain::error::{DomainError, DomainResult};
-use crate::domain::token::{LongToken, Rotation};
+use crate::domain::token::{LongToken, Rotation, TokenOrigin};
 use crate::domain::types::LongTokenId;
 use crate::store::StoreError;
 
@@ -50,13 +51,7 @@ impl TokenService {
         let Some(target) = target.filter(|t| t.client_id == granted.client_id && t.is_live(now)) else {
             return Err(rotation_target_not_live());
         };
-        // A workload's identity token replaces only what such tokens got, never a token of the
-        // client's own credentials.
-        if !granted.renewable && target.renewable {
-            return Err(DomainError::InsufficientScope(
-                "an external identity token may rotate only a token issued on an external identity".into(),
-            ));
-        }
+        refuse_replacing(granted, &target)?;
         if let Some(minter) = granted.minted_by {
             if !self.descends_from(&target, minter).await? {
                 return Err(DomainError::InsufficientScope(
@@ -65,7 +60,7 @@ impl TokenService {
             }
             // A token issued on an external identity ends when its rule said: only a fresh
             // identity token renews it.
-            if !target.renewable {
+            if !target.origin.renewable() {
                 return Err(DomainError::InsufficientScope(
                     "a token issued on an external identity cannot be renewed with a short-term token".into(),
                 ));
@@ -88,4 +83,19 @@ impl TokenService {
         }
         Ok(false)
     }
+}
+
+/// What an origin may not replace: an exchange's grant is never replaced, and a workload's
+/// identity token replaces only tokens issued through its own rule (never the client's own, nor
+/// another workload's).
+fn refuse_replacing(granted: &Granted, target: &LongToken) -> DomainResult<()> {
+    if matches!(target.origin, TokenOrigin::Exchange(_)) {
+        return Err(DomainError::InsufficientScope("a token exchange's grant cannot be rotated".into()));
+    }
+    if matches!(granted.origin, TokenOrigin::Federation(_)) && granted.origin != target.origin {
+        return Err(DomainError::InsufficientScope(
+            "an external identity token may rotate only tokens issued through its own federation rule".into(),
+        ));
+    }
+    Ok(())
 }

@@ -243,3 +243,30 @@ async fn a_workloads_identity_token_cannot_rotate_away_the_clients_own_tokens() 
     let fresh = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
     issued(&app.post_long(&merge(assertion_grant(&fresh), json!({"rotate_token_id": first.token_id}))).await);
 }
+
+#[tokio::test]
+async fn one_workload_cannot_rotate_away_another_workloads_tokens() {
+    let (app, issuer, client) = federated().await;
+    let rule = ["client", "add-federation", &client.client_id, "--issuer", "github", "--audience", AUD];
+    app.cli_ok(&[&rule[..], &["--match", "repository=acme/tools"]].concat()).await;
+    let deploy =
+        issued(&app.post_long(&assertion_grant(&issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN)))).await);
+    let tools = issuer.mint("k1", &issuer.github(AUD, "acme/tools", MAIN));
+    let rotate = merge(assertion_grant(&tools), json!({"rotate_token_id": deploy.token_id}));
+    app.post_long(&rotate).await.assert_error(403, "insufficient_scope");
+    app.issue_short(&deploy.access_token).await;
+}
+
+#[tokio::test]
+async fn an_exchange_grant_is_never_rotated_not_even_with_the_clients_secret() {
+    let (app, issuer, client) = federated().await;
+    let token = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
+    let short = exchanged(&post_exchange(&app, &exchange_of(&token)).await);
+    let events = app.audit(&["--client", &client.client_id]).await;
+    let grant = events.iter().find(|e| e["event"] == "token.exchanged").unwrap()["detail"]["grant_token_id"].clone();
+    let rotate = merge(secret_grant(&client), json!({"rotate_token_id": grant}));
+    app.post_long(&rotate).await.assert_error(403, "insufficient_scope");
+    let auditor = app.create_client("auditor", "tokens:introspect").await;
+    let auditor = app.issue_long(&auditor).await.access_token;
+    assert!(app.is_active(&auditor, short["access_token"].as_str().unwrap()).await);
+}
