@@ -217,6 +217,15 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     n.checked_mul(mult).filter(|v| *v <= 10 * 365 * 86_400).ok_or_else(bad)
 }
 
+/// A duration that must name its unit (`30d`, never `30`): for filters where reading a bare
+/// number as seconds would select almost everything.
+pub fn parse_duration_with_unit(s: &str) -> Result<i64, String> {
+    if s.trim().bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{s:?} has no unit; use e.g. 12h or 30d"));
+    }
+    parse_duration(s)
+}
+
 /// A point in time: RFC 3339, or a duration before `now` (Unix seconds).
 pub fn parse_time(s: &str, now: i64) -> Result<i64, String> {
     if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {

@@ -26,10 +26,10 @@ pub enum TokenCommand {
         /// Only tokens not used (exchanged for a short-term token, or presented as a bearer)
         /// for this long, e.g. 30d: those to clean up. A token never used counts from its
         /// issuance. Last uses are recorded to the minute.
-        #[arg(long, value_parser = super::parse_duration, value_name = "DURATION")]
+        #[arg(long, value_parser = super::parse_duration_with_unit, value_name = "DURATION")]
         unused_for: Option<i64>,
         /// Only valid tokens that end within this long, e.g. 7d: those to renew.
-        #[arg(long, value_parser = super::parse_duration, value_name = "DURATION")]
+        #[arg(long, value_parser = super::parse_duration_with_unit, value_name = "DURATION")]
         expiring_within: Option<i64>,
         /// Print a JSON array.
         #[arg(long)]
@@ -104,6 +104,7 @@ async fn list(client: Option<&str>, filter: Filter, json: bool, db: &DatabaseArg
                     "expires_at": rfc3339(t.expires_at),
                     "revoked_at": json_time(t.revoked_at),
                     "last_used_at": json_time(t.last_used_at),
+                    "origin": t.origin.encode(),
                     "status": t.status(now).as_str(),
                 })
             })

@@ -163,7 +163,10 @@ pub fn is_plain_text(c: char) -> bool {
             | '\u{2060}'..='\u{206F}'
             | '\u{FEFF}'
             | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{E0000}'..='\u{E007F}'))
+            | '\u{E0000}'..='\u{E007F}')
+        // Noncharacters, the replacement character and private use: nothing anyone can read.
+        || matches!(c, '\u{FDD0}'..='\u{FDEF}' | '\u{FFFD}' | '\u{E000}'..='\u{F8FF}' | '\u{F0000}'..)
+        || (u32::from(c) & 0xFFFE) == 0xFFFE)
 }
 
 /// A long-term token's name, shown in listings: at most 100 characters of plain text.
@@ -463,6 +466,9 @@ mod tests {
         for c in ['\u{034F}', '\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{2800}', '\u{FE0F}', '\u{180B}'] {
             assert!(TokenName::parse(format!("ci{c}x")).is_err(), "{:?} is drawn as nothing", c);
             assert!(Audience::parse(format!("api{c}")).is_err(), "{:?} is drawn as nothing", c);
+        }
+        for c in ['\u{FFFE}', '\u{FFFF}', '\u{FDD0}', '\u{FFFD}', '\u{E000}', '\u{F8FF}', '\u{10FFFF}', '\u{1FFFE}'] {
+            assert!(Audience::parse(format!("https://x{c}")).is_err(), "{:?} is no readable text", c);
         }
         assert!(TokenName::parse("nightly backup".into()).is_ok(), "the ASCII space stays");
         assert!(TokenName::parse("déploiement 東京".into()).is_ok(), "letters of any script stay");

@@ -48,6 +48,8 @@ async fn a_token_records_its_last_use_and_the_command_line_finds_old_and_ending_
     assert!(table.contains("LAST_USED") && table.contains(&idle.token_id), "{table}");
     assert!(!table.contains(&used.token_id), "{table}");
     assert!(!app.cli(&["token", "list", "--unused-for", "soon"]).await.status.success(), "a bad duration");
+    assert!(!app.cli(&["token", "list", "--unused-for", "30"]).await.status.success(), "no unit");
+    assert_eq!(tokens(&app, &[]).await[0]["origin"], Value::Null, "issued on the client's secret");
 }
 
 #[tokio::test]

@@ -118,19 +118,17 @@ impl FederationRule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoRule {
     NoneMatches,
-    SeveralClients,
+    Several,
 }
 
-/// The one rule a token satisfies. Several rules of one client may match (the first by id is
-/// taken, the caps being the client's own choice); rules of two clients are ambiguous, and an
-/// ambiguous token authenticates nobody.
+/// The one rule a token satisfies. A token that satisfies several (of one client or of
+/// several) is ambiguous — which caps, which workload's tokens? — and authenticates nobody.
 pub fn choose<'a>(rules: &'a [FederationRule], issuer: &str, claims: &Value) -> Result<&'a FederationRule, NoRule> {
-    let mut admitted: Vec<&FederationRule> = rules.iter().filter(|r| r.admits(issuer, claims)).collect();
-    admitted.sort_by(|a, b| a.id.cmp(&b.id));
-    match admitted.first() {
-        None => Err(NoRule::NoneMatches),
-        Some(first) if admitted.iter().any(|r| r.client_id != first.client_id) => Err(NoRule::SeveralClients),
-        Some(first) => Ok(first),
+    let admitted: Vec<&FederationRule> = rules.iter().filter(|r| r.admits(issuer, claims)).collect();
+    match admitted.as_slice() {
+        [] => Err(NoRule::NoneMatches),
+        [only] => Ok(only),
+        _ => Err(NoRule::Several),
     }
 }
 
@@ -205,13 +203,13 @@ mod tests {
     }
 
     #[test]
-    fn exactly_one_client_is_chosen_or_nobody() {
+    fn exactly_one_rule_is_chosen_or_nobody() {
         let token = github("repo:acme/deploy:ref:refs/heads/main");
         let a1 = rule("r2", "cli_a", &["repository=acme/deploy"]);
         let a2 = rule("r1", "cli_a", &["sub=repo:acme/*"]);
         let b = rule("r3", "cli_b", &["ref=refs/heads/*"]);
-        assert_eq!(choose(&[a1.clone(), a2.clone()], "github", &token).unwrap().id, "r1", "the first by id");
-        assert_eq!(choose(&[a1.clone(), b.clone()], "github", &token), Err(NoRule::SeveralClients));
+        assert_eq!(choose(&[a1.clone(), a2.clone()], "github", &token), Err(NoRule::Several), "even of one client");
+        assert_eq!(choose(&[a1.clone(), b.clone()], "github", &token), Err(NoRule::Several));
         assert_eq!(choose(&[b], "github", &github("x")).map(|r| r.id.clone()), Ok("r3".into()));
         assert_eq!(choose(&[a1], "gitlab", &token), Err(NoRule::NoneMatches));
         assert_eq!(choose(&[], "github", &token), Err(NoRule::NoneMatches));
