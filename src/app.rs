@@ -24,6 +24,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::Keyring;
 use crate::domain::TokenService;
+use crate::domain::webhook::deliver::{DeliveryConfig, Dispatcher};
 use crate::http::{ApiContext, router};
 use crate::store::{self, Store};
 
@@ -36,6 +37,8 @@ pub struct Application {
     /// Whether the database held any client when the server started (`serve` says how to
     /// create the first one otherwise).
     has_clients: bool,
+    /// Delivers the outbox's webhook messages.
+    webhooks: Arc<Dispatcher>,
 }
 
 /// The largest request head (request line and headers) a connection may send.
@@ -47,6 +50,11 @@ const LIMITS_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 const LAST_USE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 /// How often the metrics recorder drains latency samples into their histogram buckets.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the outbox is looked at for webhook deliveries due: the added latency of a
+/// delivery at most, and one indexed read per tick when nothing is due.
+const WEBHOOK_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Webhook delivery attempts in flight at most, per receiver and process.
+const WEBHOOK_SLOTS_PER_RECEIVER: usize = 4;
 
 /// Where the master key lives for `database` when no key file is configured.
 pub fn default_key_file(database: &str) -> Option<PathBuf> {
@@ -127,8 +135,9 @@ impl Application {
         let has_clients = !store.list_clients().await?.is_empty();
         let config = settings.service_config(settings.issuer_for(local_addr));
         let fetcher = Arc::new(crate::remote::HttpFetcher::new()?);
+        let webhooks = dispatcher(&settings, &store, &keyring, &clock)?;
         let service = Arc::new(TokenService::new(store, keyring, clock, config).await?.with_key_fetcher(fetcher));
-        Ok(Application { listener, local_addr, service, settings, tls, has_clients })
+        Ok(Application { listener, local_addr, service, settings, tls, has_clients, webhooks })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -201,7 +210,7 @@ impl Application {
 
     /// The tasks that run beside the server: cleanup, the limits' refresh, the last uses'
     /// writes, metrics upkeep.
-    fn spawn_background(&self) -> [tokio::task::JoinHandle<()>; 4] {
+    fn spawn_background(&self) -> [tokio::task::JoinHandle<()>; 5] {
         let cleanup = tokio::spawn(cleanup_loop(self.service.clone(), self.settings.cleanup_interval_secs));
         let limits = tokio::spawn(limits_loop(self.service.clone()));
         let last_use = tokio::spawn(last_use_loop(self.service.clone()));
@@ -212,7 +221,8 @@ impl Application {
                 crate::telemetry::metrics::run_upkeep();
             }
         });
-        [cleanup, limits, last_use, upkeep]
+        let webhooks = tokio::spawn(webhook_loop(self.webhooks.clone()));
+        [cleanup, limits, last_use, upkeep, webhooks]
     }
 
     /// Accepts and serves connections, at most `max_connections` at a time, until `shutdown`
@@ -426,6 +436,40 @@ async fn limits_loop(service: Arc<TokenService>) {
         if let Err(e) = service.refresh_limits().await {
             crate::telemetry::metrics::database_error(&e);
             tracing::warn!(error = %e, "reading the failed-authentication locks failed; will retry");
+        }
+    }
+}
+
+/// The webhook delivery worker of this process.
+fn dispatcher(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    keyring: &Keyring,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<Arc<Dispatcher>> {
+    let timeout = Duration::from_secs(settings.webhook_timeout_secs);
+    let sender = Arc::new(crate::webhook_http::HttpSender::new(timeout)?);
+    let config = DeliveryConfig {
+        timeout,
+        schedule: settings.webhook_retry_schedule.clone(),
+        per_receiver: WEBHOOK_SLOTS_PER_RECEIVER,
+    };
+    Ok(Dispatcher::new(store.clone(), keyring.clone(), sender, clock.clone(), config))
+}
+
+/// Claims and attempts the webhook deliveries due, every tick and whenever an attempt ends (a
+/// slot is free again: a backlog drains as fast as its receivers answer).
+async fn webhook_loop(dispatcher: Arc<Dispatcher>) {
+    let mut tick = tokio::time::interval(WEBHOOK_POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = dispatcher.attempt_ended() => {}
+        }
+        if let Err(e) = dispatcher.run_once().await {
+            crate::telemetry::metrics::database_error(&e);
+            tracing::warn!(error = %e, "claiming webhook deliveries failed; will retry");
         }
     }
 }

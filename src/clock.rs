@@ -49,6 +49,17 @@ pub fn millis(secs: i64) -> i64 {
     secs.saturating_mul(MS_PER_SEC)
 }
 
+/// The seconds in one of the units durations are written with: `s`, `m`, `h` or `d`.
+pub fn unit_secs(unit: &str) -> Option<i64> {
+    match unit {
+        "s" => Some(1),
+        "m" => Some(60),
+        "h" => Some(3600),
+        "d" => Some(86_400),
+        _ => None,
+    }
+}
+
 /// The real clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;

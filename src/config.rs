@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::domain::ServiceConfig;
+use crate::domain::webhook::RetrySchedule;
 use crate::signer::SigningAlg;
 
 /// Everything `serve` needs, validated.
@@ -61,6 +62,10 @@ pub struct Settings {
     /// Lead times, in days, at which a long-term token about to expire is announced (a
     /// `token.expiring` event, once per token and lead time) and counted (a gauge).
     pub expiry_warning_days: Vec<u32>,
+    /// Seconds one webhook delivery attempt may take, connecting included.
+    pub webhook_timeout_secs: u64,
+    /// Delays before each retry of a failed webhook delivery; then it is marked failed.
+    pub webhook_retry_schedule: RetrySchedule,
     /// PEM certificate chain and private key: with both, the server speaks HTTPS only.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -124,6 +129,8 @@ impl Default for Settings {
             audit_retention_days: 365,
             federation_max_token_lifetime_secs: 3600,
             expiry_warning_days: vec![7, 1],
+            webhook_timeout_secs: 10,
+            webhook_retry_schedule: RetrySchedule::default(),
             tls_cert: None,
             tls_key: None,
             shutdown_timeout_secs: 10,
@@ -231,6 +238,14 @@ pub struct FileConfig {
     /// 1-90, at most 8; empty: none [default: 7,1].
     #[arg(long, env = "TOKENSMITH_EXPIRY_WARNING_DAYS", value_parser = LeadDays::parse, value_name = "DAYS")]
     pub expiry_warning_days: Option<LeadDays>,
+    /// Seconds one webhook delivery attempt may take, connecting included, 1-60 [default: 10].
+    #[arg(long, env = "TOKENSMITH_WEBHOOK_TIMEOUT_SECS")]
+    pub webhook_timeout_secs: Option<u64>,
+    /// Delays before each retry of a failed webhook delivery, comma-separated with units, 1 to
+    /// 20 of them, each 1s to 1d; after the last retry the delivery is marked failed
+    /// [default: 5s,5m,30m,2h,5h,10h,10h, about 27 hours].
+    #[arg(long, env = "TOKENSMITH_WEBHOOK_RETRY_SCHEDULE", value_name = "DELAYS")]
+    pub webhook_retry_schedule: Option<String>,
     /// PEM file with the certificate chain; with --tls-key, serve HTTPS [default: plain HTTP].
     #[arg(long, env = "TOKENSMITH_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -278,7 +293,8 @@ impl FileConfig {
                 listen => |v: String| parse_listen(&v),
                 signing_alg => |v: String| parse_alg(&v),
                 trusted_proxies => |v: Vec<String>| crate::http::forwarded::parse_trusted(&v),
-                expiry_warning_days => |v: LeadDays| Ok::<_, String>(v.0)
+                expiry_warning_days => |v: LeadDays| Ok::<_, String>(v.0),
+                webhook_retry_schedule => |v: String| RetrySchedule::parse(&v)
             }
             plain {
                 database, long_ttl_default_days, long_ttl_max_days, short_ttl_max_secs, failures_per_client,
@@ -286,7 +302,7 @@ impl FileConfig {
                 audit_failures_per_window, issuance_per_client_per_minute, body_limit_bytes, header_timeout_secs,
                 body_timeout_secs, max_connections, cleanup_interval_secs, expired_retention_days,
                 token_cache_ttl_ms, audit_short_tokens, audit_retention_days, federation_max_token_lifetime_secs,
-                shutdown_timeout_secs, log_format
+                shutdown_timeout_secs, log_format, webhook_timeout_secs
             }
             optional { issuer, key_file, default_audience, tls_cert, tls_key }
         );
@@ -301,10 +317,12 @@ pub struct LeadDays(pub Vec<u32>);
 
 impl LeadDays {
     pub fn parse(s: &str) -> Result<LeadDays, String> {
+        if s.trim().is_empty() {
+            return Ok(LeadDays(Vec::new()));
+        }
         s.split(',')
             .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .map(|d| d.parse().map_err(|_| format!("{d:?} is not a number of days")))
+            .map(|d| d.parse().map_err(|_| format!("{d:?} is not a number of days (e.g. 7,1; empty for none)")))
             .collect::<Result<_, _>>()
             .map(LeadDays)
     }
@@ -357,6 +375,14 @@ impl Settings {
         if self.expiry_warning_days.len() > 8 || self.expiry_warning_days.iter().any(|d| !(1..=90).contains(d)) {
             return Err("expiry_warning_days must be at most 8 lead times, each 1 to 90 days".into());
         }
+        let mut leads = self.expiry_warning_days.clone();
+        leads.sort_unstable();
+        if leads.windows(2).any(|w| w[0] == w[1]) {
+            return Err("expiry_warning_days must not name a lead time twice".into());
+        }
+        if !(1..=60).contains(&self.webhook_timeout_secs) {
+            return Err("webhook_timeout_secs must be between 1 and 60".into());
+        }
         if self.audit_retention_days == 0 {
             return Err("audit_retention_days must be at least 1".into());
         }
@@ -370,6 +396,11 @@ impl Settings {
                 return Err(format!(
                     "issuer {i:?} must be an http:// or https:// URL with a host and no query or fragment"
                 ));
+            }
+            // Verifiers compare `iss` byte for byte: a path that another spelling also names
+            // (`/a/../b`, `/./`) would be an issuer nobody types.
+            if host.is_some_and(|h| h.split('/').skip(1).any(|seg| seg == "." || seg == "..")) {
+                return Err(format!("issuer {i:?} must not have . or .. path segments"));
             }
         }
         if let Some(a) = &self.default_audience
@@ -459,6 +490,8 @@ mod tests {
         assert_eq!(LeadDays::parse(" 30 , 7 "), Ok(LeadDays(vec![30, 7])));
         assert_eq!(LeadDays::parse(""), Ok(LeadDays(vec![])));
         assert!(LeadDays::parse("7,x").is_err());
+        assert!(LeadDays::parse("7,,1").is_err(), "an empty item is a typo, not nothing");
+        assert!(LeadDays::parse("7,").is_err());
     }
 
     #[test]

@@ -39,3 +39,4 @@ pub mod telemetry;
 #[cfg(test)]
 mod tidy;
 pub mod tls;
+pub mod webhook_http;

@@ -20,8 +20,8 @@ pub struct AuditArgs {
     /// Only events at or after TIME: RFC 3339 (2026-11-29T12:00:00Z) or a duration ago (90m, 24h, 7d).
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
-    /// At most this many events (the most recent ones) [default: all].
-    #[arg(long, value_name = "N")]
+    /// At most this many events (the most recent ones), at least 1 [default: all].
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
     limit: Option<usize>,
     /// Print one JSON object per line.
     #[arg(long)]
@@ -116,4 +116,11 @@ fn rfc3339_millis(ms: i64) -> String {
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| ms.to_string())
+}
+
+fn parse_limit(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a number of events (1 or more)")),
+    }
 }

@@ -76,7 +76,7 @@ pub enum ClientCommand {
         /// The client's id.
         client_id: String,
         /// How long the old secret stays valid, e.g. 0s, 30m, 24h, 7d (at most 30d).
-        #[arg(long, default_value = "0s", value_parser = super::parse_duration, value_name = "DURATION")]
+        #[arg(long, default_value = "0s", value_parser = super::parse_duration_with_unit, value_name = "DURATION")]
         overlap: i64,
         /// Print one JSON object.
         #[arg(long)]

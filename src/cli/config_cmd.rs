@@ -66,6 +66,8 @@ pub struct Effective {
     pub audit_retention_days: u32,
     pub federation_max_token_lifetime_secs: u32,
     pub expiry_warning_days: Vec<u32>,
+    pub webhook_timeout_secs: u64,
+    pub webhook_retry_schedule: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,6 +110,8 @@ impl Effective {
             audit_retention_days,
             federation_max_token_lifetime_secs,
             expiry_warning_days,
+            webhook_timeout_secs,
+            webhook_retry_schedule,
             tls_cert,
             tls_key,
             shutdown_timeout_secs,
@@ -148,6 +152,8 @@ impl Effective {
             audit_retention_days,
             federation_max_token_lifetime_secs,
             expiry_warning_days,
+            webhook_timeout_secs,
+            webhook_retry_schedule: webhook_retry_schedule.to_string(),
             tls_cert,
             tls_key,
             shutdown_timeout_secs,

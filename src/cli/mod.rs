@@ -1,7 +1,9 @@
 //! The command line: clap definitions, turned into validated settings, then dispatched.
 //!
 //! One file per command group: `serve` (the server), `client` (client administration),
-//! `token` (long-term tokens, revocation); `output` prints tables and JSON for all of them,
+//! `token` (long-term tokens, revocation), `keys`, `audit`, `federation` (`issuer …` and the
+//! clients' federation rules), `webhook` (receivers and deliveries); `output` prints tables
+//! and JSON for all of them,
 //! `qr` draws TOTP enrolment codes; `config` checks a configuration (`config check`: the
 //! effective settings, validated, secrets redacted). Every flag of `serve` has a `TOKENSMITH_<FLAG>`
 //! environment variable (clap reads it when the flag is absent); a `--config` TOML file sits
@@ -29,6 +31,7 @@ pub mod output;
 mod qr;
 mod serve;
 mod token;
+mod webhook;
 
 pub use audit::AuditArgs;
 pub use client::ClientCommand;
@@ -37,6 +40,7 @@ pub use federation::IssuerCommand;
 pub use keys::KeysCommand;
 pub use serve::ServeArgs;
 pub use token::TokenCommand;
+pub use webhook::WebhookCommand;
 
 #[derive(Debug, Parser)]
 #[command(name = "tokensmith", version, about = "Long-term tokens for automation, short-term JWTs, instant revocation")]
@@ -66,6 +70,10 @@ pub enum Command {
     /// List and revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage webhook receivers (signed messages about tokens, clients and keys) and read
+    /// their deliveries.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Check a configuration and print the effective settings.
     #[command(subcommand)]
     Config(Box<ConfigCommand>),
@@ -183,6 +191,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Issuer(cmd) => federation::run(cmd).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Token(cmd) => token::run(cmd).await,
+        Command::Webhook(cmd) => webhook::run(cmd).await,
         Command::Config(cmd) => config_cmd::run(*cmd, log_format).await,
         Command::Openapi => {
             let mut out = std::io::stdout().lock();
@@ -207,13 +216,7 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         None => (s, "s"),
     };
     let n: i64 = digits.parse().map_err(|_| bad())?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
+    let mult = crate::clock::unit_secs(unit).ok_or_else(bad)?;
     n.checked_mul(mult).filter(|v| *v <= 10 * 365 * 86_400).ok_or_else(bad)
 }
 
@@ -226,12 +229,12 @@ pub fn parse_duration_with_unit(s: &str) -> Result<i64, String> {
     parse_duration(s)
 }
 
-/// A point in time: RFC 3339, or a duration before `now` (Unix seconds).
+/// A point in time: RFC 3339, or a duration before `now` (Unix seconds) with its unit.
 pub fn parse_time(s: &str, now: i64) -> Result<i64, String> {
     if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
         return Ok(t.unix_timestamp());
     }
-    parse_duration(s)
+    parse_duration_with_unit(s)
         .map(|d| now - d)
         .map_err(|_| format!("{s:?} is neither an RFC 3339 time (2026-11-29T12:00:00Z) nor a duration ago (24h)"))
 }
@@ -279,5 +282,6 @@ mod tests {
         assert_eq!(parse_time("2026-11-29T12:00:00Z", 0), Ok(1_795_953_600));
         assert_eq!(parse_time("1h", 10_000), Ok(6400));
         assert!(parse_time("yesterday", 0).unwrap_err().contains("RFC 3339"));
+        assert!(parse_time("1", 10_000).is_err(), "a bare number is not read as seconds");
     }
 }

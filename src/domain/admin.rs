@@ -52,6 +52,9 @@ pub enum AdminError {
     /// No federation rule has this id.
     #[error("no federation rule {0}")]
     UnknownRule(String),
+    /// No webhook receiver has this id.
+    #[error("no webhook receiver {0}")]
+    UnknownWebhook(String),
     /// The client already has a public key, and replacing it was not asked for.
     #[error("client {client} already has a public key ({alg})")]
     KeyExists { client: ClientId, alg: String },
@@ -164,11 +167,10 @@ pub async fn rotate_client_secret(
 
 /// Disables a client: its credentials and all its tokens stop working.
 pub async fn disable_client(store: &dyn Store, now: i64, id: &ClientId) -> Result<(), AdminError> {
-    if !store.set_client_disabled(id, true).await? {
+    let ev = audit::new(clock::millis(now), event::CLIENT_DISABLED, audit::SUCCESS).client(id).source(audit::CLI);
+    if !store.set_client_disabled(id, true, ev).await? {
         return Err(AdminError::UnknownClient(id.clone()));
     }
-    let ev = audit::new(clock::millis(now), event::CLIENT_DISABLED, audit::SUCCESS).client(id).source(audit::CLI);
-    store.record_audit(vec![ev]).await?;
     Ok(())
 }
 
@@ -196,14 +198,13 @@ pub async fn enable_client(
             revoked += store.revoke_long_token(&token.id, now, ev).await?.len();
         }
     }
-    if !store.set_client_disabled(id, false).await? {
-        return Err(AdminError::UnknownClient(id.clone()));
-    }
     let ev = audit::new(clock::millis(now), event::CLIENT_ENABLED, audit::SUCCESS)
         .client(id)
         .source(audit::CLI)
         .detail(serde_json::json!({ "revived_tokens": revive_tokens, "revoked_tokens": revoked }));
-    store.record_audit(vec![ev]).await?;
+    if !store.set_client_disabled(id, false, ev).await? {
+        return Err(AdminError::UnknownClient(id.clone()));
+    }
     Ok(revoked)
 }
 

@@ -34,6 +34,21 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+impl AuditEvent {
+    /// The event of a long-term token's revocation (or rotation), with the number of its
+    /// descendants whose end it brought forward with it (`detail.cascade`), as the store found
+    /// them.
+    pub fn with_cascade(mut self, cascade: usize) -> Self {
+        let mut detail = match self.detail.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+            Some(Ok(serde_json::Value::Object(map))) => map,
+            _ => serde_json::Map::new(),
+        };
+        detail.insert("cascade".into(), cascade.into());
+        self.detail = Some(serde_json::Value::Object(detail).to_string());
+        self
+    }
+}
+
 /// A recorded audit event and its position in the trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -59,6 +74,9 @@ pub mod event {
     pub const CLIENT_CREATED: &str = "client.created";
     pub const CLIENT_DISABLED: &str = "client.disabled";
     pub const CLIENT_ENABLED: &str = "client.enabled";
+    /// A failure limit was reached: the client's credentials (or its OTP codes) are refused
+    /// until the lock ends. Recorded in the transaction that counted the failure.
+    pub const CLIENT_LOCKED: &str = "client.locked";
     pub const CLIENT_UNLOCKED: &str = "client.unlocked";
     pub const CLIENT_OTP_RESET: &str = "client.otp_reset";
     pub const CLIENT_SECRET_ROTATED: &str = "client.secret_rotated";
@@ -69,6 +87,10 @@ pub mod event {
     pub const FEDERATION_REMOVED: &str = "client.federation_removed";
     pub const SIGNING_KEY_CREATED: &str = "signing_key.created";
     pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
+    pub const WEBHOOK_ADDED: &str = "webhook.added";
+    pub const WEBHOOK_REMOVED: &str = "webhook.removed";
+    /// An operator scheduled a message's failed deliveries again.
+    pub const WEBHOOK_REDELIVERED: &str = "webhook.redelivered";
 }
 
 pub const SUCCESS: &str = "success";

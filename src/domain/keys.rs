@@ -211,7 +211,8 @@ pub async fn list(store: &dyn Store) -> anyhow::Result<Vec<KeyInfo>> {
 }
 
 /// Creates a key of `alg` that is published at once and signs from `now + delay_secs`; every
-/// other key of `alg` still signing then retires at that moment.
+/// other key of `alg` still signing then retires at that moment. Recorded in the audit trail
+/// (and announced to webhook receivers) in the same transaction.
 pub async fn rotate(
     store: &dyn Store,
     keyring: &Keyring,
@@ -220,7 +221,11 @@ pub async fn rotate(
     delay_secs: i64,
 ) -> anyhow::Result<KeyInfo> {
     let record = new_record(keyring, alg, now, now + delay_secs.max(0))?;
-    store.rotate_signing_key(&record).await?;
+    let ev = audit::new(crate::clock::millis(now), event::SIGNING_KEY_ROTATED, audit::SUCCESS)
+        .token(&record.kid)
+        .source(audit::CLI)
+        .detail(serde_json::json!({ "alg": record.alg, "activates_at": record.activates_at }));
+    store.rotate_signing_key(&record, ev).await?;
     tracing::info!(kid = %record.kid, %alg, activates_at = record.activates_at, "signing key rotated");
     Ok(KeyInfo { kid: record.kid.clone(), alg: record.alg.clone(), times: KeyTimes::of(&record) })
 }
@@ -257,11 +262,6 @@ pub async fn rotate_by_operator(
     });
     let delayed = existing.iter().filter(signing).any(|k| k.alg == alg.as_str());
     let key = rotate(store, keyring, now, alg, if delayed { publish_delay } else { 0 }).await?;
-    let ev = audit::new(crate::clock::millis(now), event::SIGNING_KEY_ROTATED, audit::SUCCESS)
-        .token(&key.kid)
-        .source(audit::CLI)
-        .detail(serde_json::json!({ "alg": key.alg, "activates_at": key.times.activates_at }));
-    store.record_audit(vec![ev]).await?;
     Ok(OperatorRotation { key, delayed })
 }
 

@@ -18,6 +18,7 @@ pub mod service;
 pub mod token;
 pub mod types;
 pub mod usage;
+pub mod webhook;
 
 pub use error::{DomainError, DomainResult};
 pub use service::{

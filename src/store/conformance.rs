@@ -22,6 +22,7 @@ use crate::crypto::{self, Keyring};
 use crate::domain::federation::{ClaimMatch, FederationRule, IssuerKeys, IssuerName, TrustedIssuer};
 use crate::domain::limits::Window;
 use crate::domain::token::TokenOrigin;
+use crate::domain::webhook::{Delivery, DeliveryQuery, DeliveryStatus, DeliveryUpdate, EventType, Webhook, WebhookId};
 use crate::domain::{ClientId, LongTokenId, Scopes, ShortTokenId};
 
 const PG_URL_VAR: &str = "TOKENSMITH_TEST_POSTGRES_URL";
@@ -495,6 +496,10 @@ async fn a_rotation_ends_the_rotated_tokens_descendants_with_it(s: Arc<dyn Store
     }
     assert!(get(&*s, 4).await.is_live(NOW + 300), "the successor takes the old token's place, a root");
     assert_eq!(get(&*s, 4).await.parent, None);
+    let query = AuditQuery { client_id: None, since: None, after_id: 0, limit: 10 };
+    let events = s.list_audit(&query).await.unwrap();
+    let detail = events.iter().find(|e| e.event.event == "rotated").unwrap().event.detail.clone().unwrap();
+    assert!(detail.contains(r#""cascade":2"#), "the rotation's event counts the descendants it ends: {detail}");
 }
 
 async fn children_racing_their_parents_revocation_never_outlive_it(s: Arc<dyn Store>) {
@@ -527,7 +532,25 @@ async fn children_racing_their_parents_revocation_never_outlive_it(s: Arc<dyn St
 }
 
 fn counter(key: &str, limit: u32) -> FailureCounter {
-    FailureCounter { key: key.into(), window: Window { limit, window_ms: 60_000 } }
+    FailureCounter { key: key.into(), window: Window { limit, window_ms: 60_000 }, announce_lock: true }
+}
+
+async fn a_lock_is_recorded_only_for_a_counter_that_announces_it(s: Arc<dyn Store>) {
+    let ms = NOW * 1000;
+    // A made-up client id is locked like any other, in silence.
+    let ghost = FailureCounter { announce_lock: false, ..counter("client:cli_ghost", 1) };
+    let silent = s.record_failure(std::slice::from_ref(&ghost), ms).await.unwrap();
+    assert_eq!(silent, FailureRecorded::Counted { locked: vec![("client:cli_ghost".into(), ms + 60_000)] });
+    let real = counter("otp:cli_real", 1);
+    s.record_failure(std::slice::from_ref(&real), ms + 1).await.unwrap();
+    let query = AuditQuery { client_id: None, since: None, after_id: 0, limit: 100 };
+    let events = s.list_audit(&query).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].event.event.as_str(), events[0].event.client_id.as_deref()),
+        ("client.locked", Some("cli_real"))
+    );
+    assert!(events[0].event.detail.as_deref().unwrap().contains(r#""locked":"otp_codes""#));
 }
 
 async fn failures_are_counted_until_the_limit_then_refused(s: Arc<dyn Store>) {
@@ -537,6 +560,12 @@ async fn failures_are_counted_until_the_limit_then_refused(s: Arc<dyn Store>) {
     assert_eq!(s.record_failure(&both, ms).await.unwrap(), FailureRecorded::Counted { locked: vec![] });
     let locked = s.record_failure(&both, ms + 10).await.unwrap();
     assert_eq!(locked, FailureRecorded::Counted { locked: vec![("client:cli_a".into(), ms + 60_000)] });
+    // The lock is recorded with the failure that set it: a client's, not an address's.
+    let query = AuditQuery { client_id: None, since: None, after_id: 0, limit: 100 };
+    let events = s.list_audit(&query).await.unwrap();
+    let locks: Vec<_> = events.iter().filter(|e| e.event.event == "client.locked").collect();
+    assert_eq!(locks.len(), 1);
+    assert_eq!((locks[0].event.client_id.as_deref(), locks[0].event.at), (Some("cli_a"), ms + 10));
     // The client is at its limit: the failure is refused and the address not counted either.
     let refused = s.record_failure(&both, ms + 20).await.unwrap();
     assert_eq!(refused, FailureRecorded::Refused { key: "client:cli_a".into(), until: ms + 60_000 });
@@ -649,7 +678,7 @@ async fn signing_key_rotation_retires_the_keys_of_its_algorithm_when_it_activate
     s.insert_signing_key(&key("ed-cur", "EdDSA", NOW - 50, 0, None)).await.unwrap();
     s.insert_signing_key(&key("ed-late", "EdDSA", NOW - 40, 0, Some(NOW + 10 * DAY))).await.unwrap();
     s.insert_signing_key(&key("es-cur", "ES256", NOW - 50, 0, None)).await.unwrap();
-    s.rotate_signing_key(&key("ed-new", "EdDSA", NOW, NOW + 600, None)).await.unwrap();
+    s.rotate_signing_key(&key("ed-new", "EdDSA", NOW, NOW + 600, None), ev()).await.unwrap();
     let retired: std::collections::HashMap<String, Option<i64>> =
         s.list_signing_keys().await.unwrap().into_iter().map(|k| (k.kid, k.retired_at)).collect();
     assert_eq!(retired["ed-old"], Some(NOW - 100), "an already retired key keeps its time");
@@ -658,7 +687,7 @@ async fn signing_key_rotation_retires_the_keys_of_its_algorithm_when_it_activate
     assert_eq!(retired["es-cur"], None, "other algorithms are untouched");
     assert_eq!(retired["ed-new"], None);
     // The kid is the key: a duplicate changes nothing, not even the retirements.
-    assert!(s.rotate_signing_key(&key("ed-new", "ES256", NOW, NOW + 900, None)).await.is_err());
+    assert!(s.rotate_signing_key(&key("ed-new", "ES256", NOW, NOW + 900, None), ev()).await.is_err());
     let after = s.list_signing_keys().await.unwrap();
     assert_eq!(after.len(), 5);
     assert_eq!(after.iter().find(|k| k.kid == "es-cur").unwrap().retired_at, None);
@@ -773,7 +802,13 @@ async fn purge_deletes_only_what_expired_in_bounded_batches(s: Arc<dyn Store>) {
     assert!(s.consume_assertion_jti(&a, "now", NOW).await.unwrap());
     assert!(s.consume_assertion_jti(&b, "later", NOW + 300).await.unwrap());
 
-    let p = |l, r, u| Purged { long_tokens: l, revoked_short_tokens: r, used_assertions: u, limits: 0 };
+    let p = |l, r, u| Purged {
+        long_tokens: l,
+        revoked_short_tokens: r,
+        used_assertions: u,
+        limits: 0,
+        webhook_deliveries: 0,
+    };
     assert_eq!(s.purge_expired(NOW, long_before, 2).await.unwrap(), p(2, 2, 2));
     assert_eq!(s.purge_expired(NOW, long_before, 2).await.unwrap(), p(2, 2, 2));
     assert_eq!(s.purge_expired(NOW, long_before, 2).await.unwrap(), p(1, 1, 1));
@@ -801,7 +836,10 @@ async fn purge_with_a_large_batch_takes_everything_at_once(s: Arc<dyn Store>) {
         assert!(s.consume_assertion_jti(&client_id("cli_a"), &format!("j{n}"), NOW - 1).await.unwrap());
     }
     let p = s.purge_expired(NOW, NOW - 7 * DAY, 1000).await.unwrap();
-    assert_eq!(p, Purged { long_tokens: 30, revoked_short_tokens: 0, used_assertions: 30, limits: 0 });
+    assert_eq!(
+        p,
+        Purged { long_tokens: 30, revoked_short_tokens: 0, used_assertions: 30, limits: 0, webhook_deliveries: 0 }
+    );
     assert!(s.list_long_tokens(None).await.unwrap().is_empty());
 }
 
@@ -1032,13 +1070,13 @@ async fn issuers_round_trip_and_names_and_iss_are_unique(store: Arc<dyn Store>) 
     let k8s = issuer("k8s", "https://k8s.example", IssuerKeys::Jwks(r#"{"keys":[]}"#.into()));
     let ci = issuer("ci", "https://ci.example", IssuerKeys::JwksUri("https://ci.example/jwks".into()));
     for i in [&github, &k8s, &ci] {
-        assert!(store.insert_issuer(i).await.unwrap());
+        assert!(store.insert_issuer(i, ev()).await.unwrap());
     }
     assert_eq!(store.list_issuers().await.unwrap(), vec![ci.clone(), github.clone(), k8s], "by name");
     let same_name = issuer("github", "https://other.example", IssuerKeys::Discovery);
     let same_iss = issuer("gh2", "https://token.actions.githubusercontent.com", IssuerKeys::Discovery);
-    assert!(!store.insert_issuer(&same_name).await.unwrap());
-    assert!(!store.insert_issuer(&same_iss).await.unwrap());
+    assert!(!store.insert_issuer(&same_name, ev()).await.unwrap());
+    assert!(!store.insert_issuer(&same_iss, ev()).await.unwrap());
     assert_eq!(store.list_issuers().await.unwrap().len(), 3, "nothing written");
 }
 
@@ -1046,12 +1084,15 @@ async fn federation_rules_round_trip_and_go_with_their_issuer(store: Arc<dyn Sto
     store.insert_client(&client("cli_a", NOW)).await.unwrap();
     store.insert_client(&client("cli_b", NOW)).await.unwrap();
     for name in ["github", "k8s"] {
-        store.insert_issuer(&issuer(name, &format!("https://{name}.example"), IssuerKeys::Discovery)).await.unwrap();
+        store
+            .insert_issuer(&issuer(name, &format!("https://{name}.example"), IssuerKeys::Discovery), ev())
+            .await
+            .unwrap();
     }
     let mut unscoped = rule("fed_2", "cli_b", "k8s");
     unscoped.scopes = None;
     for r in [rule("fed_1", "cli_a", "github"), unscoped.clone(), rule("fed_3", "cli_a", "k8s")] {
-        store.insert_federation_rule(&r, NOW).await.unwrap();
+        store.insert_federation_rule(&r, NOW, ev()).await.unwrap();
     }
     let all = store.list_federation_rules(None).await.unwrap();
     assert_eq!(all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["fed_1", "fed_2", "fed_3"]);
@@ -1060,10 +1101,10 @@ async fn federation_rules_round_trip_and_go_with_their_issuer(store: Arc<dyn Sto
     let of_b = store.list_federation_rules(Some(&client_id("cli_b"))).await.unwrap();
     assert_eq!(of_b, vec![unscoped]);
 
-    assert!(store.remove_federation_rule("fed_1").await.unwrap());
-    assert!(!store.remove_federation_rule("fed_1").await.unwrap(), "once");
-    assert!(store.remove_issuer(&IssuerName::parse("k8s").unwrap()).await.unwrap());
-    assert!(!store.remove_issuer(&IssuerName::parse("k8s").unwrap()).await.unwrap());
+    assert!(store.remove_federation_rule("fed_1", ev()).await.unwrap());
+    assert!(!store.remove_federation_rule("fed_1", ev()).await.unwrap(), "once");
+    assert!(store.remove_issuer(&IssuerName::parse("k8s").unwrap(), ev()).await.unwrap());
+    assert!(!store.remove_issuer(&IssuerName::parse("k8s").unwrap(), ev()).await.unwrap());
     assert!(store.list_federation_rules(None).await.unwrap().is_empty(), "the issuer's rules went with it");
     assert_eq!(store.list_issuers().await.unwrap().len(), 1);
 }
@@ -1120,6 +1161,168 @@ async fn s_warn(s: &dyn Store, n: u128, lead: i64) -> bool {
     s.warn_expiring(&long_id(n), lead, audit_event(lead, "token.expiring", Some("cli_a"))).await.unwrap()
 }
 
+// ----- webhooks -----------------------------------------------------------------------------
+
+fn webhook(id: &str, events: &[EventType]) -> Webhook {
+    Webhook {
+        id: WebhookId::from_stored(id.into()),
+        url: format!("https://{id}.example/hook"),
+        events: events.to_vec(),
+        secret_sealed: vec![1, 2, 3],
+        created_at: NOW,
+    }
+}
+
+fn wh_a() -> WebhookId {
+    WebhookId::from_stored("wh_a".into())
+}
+
+fn pending_only(all: &[Delivery]) -> Vec<&Delivery> {
+    all.iter().filter(|d| d.status == DeliveryStatus::Pending).collect()
+}
+
+async fn all_deliveries(s: &dyn Store) -> Vec<Delivery> {
+    s.list_deliveries(&DeliveryQuery { webhook: None, status: None, limit: 1000 }).await.unwrap()
+}
+
+async fn webhook_messages_are_written_with_their_event_to_each_subscriber(s: Arc<dyn Store>) {
+    let revoked_and_issued = webhook("wh_a", &[EventType::TokenIssued, EventType::TokenRevoked]);
+    s.insert_webhook(&revoked_and_issued, 20, ev()).await.unwrap();
+    s.insert_webhook(&webhook("wh_b", &[EventType::TokenRevoked, EventType::KeyRotated]), 20, ev()).await.unwrap();
+    let listed = s.list_webhooks().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0], revoked_and_issued, "receivers round-trip with their events");
+    let at = crate::clock::millis(NOW);
+    s.record_audit(vec![
+        audit_event(at, "token.revoked", Some("cli_a")),
+        audit_event(at, "long_token.issued", Some("cli_a")),
+        audit_event(at, "auth.failed", Some("cli_a")),
+        audit_event(at, "client.created", Some("cli_a")),
+    ])
+    .await
+    .unwrap();
+    let all = all_deliveries(&*s).await;
+    let mut seen: Vec<(&str, &str)> = all.iter().map(|d| (d.webhook_id.as_str(), d.event_type.as_str())).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, [("wh_a", "token.issued"), ("wh_a", "token.revoked"), ("wh_b", "token.revoked")]);
+    let revoked: Vec<&Delivery> = all.iter().filter(|d| d.event_type == "token.revoked").collect();
+    assert_eq!(revoked[0].message_id, revoked[1].message_id, "one message id for every receiver");
+    assert_eq!(revoked[0].payload, revoked[1].payload);
+    assert!(all.iter().all(|d| d.status == DeliveryStatus::Pending && d.attempts == 0 && d.next_attempt_at == at));
+    // A change that writes nothing writes no message either.
+    s.insert_client(&client("cli_a", NOW)).await.unwrap();
+    assert!(
+        !s.set_client_disabled(&client_id("cli_nobody"), true, audit_event(at, "client.disabled", None)).await.unwrap()
+    );
+    assert_eq!(all_deliveries(&*s).await.len(), 3);
+    // The revocation of a lineage counts its descendants, in the audit trail and the message.
+    s.insert_webhook(&webhook("wh_c", &[EventType::TokenRevoked]), 20, ev()).await.unwrap();
+    insert(&*s, &token(1, "cli_a", NOW, DAY)).await;
+    insert(&*s, &NewLongToken { parent: Some(long_id(1)), ..token(2, "cli_a", NOW, DAY) }).await;
+    s.revoke_long_token(&long_id(1), NOW, audit_event(at, "token.revoked", Some("cli_a"))).await.unwrap();
+    let of_c = DeliveryQuery { webhook: Some(WebhookId::from_stored("wh_c".into())), status: None, limit: 10 };
+    let c = s.list_deliveries(&of_c).await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&c[0].payload).unwrap();
+    assert_eq!((body["type"].as_str(), body["data"]["cascade"].as_i64()), (Some("token.revoked"), Some(1)));
+    // Removing a receiver drops its deliveries.
+    assert!(s.remove_webhook(&WebhookId::from_stored("wh_a".into()), ev()).await.unwrap());
+    assert!(!s.remove_webhook(&WebhookId::from_stored("wh_a".into()), ev()).await.unwrap(), "once");
+    assert!(all_deliveries(&*s).await.iter().all(|d| d.webhook_id.as_str() != "wh_a"));
+}
+
+async fn deliveries_are_claimed_under_a_lease_and_finished_once(s: Arc<dyn Store>) {
+    s.insert_webhook(&webhook("wh_a", &[EventType::TokenRevoked]), 20, ev()).await.unwrap();
+    let at = crate::clock::millis(NOW);
+    s.record_audit((0..3).map(|i| audit_event(at + i, "token.revoked", None)).collect()).await.unwrap();
+    assert!(s.claim_deliveries(&wh_a(), at - 1, at + 10_000, 10).await.unwrap().is_empty(), "not due yet");
+    assert!(!s.any_delivery_due(at - 1).await.unwrap());
+    assert!(s.any_delivery_due(at + 5).await.unwrap());
+    // Another receiver's deliveries are claimed for it alone.
+    s.insert_webhook(&webhook("wh_b", &[EventType::KeyRotated]), 20, ev()).await.unwrap();
+    s.record_audit(vec![audit_event(at, "signing_key.rotated", None)]).await.unwrap();
+    let b = WebhookId::from_stored("wh_b".into());
+    let of_b = s.claim_deliveries(&b, at + 5, at + 10_000, 10).await.unwrap();
+    assert_eq!((of_b.len(), of_b[0].event_type.as_str()), (1, "key.rotated"));
+    assert!(s.remove_webhook(&b, ev()).await.unwrap());
+    let first = s.claim_deliveries(&wh_a(), at + 5, at + 10_000, 2).await.unwrap();
+    assert_eq!(first.len(), 2, "at most the limit");
+    assert!(first.iter().all(|d| d.attempts == 1 && d.next_attempt_at == at + 10_000));
+    let second = s.claim_deliveries(&wh_a(), at + 5, at + 10_000, 10).await.unwrap();
+    assert_eq!(second.len(), 1, "the leased ones are not claimed again");
+    assert!(s.claim_deliveries(&wh_a(), at + 9_999, at + 20_000, 10).await.unwrap().is_empty());
+    // One attempt failed and is retried later; one was delivered.
+    let retry = DeliveryUpdate {
+        status: DeliveryStatus::Pending,
+        next_attempt_at: at + 60_000,
+        last_error: Some("status 500".into()),
+        finished_at: None,
+    };
+    assert!(s.update_delivery(&first[0], &retry).await.unwrap());
+    let delivered = DeliveryUpdate {
+        status: DeliveryStatus::Delivered,
+        next_attempt_at: at + 100,
+        last_error: None,
+        finished_at: Some(at + 100),
+    };
+    assert!(s.update_delivery(&first[1], &delivered).await.unwrap());
+    assert!(!s.update_delivery(&first[1], &retry).await.unwrap(), "a finished delivery stays finished");
+    // The third's claimer died: after its lease it is claimed again, and the stale claim's
+    // outcome no longer applies.
+    let again = s.claim_deliveries(&wh_a(), at + 10_001, at + 30_000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].message_id.clone(), again[0].attempts), (second[0].message_id.clone(), 2));
+    assert!(!s.update_delivery(&second[0], &delivered).await.unwrap(), "the expired claim changes nothing");
+    assert!(s.update_delivery(&again[0], &delivered).await.unwrap());
+    let all = all_deliveries(&*s).await;
+    assert_eq!(pending_only(&all).len(), 1);
+    let delivered_only = DeliveryQuery { webhook: None, status: Some(DeliveryStatus::Delivered), limit: 10 };
+    assert_eq!(s.list_deliveries(&delivered_only).await.unwrap().len(), 2);
+    // Finished deliveries go with the retention; pending ones stay.
+    let p = s.purge_expired(NOW + DAY, NOW + 1, 100).await.unwrap();
+    assert_eq!(p.webhook_deliveries, 2);
+    assert_eq!(all_deliveries(&*s).await.len(), 1);
+    // The last one fails for good; an operator schedules it again, from the first attempt.
+    let last = s.claim_deliveries(&wh_a(), at + 60_000, at + 70_000, 10).await.unwrap();
+    let failed = DeliveryUpdate { status: DeliveryStatus::Failed, finished_at: Some(at + 60_001), ..retry.clone() };
+    assert!(s.update_delivery(&last[0], &failed).await.unwrap());
+    let other = Some(WebhookId::from_stored("wh_b".into()));
+    assert_eq!(s.redeliver(&last[0].message_id, other.as_ref(), at + 80_000).await.unwrap(), 0, "another receiver's");
+    assert_eq!(s.redeliver(&last[0].message_id, None, at + 80_000).await.unwrap(), 1);
+    assert_eq!(s.redeliver(&last[0].message_id, None, at + 80_000).await.unwrap(), 0, "no longer failed");
+    let again = s.claim_deliveries(&wh_a(), at + 80_000, at + 90_000, 10).await.unwrap();
+    assert_eq!((again.len(), again[0].attempts, again[0].last_error.clone()), (1, 1, None));
+}
+
+async fn racing_receivers_never_pass_the_cap(s: Arc<dyn Store>) {
+    let added = race(RACERS, |i| {
+        let s = s.clone();
+        async move { s.insert_webhook(&webhook(&format!("wh_{i}"), &[EventType::TokenRevoked]), 5, ev()).await.unwrap() }
+    })
+    .await;
+    assert_eq!(added, 5);
+    assert_eq!(s.list_webhooks().await.unwrap().len(), 5);
+    let query = AuditQuery { client_id: None, since: None, after_id: 0, limit: 100 };
+    assert_eq!(s.list_audit(&query).await.unwrap().len(), 5, "an event for each receiver added, and no other");
+}
+
+async fn racing_claims_never_share_a_delivery(s: Arc<dyn Store>) {
+    s.insert_webhook(&webhook("wh_a", &[EventType::TokenRevoked]), 20, ev()).await.unwrap();
+    let at = crate::clock::millis(NOW);
+    s.record_audit((0..60).map(|i| audit_event(at + i, "token.revoked", None)).collect()).await.unwrap();
+    let claims = race_all(RACERS, |_| {
+        let s = s.clone();
+        async move { s.claim_deliveries(&wh_a(), at + 100, at + 10_000, 5).await.unwrap() }
+    })
+    .await;
+    let mut ids: Vec<String> = claims.iter().flatten().map(|d| d.message_id.to_string()).collect();
+    let claimed = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), claimed, "no delivery claimed twice");
+    assert!(claimed >= 5, "the claims made progress");
+    assert!(all_deliveries(&*s).await.iter().all(|d| d.attempts <= 1));
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1165,6 +1368,7 @@ conformance!(
     a_rotation_ends_the_rotated_tokens_descendants_with_it,
     children_racing_their_parents_revocation_never_outlive_it,
     failures_are_counted_until_the_limit_then_refused,
+    a_lock_is_recorded_only_for_a_counter_that_announces_it,
     racing_failures_are_counted_at_most_the_limit,
     short_token_revocation_is_idempotent,
     signing_keys_round_trip,
@@ -1182,6 +1386,11 @@ conformance!(
     // federation
     issuers_round_trip_and_names_and_iss_are_unique,
     federation_rules_round_trip_and_go_with_their_issuer,
+    // webhooks
+    webhook_messages_are_written_with_their_event_to_each_subscriber,
+    deliveries_are_claimed_under_a_lease_and_finished_once,
+    racing_claims_never_share_a_delivery,
+    racing_receivers_never_pass_the_cap,
 );
 
 // ----- PostgreSQL only: several instances, lost connections ---------------------------------

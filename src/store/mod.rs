@@ -24,6 +24,7 @@ pub use crate::domain::keys::SigningKeyRecord;
 use crate::domain::limits::{Admit, Window, decode_times, encode_times};
 pub use crate::domain::token::{LongToken, NewLongToken, Rotation};
 pub use crate::domain::usage::LastUses;
+pub use crate::domain::webhook::{Delivery, DeliveryQuery, DeliveryUpdate, MessageId, Webhook, WebhookId};
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
 
 /// A failure of the database itself (never of the caller's input).
@@ -65,6 +66,8 @@ pub struct Purged {
     pub revoked_short_tokens: u64,
     pub used_assertions: u64,
     pub limits: u64,
+    /// Webhook deliveries delivered or failed before the retention.
+    pub webhook_deliveries: u64,
 }
 
 /// A counter of failed authentications that one failure counts against.
@@ -73,6 +76,10 @@ pub struct FailureCounter {
     /// The key as stored (`LimitKey::encode`).
     pub key: String,
     pub window: Window,
+    /// Whether a lock this failure sets on the key is recorded (`client.locked`, in the same
+    /// transaction): for a registered client's keys only, so that made-up client ids, which
+    /// anyone can lock, add nothing to the audit trail or the webhooks' outbox.
+    pub announce_lock: bool,
 }
 
 /// What the store did with a failure.
@@ -97,17 +104,18 @@ struct LimitRow {
 /// How long a reset row is kept at least, so that every instance's poll sees the unlock.
 const RESET_VISIBLE_MS: i64 = 60_000;
 
-/// What one failure writes: the rows of its counters, and the locks it sets.
+/// What one failure writes: the rows of its counters, the locks it sets, and their events.
 struct FailureWrites {
     rows: Vec<LimitRow>,
     locked: Vec<(String, i64)>,
+    events: Vec<AuditEvent>,
 }
 
 /// Applies one failure at `now` to the rows of its counters (a missing row is an empty one),
 /// with the domain's window rule: the rows to write back, or the refusal. Both stores run
 /// this between reading and writing the rows, under their write lock.
 fn apply_failure(counters: &[FailureCounter], rows: &[LimitRow], now: i64) -> Result<FailureWrites, FailureRecorded> {
-    let mut writes = FailureWrites { rows: Vec::with_capacity(counters.len()), locked: Vec::new() };
+    let mut writes = FailureWrites { rows: Vec::with_capacity(counters.len()), locked: Vec::new(), events: Vec::new() };
     for counter in counters {
         let row = rows.iter().find(|r| r.key == counter.key).cloned();
         let mut row = row.unwrap_or_else(|| LimitRow { key: counter.key.clone(), ..LimitRow::default() });
@@ -119,6 +127,9 @@ fn apply_failure(counters: &[FailureCounter], rows: &[LimitRow], now: i64) -> Re
                 if let Some(until) = locked_until {
                     (row.locked_until, row.changed_at) = (until, now);
                     writes.locked.push((row.key.clone(), until));
+                    if counter.announce_lock {
+                        writes.events.extend(crate::domain::limits::lock_event(&row.key, until, now));
+                    }
                 }
                 writes.rows.push(row);
             }
@@ -135,8 +146,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
     async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
-    /// Disables or enables a client; `false` if there is no such client.
-    async fn set_client_disabled(&self, id: &ClientId, disabled: bool) -> Result<bool, StoreError>;
+    /// Disables or enables a client, with the audit event that records it, in one transaction;
+    /// `false` (nothing written) if there is no such client.
+    async fn set_client_disabled(&self, id: &ClientId, disabled: bool, event: AuditEvent) -> Result<bool, StoreError>;
     /// Replaces a client's sealed TOTP seed (`None`: removes it) and starts its steps afresh;
     /// `false` if there is no such client.
     async fn set_client_otp(&self, id: &ClientId, sealed: Option<&[u8]>) -> Result<bool, StoreError>;
@@ -187,9 +199,9 @@ pub trait Store: Send + Sync + 'static {
         previous_until: Option<i64>,
     ) -> Result<bool, StoreError>;
 
-    /// Inserts `key` and, atomically with it, schedules every other key of its algorithm
-    /// that is still signing at `key.activates_at` to retire then.
-    async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    /// Inserts `key` and, atomically with it and its audit event, schedules every other key of
+    /// its algorithm that is still signing at `key.activates_at` to retire then.
+    async fn rotate_signing_key(&self, key: &SigningKeyRecord, event: AuditEvent) -> Result<(), StoreError>;
 
     /// Long-term tokens neither expired nor revoked at `now` that expire by `until` and were
     /// issued for longer than `longer_than` seconds, soonest first.
@@ -248,18 +260,57 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- federation: trusted issuers and the rules that bind clients to their claims -----
 
-    /// Adds a trusted issuer; `false` (nothing written) if one has its name or its `iss`.
-    async fn insert_issuer(&self, issuer: &TrustedIssuer) -> Result<bool, StoreError>;
+    /// Adds a trusted issuer with its audit event; `false` (nothing written) if one has its
+    /// name or its `iss`.
+    async fn insert_issuer(&self, issuer: &TrustedIssuer, event: AuditEvent) -> Result<bool, StoreError>;
     /// Every trusted issuer, by name.
     async fn list_issuers(&self) -> Result<Vec<TrustedIssuer>, StoreError>;
-    /// Removes an issuer and, in the same statement, every rule that names it; `false` if
-    /// there is no such issuer.
-    async fn remove_issuer(&self, name: &IssuerName) -> Result<bool, StoreError>;
-    async fn insert_federation_rule(&self, rule: &FederationRule, created_at: i64) -> Result<(), StoreError>;
+    /// Removes an issuer and, in the same statement, every rule that names it, with its audit
+    /// event; `false` (nothing written) if there is no such issuer.
+    async fn remove_issuer(&self, name: &IssuerName, event: AuditEvent) -> Result<bool, StoreError>;
+    async fn insert_federation_rule(
+        &self,
+        rule: &FederationRule,
+        created_at: i64,
+        event: AuditEvent,
+    ) -> Result<(), StoreError>;
     /// The rules of one client or of all, by id.
     async fn list_federation_rules(&self, client: Option<&ClientId>) -> Result<Vec<FederationRule>, StoreError>;
-    /// `false` if there is no such rule.
-    async fn remove_federation_rule(&self, id: &str) -> Result<bool, StoreError>;
+    /// Removes a rule with its audit event; `false` (nothing written) if there is no such rule.
+    async fn remove_federation_rule(&self, id: &str, event: AuditEvent) -> Result<bool, StoreError>;
+
+    // ----- webhooks: receivers and the outbox of their deliveries -----
+
+    /// Registers a receiver and its event types, with its audit event, unless `max` receivers
+    /// are registered already (then `false`, nothing written), also when several are added at
+    /// once.
+    async fn insert_webhook(&self, webhook: &Webhook, max: u32, event: AuditEvent) -> Result<bool, StoreError>;
+    /// Every receiver, oldest first.
+    async fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError>;
+    /// Removes a receiver and its pending deliveries, with its audit event; `false` (nothing
+    /// written) if there is no such receiver.
+    async fn remove_webhook(&self, id: &WebhookId, event: AuditEvent) -> Result<bool, StoreError>;
+    /// Whether any delivery is due at `now` (ms): a read, so an idle outbox costs no write.
+    async fn any_delivery_due(&self, now: i64) -> Result<bool, StoreError>;
+    /// Claims at most `limit` of `webhook`'s pending deliveries due at `now` (ms), in one
+    /// atomic step: each counts one more attempt and is not due again before `lease_until`, so
+    /// no other claim, here or in another instance, takes it meanwhile; if its outcome is never
+    /// written (the process died), it is claimed again after the lease.
+    async fn claim_deliveries(
+        &self,
+        webhook: &WebhookId,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Writes an attempt's outcome, if the delivery is still pending at that attempt (`attempts`
+    /// as claimed); `false` when another claim has taken it over since.
+    async fn update_delivery(&self, delivery: &Delivery, update: &DeliveryUpdate) -> Result<bool, StoreError>;
+    /// Deliveries, newest first.
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError>;
+    /// Schedules the failed deliveries of `message` (to `webhook` only, if given) again at `now`
+    /// (ms), from the start of the retry schedule; answers how many.
+    async fn redeliver(&self, message: &MessageId, webhook: Option<&WebhookId>, now: i64) -> Result<u64, StoreError>;
 }
 
 /// Checks that a database URL names a backend this build supports, before anything is opened.

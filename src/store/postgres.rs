@@ -19,12 +19,15 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 
-use super::rows::{AuditRow, ClientRow, IssuerRow, LongTokenRow, RuleRow, SigningKeyRow, long_ids};
+use super::rows::{
+    AuditRow, ClientRow, DeliveryRow, IssuerRow, LongTokenRow, RuleRow, SigningKeyRow, WebhookRow, long_ids,
+};
 use super::sql;
 use super::{
-    AuditEvent, AuditQuery, AuditRecord, Client, ConnectError, FailureCounter, FailureRecorded, FederationRule,
-    InsertError, IssuerName, LastUses, LimitRow, LongToken, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation,
-    SigningKeyRecord, Store, StoreError, TrustedIssuer, apply_failure, redact_url,
+    AuditEvent, AuditQuery, AuditRecord, Client, ConnectError, Delivery, DeliveryQuery, DeliveryUpdate, FailureCounter,
+    FailureRecorded, FederationRule, InsertError, IssuerName, LastUses, LimitRow, LongToken, MessageId, NewLongToken,
+    Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError, TrustedIssuer, Webhook, WebhookId,
+    apply_failure, redact_url,
 };
 use crate::clock;
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
@@ -224,6 +227,7 @@ impl PgStore {
             }
         }
         let mut ended = Vec::new();
+        let mut audit = audit.clone();
         if let Some(rot) = rotation {
             // Under READ COMMITTED a concurrent rotation of the same token waits for this
             // row lock and then re-checks the WHERE clause against the committed row.
@@ -231,11 +235,13 @@ impl PgStore {
                 tx.rollback().await?;
                 return Ok(InsertOutcome::RotationTargetNotLive);
             }
-            ended = revoke_lineage(&mut tx, &rot.old.to_string(), rot.revoke_at).await?;
-            ended.push(rot.old.to_string());
+            let old = rot.old.to_string();
+            ended = revoke_lineage(&mut tx, &old, rot.revoke_at).await?;
+            audit = audit.with_cascade(ended.iter().filter(|e| **e != old).count());
+            ended.push(old);
         }
         sql::insert_long!(t).execute(&mut *tx).await?;
-        sql::insert_audit!(audit).execute(&mut *tx).await?;
+        sql::record_event!(tx, audit).await?;
         tx.commit().await?;
         Ok(InsertOutcome::Inserted(ended))
     }
@@ -266,8 +272,29 @@ impl PgStore {
         for row in &writes.rows {
             sql::update_limit_row!(row).execute(&mut *tx).await?;
         }
+        for e in &writes.events {
+            sql::record_event!(tx, *e).await?;
+        }
         tx.commit().await?;
         Ok(FailureRecorded::Counted { locked: writes.locked })
+    }
+
+    /// Runs the query `make` builds and, if it changed exactly one row, records `event` in the
+    /// same transaction; `false` (nothing written) otherwise. Retried on a serialization failure.
+    async fn change_one_with_event<'q>(
+        &self,
+        make: impl Fn() -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            if make().execute(&mut *tx).await?.rows_affected() != 1 {
+                return Ok(false);
+            }
+            sql::record_event!(tx, *event).await?;
+            tx.commit().await.map(|()| true)
+        })
+        .await
     }
 
     /// Rows changed by a statement (`true` when exactly one).
@@ -317,8 +344,9 @@ impl Store for PgStore {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn set_client_disabled(&self, id: &ClientId, disabled: bool) -> Result<bool, StoreError> {
-        self.changes_one(sqlx::query(sql::SET_CLIENT_DISABLED).bind(disabled).bind(id.as_str())).await
+    async fn set_client_disabled(&self, id: &ClientId, disabled: bool, event: AuditEvent) -> Result<bool, StoreError> {
+        let query = || sqlx::query(sql::SET_CLIENT_DISABLED).bind(disabled).bind(id.as_str());
+        self.change_one_with_event(query, &event).await
     }
 
     async fn set_client_otp(&self, id: &ClientId, sealed: Option<&[u8]>) -> Result<bool, StoreError> {
@@ -384,7 +412,8 @@ impl Store for PgStore {
         let revoked = retrying(|| async {
             let mut tx = self.pool.begin().await?;
             let revoked = revoke_lineage(&mut tx, &id, at).await?;
-            sql::insert_audit!(event).execute(&mut *tx).await?;
+            let cascade = revoked.iter().filter(|r| **r != id).count();
+            sql::record_event!(tx, event.clone().with_cascade(cascade)).await?;
             tx.commit().await?;
             Ok(revoked)
         })
@@ -396,7 +425,7 @@ impl Store for PgStore {
         retrying(|| async {
             let mut tx = self.pool.begin().await?;
             sqlx::query(sql::REVOKE_SHORT).bind(id.as_str()).bind(id.expires_at).execute(&mut *tx).await?;
-            sql::insert_audit!(event).execute(&mut *tx).await?;
+            sql::record_event!(tx, event).await?;
             tx.commit().await
         })
         .await
@@ -417,11 +446,12 @@ impl Store for PgStore {
         sql::insert_signing_key!(k).execute(&self.pool).await.map_err(map_err).map(drop)
     }
 
-    async fn rotate_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
+    async fn rotate_signing_key(&self, k: &SigningKeyRecord, event: AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let retire = sqlx::query(sql::RETIRE_SIGNING_KEYS).bind(k.activates_at.max(k.created_at)).bind(&k.alg);
         retire.execute(&mut *tx).await.map_err(map_err)?;
         sql::insert_signing_key!(k).execute(&mut *tx).await.map_err(map_err)?;
+        sql::record_event!(tx, event).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -460,7 +490,7 @@ impl Store for PgStore {
             if inserted.rows_affected() == 0 {
                 return Ok(false);
             }
-            sql::insert_audit!(event).execute(&mut *tx).await?;
+            sql::record_event!(tx, event).await?;
             tx.commit().await.map(|()| true)
         })
         .await
@@ -491,7 +521,7 @@ impl Store for PgStore {
         retrying(|| async {
             let mut tx = self.pool.begin().await?;
             for e in &events {
-                sql::insert_audit!(e).execute(&mut *tx).await?;
+                sql::record_event!(tx, *e).await?;
             }
             tx.commit().await
         })
@@ -522,6 +552,7 @@ impl Store for PgStore {
             revoked_short_tokens: purge(sql::PURGE_SHORT, now).await?,
             used_assertions: purge(sql::PURGE_JTIS, now).await?,
             limits: purge(sql::PURGE_LIMITS, clock::millis(now)).await?,
+            webhook_deliveries: purge(sql::PURGE_DELIVERIES, clock::millis(long_before)).await?,
         })
     }
 
@@ -574,8 +605,8 @@ impl Store for PgStore {
         self.changes_one(query).await
     }
 
-    async fn insert_issuer(&self, issuer: &TrustedIssuer) -> Result<bool, StoreError> {
-        Ok(sql::insert_issuer!(issuer).execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
+    async fn insert_issuer(&self, issuer: &TrustedIssuer, event: AuditEvent) -> Result<bool, StoreError> {
+        self.change_one_with_event(|| sql::insert_issuer!(issuer), &event).await
     }
 
     async fn list_issuers(&self) -> Result<Vec<TrustedIssuer>, StoreError> {
@@ -583,13 +614,17 @@ impl Store for PgStore {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn remove_issuer(&self, name: &IssuerName) -> Result<bool, StoreError> {
-        let query = sqlx::query(sql::REMOVE_ISSUER).bind(name.as_str());
-        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
+    async fn remove_issuer(&self, name: &IssuerName, event: AuditEvent) -> Result<bool, StoreError> {
+        self.change_one_with_event(|| sqlx::query(sql::REMOVE_ISSUER).bind(name.as_str()), &event).await
     }
 
-    async fn insert_federation_rule(&self, rule: &FederationRule, created_at: i64) -> Result<(), StoreError> {
-        sql::insert_rule!(rule, created_at).execute(&self.pool).await.map_err(map_err).map(drop)
+    async fn insert_federation_rule(
+        &self,
+        rule: &FederationRule,
+        created_at: i64,
+        event: AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.change_one_with_event(|| sql::insert_rule!(rule, created_at), &event).await.map(drop)
     }
 
     async fn list_federation_rules(&self, client: Option<&ClientId>) -> Result<Vec<FederationRule>, StoreError> {
@@ -601,8 +636,89 @@ impl Store for PgStore {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn remove_federation_rule(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query(sql::REMOVE_RULE).bind(id).execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
+    async fn remove_federation_rule(&self, id: &str, event: AuditEvent) -> Result<bool, StoreError> {
+        self.change_one_with_event(|| sqlx::query(sql::REMOVE_RULE).bind(id), &event).await
+    }
+
+    async fn insert_webhook(&self, w: &Webhook, max: u32, event: AuditEvent) -> Result<bool, StoreError> {
+        retrying(|| async {
+            // Serializable: two adds that each count the others out conflict, and the retry
+            // of the loser counts again.
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE").execute(&mut *tx).await?;
+            let insert = sqlx::query(sql::INSERT_WEBHOOK).bind(w.id.as_str()).bind(&w.url).bind(&w.secret_sealed);
+            let query = insert.bind(w.created_at).bind(i64::from(max));
+            if query.execute(&mut *tx).await?.rows_affected() != 1 {
+                return Ok(false);
+            }
+            for t in &w.events {
+                sqlx::query(sql::INSERT_WEBHOOK_EVENT).bind(w.id.as_str()).bind(t.as_str()).execute(&mut *tx).await?;
+            }
+            sql::record_event!(tx, event).await?;
+            tx.commit().await.map(|()| true)
+        })
+        .await
+    }
+
+    async fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        let rows: Vec<WebhookRow> = sqlx::query_as(sql::LIST_WEBHOOKS).fetch_all(&self.pool).await.map_err(map_err)?;
+        let events: Vec<(String, String)> =
+            sqlx::query_as(sql::LIST_WEBHOOK_EVENTS).fetch_all(&self.pool).await.map_err(map_err)?;
+        Ok(rows.into_iter().map(|r| r.into_webhook(&events)).collect())
+    }
+
+    async fn remove_webhook(&self, id: &WebhookId, event: AuditEvent) -> Result<bool, StoreError> {
+        self.change_one_with_event(|| sqlx::query(sql::REMOVE_WEBHOOK).bind(id.as_str()), &event).await
+    }
+
+    async fn any_delivery_due(&self, now: i64) -> Result<bool, StoreError> {
+        let due = sqlx::query(sql::ANY_DUE_DELIVERY).bind(now).fetch_optional(&self.pool).await.map_err(map_err)?;
+        Ok(due.is_some())
+    }
+
+    async fn claim_deliveries(
+        &self,
+        webhook: &WebhookId,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let due = sqlx::query(sql::ANY_DUE_DELIVERY_OF).bind(now).bind(webhook.as_str());
+        if due.fetch_optional(&self.pool).await.map_err(map_err)?.is_none() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<DeliveryRow> = retrying(|| {
+            let query = sqlx::query_as(sql::PG_CLAIM_DELIVERIES).bind(now).bind(lease_until).bind(i64::from(limit));
+            query.bind(webhook.as_str()).fetch_all(&self.pool)
+        })
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn update_delivery(&self, d: &Delivery, u: &DeliveryUpdate) -> Result<bool, StoreError> {
+        let query = sqlx::query(sql::UPDATE_DELIVERY)
+            .bind(d.message_id.as_str())
+            .bind(d.webhook_id.as_str())
+            .bind(u.status.as_str())
+            .bind(u.next_attempt_at)
+            .bind(&u.last_error)
+            .bind(u.finished_at)
+            .bind(i64::from(d.attempts));
+        self.changes_one(query).await
+    }
+
+    async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+        let query = sqlx::query_as(sql::LIST_DELIVERIES)
+            .bind(q.webhook.as_ref().map(WebhookId::as_str))
+            .bind(q.status.map(|s| s.as_str()))
+            .bind(i64::from(q.limit));
+        let rows: Vec<DeliveryRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn redeliver(&self, message: &MessageId, webhook: Option<&WebhookId>, now: i64) -> Result<u64, StoreError> {
+        let query = sqlx::query(sql::REDELIVER).bind(message.as_str()).bind(now).bind(webhook.map(WebhookId::as_str));
+        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected())
     }
 }
 

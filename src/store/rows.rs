@@ -9,6 +9,7 @@ use super::{
 };
 use crate::domain::federation::{ClaimMatch, IssuerKeys};
 use crate::domain::token::TokenOrigin;
+use crate::domain::webhook::{Delivery, DeliveryStatus, EventType, MessageId, Webhook, WebhookId};
 use crate::domain::{ClientId, LongTokenId, Scopes};
 
 #[derive(FromRow)]
@@ -209,6 +210,63 @@ impl TryFrom<RuleRow> for FederationRule {
             matches,
             max_ttl_days: r.max_ttl_days,
             scopes,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct WebhookRow {
+    id: String,
+    url: String,
+    secret_sealed: Vec<u8>,
+    created_at: i64,
+}
+
+impl WebhookRow {
+    /// The receiver, with the event types subscribed (`(webhook id, type)` rows of all receivers).
+    pub(super) fn into_webhook(self, events: &[(String, String)]) -> Webhook {
+        let mut types: Vec<EventType> =
+            events.iter().filter(|(w, _)| *w == self.id).filter_map(|(_, t)| EventType::parse(t)).collect();
+        types.sort();
+        Webhook {
+            id: WebhookId::from_stored(self.id),
+            url: self.url,
+            events: types,
+            secret_sealed: self.secret_sealed,
+            created_at: self.created_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct DeliveryRow {
+    message_id: String,
+    webhook_id: String,
+    event_type: String,
+    payload: String,
+    created_at: i64,
+    status: String,
+    attempts: i32,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    finished_at: Option<i64>,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+    fn try_from(r: DeliveryRow) -> Result<Self, StoreError> {
+        Ok(Delivery {
+            message_id: MessageId::from_stored(r.message_id),
+            webhook_id: WebhookId::from_stored(r.webhook_id),
+            event_type: r.event_type,
+            payload: r.payload,
+            created_at: r.created_at,
+            status: DeliveryStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Backend(format!("bad delivery status in database: {:?}", r.status)))?,
+            attempts: u32::try_from(r.attempts).unwrap_or(0),
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            finished_at: r.finished_at,
         })
     }
 }

@@ -287,7 +287,88 @@ macro_rules! insert_rule {
     }};
 }
 
+/// Records an audit event and, in the same transaction, its webhook message for every
+/// receiver subscribed to it (the outbox). Evaluates to `Result<(), sqlx::Error>`.
+macro_rules! record_event {
+    ($conn:expr, $e:expr) => {
+        async {
+            let e: &crate::domain::audit::AuditEvent = &$e;
+            sql::insert_audit!(e).execute(&mut *$conn).await?;
+            if let Some(m) = crate::domain::webhook::Message::of_audit(e) {
+                sqlx::query(sql::INSERT_OUTBOX)
+                    .bind(m.id.as_str())
+                    .bind(m.event_type.as_str())
+                    .bind(&m.payload)
+                    .bind(e.at)
+                    .execute(&mut *$conn)
+                    .await?;
+            }
+            Ok::<(), sqlx::Error>(())
+        }
+    };
+}
+
 pub(super) use {
-    insert_audit, insert_client, insert_issuer, insert_long, insert_rule, insert_signing_key, rotate_target,
-    update_limit_row,
+    insert_audit, insert_client, insert_issuer, insert_long, insert_rule, insert_signing_key, record_event,
+    rotate_target, update_limit_row,
 };
+
+// ----- webhooks -----
+
+/// A message fanned out to every receiver subscribed to its type: one pending delivery each,
+/// due at once.
+pub(super) const INSERT_OUTBOX: &str = "INSERT INTO webhook_deliveries \
+     (message_id, webhook_id, event_type, payload, created_at, status, attempts, next_attempt_at) \
+     SELECT $1, webhook_id, $2, $3, $4, 'pending', 0, $4 FROM webhook_events WHERE event_type = $2";
+/// A receiver, unless there are `$5` already.
+pub(super) const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (id, url, secret_sealed, created_at) \
+     SELECT $1, $2, $3, $4 WHERE (SELECT count(*) FROM webhooks) < $5";
+pub(super) const INSERT_WEBHOOK_EVENT: &str = "INSERT INTO webhook_events (webhook_id, event_type) VALUES ($1, $2)";
+pub(super) const LIST_WEBHOOKS: &str =
+    "SELECT id, url, secret_sealed, created_at FROM webhooks ORDER BY created_at, id";
+pub(super) const LIST_WEBHOOK_EVENTS: &str = "SELECT webhook_id, event_type FROM webhook_events";
+pub(super) const REMOVE_WEBHOOK: &str = "DELETE FROM webhooks WHERE id = $1";
+/// The delivery columns, in the order of `DeliveryRow`.
+macro_rules! delivery_columns {
+    () => {
+        "message_id, webhook_id, event_type, payload, created_at, status, attempts, next_attempt_at, last_error, finished_at"
+    };
+}
+pub(super) const ANY_DUE_DELIVERY: &str =
+    "SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 LIMIT 1";
+pub(super) const ANY_DUE_DELIVERY_OF: &str = "SELECT 1 FROM webhook_deliveries \
+     WHERE webhook_id = $2 AND status = 'pending' AND next_attempt_at <= $1 LIMIT 1";
+/// Claims a receiver's (`$4`) due deliveries: one more attempt each, not due again before the
+/// lease ends (`$2`). SQLite has one writer, so the subquery and the update see the same rows.
+pub(super) const CLAIM_DELIVERIES: &str = concat!(
+    "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $2 \
+     WHERE (message_id, webhook_id) IN (SELECT message_id, webhook_id FROM webhook_deliveries \
+     WHERE webhook_id = $4 AND status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3) \
+     RETURNING ",
+    delivery_columns!()
+);
+/// The same on PostgreSQL: rows another instance is claiming are skipped, not waited for.
+pub(super) const PG_CLAIM_DELIVERIES: &str = concat!(
+    "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $2 \
+     WHERE (message_id, webhook_id) IN (SELECT message_id, webhook_id FROM webhook_deliveries \
+     WHERE webhook_id = $4 AND status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 \
+     FOR UPDATE SKIP LOCKED) RETURNING ",
+    delivery_columns!()
+);
+/// An attempt's outcome, written only if the delivery is still at that attempt (a claim whose
+/// lease ran out and was taken over changes nothing).
+pub(super) const UPDATE_DELIVERY: &str = "UPDATE webhook_deliveries \
+     SET status = $3, next_attempt_at = $4, last_error = $5, finished_at = $6 \
+     WHERE message_id = $1 AND webhook_id = $2 AND status = 'pending' AND attempts = $7";
+pub(super) const LIST_DELIVERIES: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM webhook_deliveries WHERE (CAST($1 AS TEXT) IS NULL OR webhook_id = $1) \
+     AND (CAST($2 AS TEXT) IS NULL OR status = $2) ORDER BY created_at DESC, message_id LIMIT $3"
+);
+/// Failed deliveries of a message scheduled again from the start of the retry schedule.
+pub(super) const REDELIVER: &str = "UPDATE webhook_deliveries \
+     SET status = 'pending', attempts = 0, next_attempt_at = $2, last_error = NULL, finished_at = NULL \
+     WHERE message_id = $1 AND status = 'failed' AND (CAST($3 AS TEXT) IS NULL OR webhook_id = $3)";
+pub(super) const PURGE_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE (message_id, webhook_id) IN \
+     (SELECT message_id, webhook_id FROM webhook_deliveries WHERE status <> 'pending' AND finished_at < $1 LIMIT $2)";

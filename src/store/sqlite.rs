@@ -14,12 +14,14 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{AuditRow, ClientRow, IssuerRow, LongTokenRow, RuleRow, SigningKeyRow, long_ids};
+use super::rows::{
+    AuditRow, ClientRow, DeliveryRow, IssuerRow, LongTokenRow, RuleRow, SigningKeyRow, WebhookRow, long_ids,
+};
 use super::sql;
 use super::{
-    AuditEvent, AuditQuery, AuditRecord, Client, ConnectError, FailureCounter, FailureRecorded, FederationRule,
-    InsertError, IssuerName, LastUses, LongToken, NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord,
-    Store, StoreError, TrustedIssuer, apply_failure,
+    AuditEvent, AuditQuery, AuditRecord, Client, ConnectError, Delivery, DeliveryQuery, DeliveryUpdate, FailureCounter,
+    FailureRecorded, FederationRule, InsertError, IssuerName, LastUses, LongToken, MessageId, NewLongToken, Purged,
+    RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError, TrustedIssuer, Webhook, WebhookId, apply_failure,
 };
 use crate::clock;
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
@@ -159,9 +161,9 @@ impl Store for SqliteStore {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn set_client_disabled(&self, id: &ClientId, disabled: bool) -> Result<bool, StoreError> {
+    async fn set_client_disabled(&self, id: &ClientId, disabled: bool, event: AuditEvent) -> Result<bool, StoreError> {
         let query = sqlx::query(sql::SET_CLIENT_DISABLED).bind(disabled).bind(id.as_str());
-        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
+        self.change_one_with_event(query, &event).await
     }
 
     async fn set_client_otp(&self, id: &ClientId, sealed: Option<&[u8]>) -> Result<bool, StoreError> {
@@ -241,11 +243,12 @@ impl Store for SqliteStore {
         sql::insert_signing_key!(k).execute(&self.pool).await.map_err(map_err).map(drop)
     }
 
-    async fn rotate_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
+    async fn rotate_signing_key(&self, k: &SigningKeyRecord, event: AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let retire = sqlx::query(sql::RETIRE_SIGNING_KEYS).bind(k.activates_at.max(k.created_at)).bind(&k.alg);
         retire.execute(&mut *tx).await.map_err(map_err)?;
         sql::insert_signing_key!(k).execute(&mut *tx).await.map_err(map_err)?;
+        sql::record_event!(tx, event).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -317,6 +320,7 @@ impl Store for SqliteStore {
             revoked_short_tokens: purge(sql::PURGE_SHORT, now).await?,
             used_assertions: purge(sql::PURGE_JTIS, now).await?,
             limits: purge(sql::PURGE_LIMITS, clock::millis(now)).await?,
+            webhook_deliveries: purge(sql::PURGE_DELIVERIES, clock::millis(long_before)).await?,
         })
     }
 
@@ -367,8 +371,8 @@ impl Store for SqliteStore {
         Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
     }
 
-    async fn insert_issuer(&self, issuer: &TrustedIssuer) -> Result<bool, StoreError> {
-        Ok(sql::insert_issuer!(issuer).execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
+    async fn insert_issuer(&self, issuer: &TrustedIssuer, event: AuditEvent) -> Result<bool, StoreError> {
+        self.change_one_with_event(sql::insert_issuer!(issuer), &event).await
     }
 
     async fn list_issuers(&self) -> Result<Vec<TrustedIssuer>, StoreError> {
@@ -376,13 +380,17 @@ impl Store for SqliteStore {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn remove_issuer(&self, name: &IssuerName) -> Result<bool, StoreError> {
-        let query = sqlx::query(sql::REMOVE_ISSUER).bind(name.as_str());
-        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
+    async fn remove_issuer(&self, name: &IssuerName, event: AuditEvent) -> Result<bool, StoreError> {
+        self.change_one_with_event(sqlx::query(sql::REMOVE_ISSUER).bind(name.as_str()), &event).await
     }
 
-    async fn insert_federation_rule(&self, rule: &FederationRule, created_at: i64) -> Result<(), StoreError> {
-        sql::insert_rule!(rule, created_at).execute(&self.pool).await.map_err(map_err).map(drop)
+    async fn insert_federation_rule(
+        &self,
+        rule: &FederationRule,
+        created_at: i64,
+        event: AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.change_one_with_event(sql::insert_rule!(rule, created_at), &event).await.map(drop)
     }
 
     async fn list_federation_rules(&self, client: Option<&ClientId>) -> Result<Vec<FederationRule>, StoreError> {
@@ -394,8 +402,94 @@ impl Store for SqliteStore {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn remove_federation_rule(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query(sql::REMOVE_RULE).bind(id).execute(&self.pool).await.map_err(map_err)?.rows_affected() == 1)
+    async fn remove_federation_rule(&self, id: &str, event: AuditEvent) -> Result<bool, StoreError> {
+        self.change_one_with_event(sqlx::query(sql::REMOVE_RULE).bind(id), &event).await
+    }
+
+    async fn insert_webhook(&self, w: &Webhook, max: u32, event: AuditEvent) -> Result<bool, StoreError> {
+        // The insert is the transaction's first statement, so it holds the write lock while it
+        // counts: two adds at once are counted one after the other.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let insert = sqlx::query(sql::INSERT_WEBHOOK).bind(w.id.as_str()).bind(&w.url).bind(&w.secret_sealed);
+        let query = insert.bind(w.created_at).bind(i64::from(max));
+        if query.execute(&mut *tx).await.map_err(map_err)?.rows_affected() != 1 {
+            return Ok(false);
+        }
+        for t in &w.events {
+            let query = sqlx::query(sql::INSERT_WEBHOOK_EVENT).bind(w.id.as_str()).bind(t.as_str());
+            query.execute(&mut *tx).await.map_err(map_err)?;
+        }
+        sql::record_event!(tx, event).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err).map(|()| true)
+    }
+
+    async fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        let rows: Vec<WebhookRow> = sqlx::query_as(sql::LIST_WEBHOOKS).fetch_all(&self.pool).await.map_err(map_err)?;
+        let events: Vec<(String, String)> =
+            sqlx::query_as(sql::LIST_WEBHOOK_EVENTS).fetch_all(&self.pool).await.map_err(map_err)?;
+        Ok(rows.into_iter().map(|r| r.into_webhook(&events)).collect())
+    }
+
+    async fn remove_webhook(&self, id: &WebhookId, event: AuditEvent) -> Result<bool, StoreError> {
+        self.change_one_with_event(sqlx::query(sql::REMOVE_WEBHOOK).bind(id.as_str()), &event).await
+    }
+
+    async fn any_delivery_due(&self, now: i64) -> Result<bool, StoreError> {
+        let due = sqlx::query(sql::ANY_DUE_DELIVERY).bind(now).fetch_optional(&self.pool).await.map_err(map_err)?;
+        Ok(due.is_some())
+    }
+
+    async fn claim_deliveries(
+        &self,
+        webhook: &WebhookId,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        // A read first: a receiver with nothing due costs no write lock.
+        let due = sqlx::query(sql::ANY_DUE_DELIVERY_OF).bind(now).bind(webhook.as_str());
+        if due.fetch_optional(&self.pool).await.map_err(map_err)?.is_none() {
+            return Ok(Vec::new());
+        }
+        let webhook = webhook.as_str().to_owned();
+        let rows = self.write(|reply| WriteOp::ClaimDeliveries { webhook, now, lease_until, limit, reply }).await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn update_delivery(&self, d: &Delivery, update: &DeliveryUpdate) -> Result<bool, StoreError> {
+        let (d, update) = (d.clone(), update.clone());
+        self.write(|reply| WriteOp::UpdateDelivery { delivery: d, update, reply }).await
+    }
+
+    async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+        let query = sqlx::query_as(sql::LIST_DELIVERIES)
+            .bind(q.webhook.as_ref().map(WebhookId::as_str))
+            .bind(q.status.map(|s| s.as_str()))
+            .bind(i64::from(q.limit));
+        let rows: Vec<DeliveryRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn redeliver(&self, message: &MessageId, webhook: Option<&WebhookId>, now: i64) -> Result<u64, StoreError> {
+        let query = sqlx::query(sql::REDELIVER).bind(message.as_str()).bind(now).bind(webhook.map(WebhookId::as_str));
+        Ok(query.execute(&self.pool).await.map_err(map_err)?.rows_affected())
+    }
+}
+
+impl SqliteStore {
+    /// Runs `query` and, if it changed exactly one row, records `event` in the same
+    /// transaction; `false` (nothing written) otherwise. For the operator's rare changes.
+    async fn change_one_with_event(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        if query.execute(&mut *tx).await.map_err(map_err)?.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sql::record_event!(tx, *event).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err).map(|()| true)
     }
 }
 
@@ -469,6 +563,18 @@ enum WriteOp {
         now_ms: i64,
         reply: Reply<FailureRecorded>,
     },
+    ClaimDeliveries {
+        webhook: String,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+        reply: Reply<Vec<DeliveryRow>>,
+    },
+    UpdateDelivery {
+        delivery: Delivery,
+        update: DeliveryUpdate,
+        reply: Reply<bool>,
+    },
 }
 
 /// The answer of one op, held until its group commits: given the commit's outcome, it sends
@@ -525,6 +631,8 @@ fn fail(op: WriteOp) -> Done {
         WriteOp::LastUse { reply, .. } => done(reply, not_run()),
         WriteOp::WarnExpiring { reply, .. } => done(reply, not_run()),
         WriteOp::RecordFailure { reply, .. } => done(reply, not_run()),
+        WriteOp::ClaimDeliveries { reply, .. } => done(reply, not_run()),
+        WriteOp::UpdateDelivery { reply, .. } => done(reply, not_run()),
     }
 }
 
@@ -563,6 +671,22 @@ async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
             let r = in_savepoint(conn, |c| Box::pin(record_failure(c, counters, now_ms)), counted).await;
             done(reply, r)
         }
+        WriteOp::ClaimDeliveries { webhook, now, lease_until, limit, reply } => {
+            let query =
+                sqlx::query_as(sql::CLAIM_DELIVERIES).bind(now).bind(lease_until).bind(i64::from(limit)).bind(webhook);
+            done(reply, query.fetch_all(&mut *conn).await.map_err(map_err))
+        }
+        WriteOp::UpdateDelivery { delivery: d, update: u, reply } => {
+            let query = sqlx::query(sql::UPDATE_DELIVERY)
+                .bind(d.message_id.as_str())
+                .bind(d.webhook_id.as_str())
+                .bind(u.status.as_str())
+                .bind(u.next_attempt_at)
+                .bind(u.last_error)
+                .bind(u.finished_at)
+                .bind(i64::from(d.attempts));
+            done(reply, query.execute(&mut *conn).await.map(|r| r.rows_affected() == 1).map_err(map_err))
+        }
         WriteOp::ConsumeOtp { client, step, reply } => {
             let r = sqlx::query(sql::CONSUME_OTP_STEP).bind(step).bind(client).execute(&mut *conn).await;
             done(reply, r.map(|r| r.rows_affected() == 1).map_err(map_err))
@@ -600,7 +724,7 @@ async fn warn_expiring(
     if query.execute(&mut *conn).await.map_err(map_err)?.rows_affected() == 0 {
         return Ok(false);
     }
-    sql::insert_audit!(event).execute(&mut *conn).await.map_err(map_err)?;
+    sql::record_event!(conn, event).await.map_err(map_err)?;
     Ok(true)
 }
 
@@ -616,7 +740,7 @@ async fn record_last_use(conn: &mut SqliteConnection, uses: LastUses) -> Result<
 
 async fn insert_audit(conn: &mut SqliteConnection, events: Vec<AuditEvent>) -> Result<(), StoreError> {
     for e in &events {
-        sql::insert_audit!(e).execute(&mut *conn).await.map_err(map_err)?;
+        sql::record_event!(conn, *e).await.map_err(map_err)?;
     }
     Ok(())
 }
@@ -644,7 +768,8 @@ async fn revoke_long(
     audit: AuditEvent,
 ) -> Result<Vec<String>, StoreError> {
     let revoked = revoke_lineage(conn, &id, at).await?;
-    sql::insert_audit!(audit).execute(&mut *conn).await.map_err(map_err)?;
+    let cascade = revoked.iter().filter(|r| **r != id).count();
+    sql::record_event!(conn, audit.with_cascade(cascade)).await.map_err(map_err)?;
     Ok(revoked)
 }
 
@@ -655,7 +780,7 @@ async fn revoke_short(
     audit: AuditEvent,
 ) -> Result<(), StoreError> {
     sqlx::query(sql::REVOKE_SHORT).bind(id).bind(expires_at).execute(&mut *conn).await.map_err(map_err)?;
-    sql::insert_audit!(audit).execute(&mut *conn).await.map_err(map_err).map(drop)
+    sql::record_event!(conn, audit).await.map_err(map_err)
 }
 
 /// The parent check, the rotation (a conditional update and the cascade to the rotated
@@ -674,15 +799,18 @@ async fn insert_long(
         }
     }
     let mut ended = Vec::new();
+    let mut audit = audit;
     if let Some(rot) = rotation {
         if sql::rotate_target!(t, rot, now).execute(&mut *conn).await.map_err(map_err)?.rows_affected() != 1 {
             return Ok(InsertOutcome::RotationTargetNotLive);
         }
-        ended = revoke_lineage(conn, &rot.old.to_string(), rot.revoke_at).await?;
-        ended.push(rot.old.to_string());
+        let old = rot.old.to_string();
+        ended = revoke_lineage(conn, &old, rot.revoke_at).await?;
+        audit = audit.with_cascade(ended.iter().filter(|e| **e != old).count());
+        ended.push(old);
     }
     sql::insert_long!(t).execute(&mut *conn).await.map_err(map_err)?;
-    sql::insert_audit!(audit).execute(&mut *conn).await.map_err(map_err)?;
+    sql::record_event!(conn, audit).await.map_err(map_err)?;
     Ok(InsertOutcome::Inserted(ended))
 }
 
@@ -705,6 +833,9 @@ async fn record_failure(
     };
     for row in &writes.rows {
         sql::update_limit_row!(row).execute(&mut *conn).await.map_err(map_err)?;
+    }
+    for e in &writes.events {
+        sql::record_event!(conn, *e).await.map_err(map_err)?;
     }
     Ok(FailureRecorded::Counted { locked: writes.locked })
 }

@@ -65,6 +65,13 @@ pub fn describe() {
         "tokensmith_long_tokens_expiring",
         "Valid long-term tokens that end within a lead time (expiry_warning_days), by client and lead time"
     );
+    describe_counter!(
+        "tokensmith_webhook_attempts_total",
+        "Webhook delivery attempts, by outcome (delivered, retry, failed)"
+    );
+    for outcome in ["delivered", "retry", "failed"] {
+        metrics::counter!("tokensmith_webhook_attempts_total", "outcome" => outcome).increment(0);
+    }
     for kind in ["unavailable", "backend"] {
         metrics::counter!("tokensmith_database_errors_total", "kind" => kind).increment(0);
     }
@@ -241,6 +248,12 @@ pub fn issuer_keys_held(issuer: &str, keys: usize) {
 pub fn long_tokens_expiring(client_id: &str, within_days: i64, count: usize) {
     let labels = [("client_id", client_id.to_owned()), ("within_days", within_days.to_string())];
     metrics::gauge!("tokensmith_long_tokens_expiring", &labels).set(count as f64);
+}
+
+/// A webhook delivery attempt ended: `delivered`, `retry` (to be tried again) or `failed`
+/// (the retry schedule is spent).
+pub fn webhook_attempt(outcome: &'static str) {
+    metrics::counter!("tokensmith_webhook_attempts_total", "outcome" => outcome).increment(1);
 }
 
 #[cfg(test)]

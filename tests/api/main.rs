@@ -36,3 +36,5 @@ mod short_token_grant;
 mod shutdown;
 mod tls;
 mod token_exchange;
+mod webhook_receiver;
+mod webhooks;

@@ -11,7 +11,11 @@
 #      without it, that comparison says SKIPPED;
 #   4. compiles that client and runs client.test.mjs (node's test runner, the real axios, jose);
 #   5. restarts tokensmith with the failed-authentication limits off and runs schemathesis on
-#      every operation with real credentials, a fixed seed and a bounded number of examples.
+#      every operation with real credentials, a fixed seed and a bounded number of examples;
+#   6. scans both servers' logs for secrets;
+#   7. registers a webhook receiver that verifies deliveries with the Standard Webhooks
+#      reference library (PyPI standardwebhooks), causes events, and checks that each arrives
+#      verified and that a forged one is refused.
 #
 # Needs Java 17+, Node 20+ with npm, Python 3.9+ and curl; installs the rest from PyPI (into a
 # venv under the cargo target directory) and npm. Exits non-zero on any failure.
@@ -25,12 +29,14 @@ GENERATOR_VERSION="7.26.0"
 SCHEMATHESIS_VERSION="4.32.5"
 SCHEMATHESIS_SEED="20261129"
 SCHEMATHESIS_EXAMPLES="200"
+STANDARDWEBHOOKS_VERSION="1.1.0"
 
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET/debug/tokensmith"
 VENV="$TARGET/conformance/venv"
 WORK="$(mktemp -d)"
 SERVER_PID=""
+RECEIVER_PID=""
 
 log() { printf '== conformance: %s\n' "$*"; }
 fail() { printf 'conformance: FAILED: %s\n' "$*" >&2; exit 1; }
@@ -44,6 +50,7 @@ stop_server() {
 }
 cleanup() {
     stop_server
+    [[ -n "$RECEIVER_PID" ]] && kill "$RECEIVER_PID" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -57,7 +64,7 @@ log "build"
 cargo build --locked --quiet --bin tokensmith
 
 log "python tools (openapi-generator-cli $GENERATOR_VERSION, schemathesis $SCHEMATHESIS_VERSION)"
-REQUIREMENTS="openapi-generator-cli==$GENERATOR_VERSION schemathesis==$SCHEMATHESIS_VERSION"
+REQUIREMENTS="openapi-generator-cli==$GENERATOR_VERSION schemathesis==$SCHEMATHESIS_VERSION standardwebhooks==$STANDARDWEBHOOKS_VERSION"
 if [[ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$REQUIREMENTS" ]]; then
     rm -rf "$VENV"
     python3 -m venv "$VENV"
@@ -229,5 +236,54 @@ for path in logs:
         sys.exit(f"{path} holds something shaped like a token: {m.group(0)[:8]}…")
     print(f"{path}: {len(lines)} lines, {len(access)} requests, no secret")
 PY
+
+# ---- 7: webhooks, verified by the Standard Webhooks reference library ------------------------
+log "webhooks: deliveries verified with standardwebhooks $STANDARDWEBHOOKS_VERSION"
+hook_db="sqlite://$WORK/hooks.db"
+hook_client="$(create_client hooks.db hooks "tokens:write")"
+"$VENV/bin/python" "$HERE/webhook_receiver.py" "$WORK/whsec" "$WORK/hooks.jsonl" "$WORK/hooks.port" &
+RECEIVER_PID=$!
+for _ in $(seq 1 50); do [[ -s "$WORK/hooks.port" ]] && break; sleep 0.1; done
+[[ -s "$WORK/hooks.port" ]] || fail "the webhook receiver did not start"
+hook="$("$BIN" webhook add --database "$hook_db" --url "http://127.0.0.1:$(cat "$WORK/hooks.port")/hook" \
+    --events token.issued,token.revoked,key.rotated,client.disabled --json)"
+field "$hook" secret >"$WORK/whsec"
+"$BIN" webhook test --database "$hook_db" "$(field "$hook" id)" >/dev/null || fail "webhook test was refused"
+start_server hooks.db
+hook_id="$(field "$hook_client" client_id)"
+long="$(curl -fsS -X POST "$URL/v1/auth/tokens/long" -H 'Content-Type: application/json' \
+    -d "{\"grant_type\":\"client_credentials\",\"client_id\":\"$hook_id\",\"client_secret\":\"$(field "$hook_client" client_secret)\"}")"
+curl -fsS -X POST "$URL/v1/auth/tokens/$(field "$long" token_id)/revoke" \
+    -H "Authorization: Bearer $(field "$long" access_token)" -o /dev/null
+"$BIN" keys rotate --database "$hook_db" >/dev/null
+"$BIN" client disable --database "$hook_db" "$hook_id" >/dev/null
+# A forged delivery (the right headers, another body) must be refused by the library.
+curl -sS -o /dev/null -X POST "http://127.0.0.1:$(cat "$WORK/hooks.port")/hook" \
+    -H "webhook-id: msg_forged" -H "webhook-timestamp: $(date +%s)" \
+    -H "webhook-signature: v1,$(printf 'forged' | base64)" -d '{"type":"token.revoked"}'
+"$VENV/bin/python" - "$WORK/hooks.jsonl" <<'PY' || fail "the webhook deliveries did not all arrive verified"
+import json, sys, time
+want = {"webhook.test", "token.issued", "token.revoked", "key.rotated", "client.disabled"}
+deadline = time.time() + 30
+while True:
+    try:
+        entries = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+    except FileNotFoundError:
+        entries = []
+    verified = {e["type"] for e in entries if e["verified"]}
+    forged = [e for e in entries if e["id"] == "msg_forged"]
+    if want <= verified and forged:
+        break
+    if time.time() > deadline:
+        sys.exit(f"verified {sorted(verified)}, want {sorted(want)}; forged seen: {bool(forged)}")
+    time.sleep(0.2)
+if any(e["verified"] for e in forged):
+    sys.exit("the forged delivery was verified")
+bad = [e for e in entries if not e["verified"] and e["id"] != "msg_forged"]
+if bad:
+    sys.exit(f"deliveries the library refused: {bad}")
+print(f"{len(entries) - len(forged)} deliveries verified by standardwebhooks; the forged one refused")
+PY
+stop_server
 
 log "all passed"

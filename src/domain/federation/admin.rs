@@ -38,33 +38,34 @@ pub async fn add_issuer(
         IssuerKeys::Discovery => IssuerKeys::Discovery,
     };
     let trusted = TrustedIssuer { name, issuer: issuer.to_owned(), keys, created_at: now };
-    if !store.insert_issuer(&trusted).await? {
+    if !store.insert_issuer(&trusted, issuer_added_event(now, &trusted)).await? {
         return Err(AdminError::Invalid(format!(
             "an issuer named {} or with the issuer {issuer:?} is already trusted (see tokensmith issuer list)",
             trusted.name.as_str()
         )));
     }
+    Ok(trusted)
+}
+
+fn issuer_added_event(now: i64, trusted: &TrustedIssuer) -> audit::AuditEvent {
     let source = match &trusted.keys {
         IssuerKeys::JwksUri(uri) => serde_json::json!({ "jwks_uri": uri }),
         IssuerKeys::Discovery => serde_json::json!({ "discovery": true }),
         IssuerKeys::Jwks(_) => serde_json::json!({ "jwks": "file" }),
     };
-    let detail = serde_json::json!({ "issuer": trusted.name.as_str(), "iss": issuer, "keys": source });
-    let ev = audit::new(clock::millis(now), event::ISSUER_ADDED, audit::SUCCESS).source(audit::CLI).detail(detail);
-    store.record_audit(vec![ev]).await?;
-    Ok(trusted)
+    let detail = serde_json::json!({ "issuer": trusted.name.as_str(), "iss": trusted.issuer, "keys": source });
+    audit::new(clock::millis(now), event::ISSUER_ADDED, audit::SUCCESS).source(audit::CLI).detail(detail)
 }
 
 /// Stops trusting an issuer; its rules are removed with it. Answers how many rules went.
 pub async fn remove_issuer(store: &dyn Store, now: i64, name: &str) -> Result<usize, AdminError> {
     let parsed = IssuerName::parse(name).map_err(|_| AdminError::UnknownIssuer(name.to_owned()))?;
     let rules = store.list_federation_rules(None).await?.into_iter().filter(|r| r.issuer == name).count();
-    if !store.remove_issuer(&parsed).await? {
-        return Err(AdminError::UnknownIssuer(name.to_owned()));
-    }
     let detail = serde_json::json!({ "issuer": name, "rules_removed": rules });
     let ev = audit::new(clock::millis(now), event::ISSUER_REMOVED, audit::SUCCESS).source(audit::CLI).detail(detail);
-    store.record_audit(vec![ev]).await?;
+    if !store.remove_issuer(&parsed, ev).await? {
+        return Err(AdminError::UnknownIssuer(name.to_owned()));
+    }
     Ok(rules)
 }
 
@@ -113,8 +114,7 @@ pub async fn add_rule(store: &dyn Store, now: i64, spec: NewRule) -> Result<Fede
             client.scopes.to_space_separated()
         )));
     }
-    store.insert_federation_rule(&rule, now).await?;
-    store.record_audit(vec![rule_event(now, event::FEDERATION_ADDED, &rule)]).await?;
+    store.insert_federation_rule(&rule, now, rule_event(now, event::FEDERATION_ADDED, &rule)).await?;
     Ok(rule)
 }
 
@@ -153,10 +153,9 @@ pub async fn remove_rule(store: &dyn Store, now: i64, id: &str) -> Result<Federa
         .into_iter()
         .find(|r| r.id == id)
         .ok_or_else(|| AdminError::UnknownRule(id.to_owned()))?;
-    if !store.remove_federation_rule(id).await? {
+    if !store.remove_federation_rule(id, rule_event(now, event::FEDERATION_REMOVED, &rule)).await? {
         return Err(AdminError::UnknownRule(id.to_owned()));
     }
-    store.record_audit(vec![rule_event(now, event::FEDERATION_REMOVED, &rule)]).await?;
     Ok(rule)
 }
 

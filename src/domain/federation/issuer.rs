@@ -51,8 +51,12 @@ pub struct TrustedIssuer {
 /// most 512 bytes.
 pub fn check_remote_url(what: &str, s: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(s).map_err(|e| format!("{what} {s:?} is not a URL: {e}"))?;
-    if s.len() > 512 || !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
-        return Err(format!("{what} {s:?}: at most 512 bytes, without credentials or fragment"));
+    if !url.username().is_empty() || url.password().is_some() {
+        // Not echoed: the refused part is a credential.
+        return Err(format!("{what}: a URL with credentials (user:password@) is refused"));
+    }
+    if s.len() > 512 || url.fragment().is_some() {
+        return Err(format!("{what} {s:?}: at most 512 bytes, without a fragment"));
     }
     match (url.scheme(), url.host()) {
         ("https", Some(_)) => Ok(url),

@@ -13,6 +13,6 @@ pub mod keys;
 pub mod matching;
 pub mod verify;
 
-pub use issuer::{IssuerKeys, IssuerName, TrustedIssuer};
+pub use issuer::{IssuerKeys, IssuerName, TrustedIssuer, check_remote_url};
 pub use matching::{ClaimMatch, ClaimPattern, FederationRule, NoRule, choose};
 pub use verify::{ExternalIdentity, ExternalKey, Refusal};

@@ -69,6 +69,19 @@ impl LimitKey {
         }
     }
 
+    /// The `client.locked` audit event of a lock on this key (stored form) until `until_ms`,
+    /// set at `now_ms`; none for an address's lock.
+    pub fn lock_event(key: &str, until_ms: i64, now_ms: i64) -> Option<crate::domain::audit::AuditEvent> {
+        use crate::domain::audit::{self, AuditEventExt, event};
+        let (client, what) = match LimitKey::decode(key)? {
+            LimitKey::Address(_) => return None,
+            LimitKey::Client(c) => (c, "credentials"),
+            LimitKey::OtpDay(c) => (c, "otp_codes"),
+        };
+        let detail = serde_json::json!({ "locked": what, "locked_until": until_ms.div_euclid(1000) });
+        Some(audit::new(now_ms, event::CLIENT_LOCKED, audit::FAILURE).client(&client).reason("limit").detail(detail))
+    }
+
     /// The client a key concerns, if any.
     pub fn client(&self) -> Option<&ClientId> {
         match self {

@@ -91,16 +91,24 @@ impl TokenService {
     /// this process already knows one of them is locked: then a flood past the limit costs no
     /// write at all.
     async fn count_failure(&self, keys: &[LimitKey], now_ms: i64) -> Result<Judged, StoreError> {
-        let counters: Vec<FailureCounter> = keys
-            .iter()
-            .filter_map(|k| self.failures.window(k).map(|window| FailureCounter { key: k.encode(), window }))
-            .collect();
-        if counters.is_empty() {
+        if !keys.iter().any(|k| self.failures.window(k).is_some()) {
             return Ok(Judged::Counted);
         }
         if let Err((key, retry)) = self.failures.check(keys, now_ms) {
             return Ok(Judged::Refused(key.clone(), retry));
         }
+        // A lock is announced for registered clients only (the same read for every failure).
+        let registered = match keys.iter().find_map(LimitKey::client) {
+            Some(c) => self.store.get_client(c).await?.is_some(),
+            None => false,
+        };
+        let counters: Vec<FailureCounter> = keys
+            .iter()
+            .filter_map(|k| {
+                let window = self.failures.window(k)?;
+                Some(FailureCounter { key: k.encode(), window, announce_lock: registered && k.client().is_some() })
+            })
+            .collect();
         match self.store.record_failure(&counters, now_ms).await? {
             FailureRecorded::Counted { locked } => {
                 for (key, until) in locked {

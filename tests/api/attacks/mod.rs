@@ -15,3 +15,4 @@ mod lockout;
 mod operator_input;
 mod uniform_failures;
 mod weak_keys;
+mod webhooks;

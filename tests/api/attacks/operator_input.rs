@@ -75,3 +75,31 @@ async fn a_secret_in_an_unknown_database_parameter_is_refused_and_never_printed(
         assert!(!printed.contains("SECRET"), "{printed}");
     }
 }
+
+/// Numbers without a unit, empty list items and paths another spelling also names are slips
+/// that would be read as something else (seconds, nothing, another issuer): refused, each
+/// with what to write instead.
+#[tokio::test]
+async fn inputs_that_would_be_misread_are_refused() {
+    let app = crate::helpers::spawn_app().await;
+    let client = app.create_client("ci", "read").await;
+    for (args, reason) in [
+        (vec!["audit", "--since", "1"], "duration"),
+        (vec!["audit", "--limit", "0"], "1 or more"),
+        (vec!["client", "rotate-secret", &client.client_id, "--overlap", "1"], "no unit"),
+    ] {
+        let out = app.cli(&args).await;
+        refused_because(&out, reason);
+    }
+    let secret_still_works = app.issue_long(&client).await;
+    assert!(!secret_still_works.token_id.is_empty(), "the refused rotation changed nothing");
+    for (flag, value, reason) in [
+        ("--expiry-warning-days", "7,,1", "not a number of days"),
+        ("--expiry-warning-days", "7,7", "twice"),
+        ("--issuer", "http://tokensmith.example/../", ". or .. path segments"),
+        ("--issuer", "https://tokensmith.example/a/./b", ". or .. path segments"),
+    ] {
+        let out = config_check(&[flag, value], &[]).await;
+        refused_because(&out, reason);
+    }
+}

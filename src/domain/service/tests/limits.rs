@@ -96,3 +96,23 @@ async fn otp_codes_are_limited_per_day() {
     h.clock.advance_secs(86_400);
     assert!(matches!(h.issue(code(wrong)).await, Err(DomainError::InvalidGrant(_))), "a day later");
 }
+
+#[tokio::test]
+async fn a_registered_clients_lock_is_recorded_and_a_made_up_ones_is_not() {
+    let h = Harness::new(|c| {
+        c.failures_per_client = 2;
+        c.failures_per_address = 0;
+        c.failure_delay_ms = 0;
+    })
+    .await;
+    let c = h.client_with("c", "deploy").await;
+    let ghost = crate::domain::ClientId::parse("cli_GhostGhostGhostGhost").unwrap();
+    for _ in 0..2 {
+        let _ = h.issue(wrong_secret(&c.client_id)).await;
+        let _ = h.issue(wrong_secret(&ghost)).await;
+    }
+    assert!(matches!(h.issue(wrong_secret(&ghost)).await, Err(DomainError::RateLimited { .. })), "locked all the same");
+    let locks = h.events(crate::domain::audit::event::CLIENT_LOCKED).await;
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert_eq!(locks[0].event.client_id.as_deref(), Some(c.client_id.as_str()));
+}
