@@ -289,12 +289,18 @@ macro_rules! insert_rule {
 
 /// Records an audit event and, in the same transaction, its webhook message for every
 /// receiver subscribed to it (the outbox). Evaluates to `Result<(), sqlx::Error>`.
+/// With a third argument, `|event_type: &str| -> bool`, the fan-out runs only for the types it
+/// says some receiver may subscribe to (the SQLite writer knows them exactly, see there).
 macro_rules! record_event {
     ($conn:expr, $e:expr) => {
+        sql::record_event!($conn, $e, |_: &str| true)
+    };
+    ($conn:expr, $e:expr, $subscribed:expr) => {
         async {
             let e: &crate::domain::audit::AuditEvent = &$e;
             sql::insert_audit!(e).execute(&mut *$conn).await?;
-            if let Some(m) = crate::domain::webhook::Message::of_audit(e) {
+            let message = crate::domain::webhook::Message::of_audit(e);
+            if let Some(m) = message.filter(|m| ($subscribed)(m.event_type.as_str())) {
                 sqlx::query(sql::INSERT_OUTBOX)
                     .bind(m.id.as_str())
                     .bind(m.event_type.as_str())
@@ -327,6 +333,7 @@ pub(super) const INSERT_WEBHOOK_EVENT: &str = "INSERT INTO webhook_events (webho
 pub(super) const LIST_WEBHOOKS: &str =
     "SELECT id, url, secret_sealed, created_at FROM webhooks ORDER BY created_at, id";
 pub(super) const LIST_WEBHOOK_EVENTS: &str = "SELECT webhook_id, event_type FROM webhook_events";
+pub(super) const SUBSCRIBED_EVENT_TYPES: &str = "SELECT DISTINCT event_type FROM webhook_events";
 pub(super) const REMOVE_WEBHOOK: &str = "DELETE FROM webhooks WHERE id = $1";
 /// The delivery columns, in the order of `DeliveryRow`.
 macro_rules! delivery_columns {

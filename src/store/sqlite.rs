@@ -5,6 +5,7 @@
 //! SQLite's lock; `busy_timeout` turns contention into waiting, not errors.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -596,6 +597,7 @@ fn done<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> Do
 /// durable throughput while each caller still gets its answer only after its data is on disk.
 async fn group_commit(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteOp>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut subscribed = Subscribed::Unknown;
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let mut answers = Vec::with_capacity(group.len());
         let begin = sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.map(|_| ()).map_err(map_err);
@@ -605,8 +607,9 @@ async fn group_commit(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteOp
             }
             continue;
         }
+        let subs = subscribed.refresh(&mut conn).await;
         for op in group.drain(..) {
-            answers.push(run_op(&mut conn, op).await);
+            answers.push(run_op(&mut conn, op, &subs).await);
         }
         let commit = sqlx::query("COMMIT").execute(&mut conn).await.map(|_| ()).map_err(map_err);
         if commit.is_err() {
@@ -616,6 +619,47 @@ async fn group_commit(mut conn: SqliteConnection, mut rx: mpsc::Receiver<WriteOp
             answer(&commit);
         }
     }
+}
+
+/// The event types receivers subscribe to, as the writer last read them, and when: the
+/// writer skips the outbox's fan-out statement for the others (most writes, when no receiver
+/// is registered). Receivers are added by other connections (the command line), so the set is
+/// read again whenever `PRAGMA data_version` says another connection committed; the writer
+/// reads it inside its `BEGIN IMMEDIATE` transaction, during which nobody else can commit, so
+/// it is exact for the whole group.
+enum Subscribed {
+    Unknown,
+    Read { data_version: i64, types: Arc<Types> },
+}
+
+/// A set of event types; `None`: every type (the set could not be read).
+type Types = Option<std::collections::HashSet<String>>;
+
+impl Subscribed {
+    async fn refresh(&mut self, conn: &mut SqliteConnection) -> Arc<Types> {
+        let version: Option<i64> = sqlx::query_scalar("PRAGMA data_version").fetch_one(&mut *conn).await.ok();
+        if let (Some(v), Subscribed::Read { data_version, types }) = (version, &*self)
+            && v == *data_version
+        {
+            return types.clone();
+        }
+        let read: Result<Vec<String>, _> = sqlx::query_scalar(sql::SUBSCRIBED_EVENT_TYPES).fetch_all(&mut *conn).await;
+        match (version, read) {
+            (Some(data_version), Ok(types)) => {
+                let types = Arc::new(Some(types.into_iter().collect()));
+                *self = Subscribed::Read { data_version, types: types.clone() };
+                types
+            }
+            _ => {
+                *self = Subscribed::Unknown;
+                Arc::new(None)
+            }
+        }
+    }
+}
+
+fn wants(types: &Types, event_type: &str) -> bool {
+    types.as_ref().is_none_or(|t| t.contains(event_type))
 }
 
 /// An op's reply slot, for a group that failed as a whole (the commit's error is sent).
@@ -639,23 +683,24 @@ fn fail(op: WriteOp) -> Done {
 /// Runs one op inside the group's transaction, in a savepoint, so that an op of several
 /// statements (a rotation's update and insert, a write and its audit event) applies whole or
 /// not at all while the rest of the group commits.
-async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
+async fn run_op(conn: &mut SqliteConnection, op: WriteOp, subs: &Arc<Types>) -> Done {
+    let s = subs.clone();
     match op {
         WriteOp::InsertLong { token, rotation, now, audit, reply } => {
             let inserted = |r: &Result<InsertOutcome, StoreError>| matches!(r, Ok(InsertOutcome::Inserted(_)));
-            let r = in_savepoint(conn, |c| Box::pin(insert_long(c, token, rotation, now, audit)), inserted).await;
+            let r = in_savepoint(conn, |c| Box::pin(insert_long(c, token, rotation, now, audit, s)), inserted).await;
             done(reply, r)
         }
         WriteOp::RevokeLong { id, at, audit, reply } => {
-            let r = in_savepoint(conn, |c| Box::pin(revoke_long(c, id, at, audit)), Result::is_ok).await;
+            let r = in_savepoint(conn, |c| Box::pin(revoke_long(c, id, at, audit, s)), Result::is_ok).await;
             done(reply, r)
         }
         WriteOp::RevokeShort { id, expires_at, audit, reply } => {
-            let r = in_savepoint(conn, |c| Box::pin(revoke_short(c, id, expires_at, audit)), Result::is_ok).await;
+            let r = in_savepoint(conn, |c| Box::pin(revoke_short(c, id, expires_at, audit, s)), Result::is_ok).await;
             done(reply, r)
         }
         WriteOp::Audit { events, reply } => {
-            let r = in_savepoint(conn, |c| Box::pin(insert_audit(c, events)), Result::is_ok).await;
+            let r = in_savepoint(conn, |c| Box::pin(insert_audit(c, events, s)), Result::is_ok).await;
             done(reply, r)
         }
         WriteOp::LastUse { uses, reply } => {
@@ -663,12 +708,12 @@ async fn run_op(conn: &mut SqliteConnection, op: WriteOp) -> Done {
             done(reply, r)
         }
         WriteOp::WarnExpiring { token, lead_secs, event, reply } => {
-            let r = in_savepoint(conn, |c| Box::pin(warn_expiring(c, token, lead_secs, event)), Result::is_ok).await;
+            let r = in_savepoint(conn, |c| Box::pin(warn_expiring(c, token, lead_secs, event, s)), Result::is_ok).await;
             done(reply, r)
         }
         WriteOp::RecordFailure { counters, now_ms, reply } => {
             let counted = |r: &Result<FailureRecorded, StoreError>| matches!(r, Ok(FailureRecorded::Counted { .. }));
-            let r = in_savepoint(conn, |c| Box::pin(record_failure(c, counters, now_ms)), counted).await;
+            let r = in_savepoint(conn, |c| Box::pin(record_failure(c, counters, now_ms, s)), counted).await;
             done(reply, r)
         }
         WriteOp::ClaimDeliveries { webhook, now, lease_until, limit, reply } => {
@@ -719,12 +764,13 @@ async fn warn_expiring(
     token: String,
     lead_secs: i64,
     event: AuditEvent,
+    subs: Arc<Types>,
 ) -> Result<bool, StoreError> {
     let query = sqlx::query(sql::WARN_EXPIRING).bind(token).bind(lead_secs);
     if query.execute(&mut *conn).await.map_err(map_err)?.rows_affected() == 0 {
         return Ok(false);
     }
-    sql::record_event!(conn, event).await.map_err(map_err)?;
+    sql::record_event!(conn, event, |t: &str| wants(&subs, t)).await.map_err(map_err)?;
     Ok(true)
 }
 
@@ -738,9 +784,13 @@ async fn record_last_use(conn: &mut SqliteConnection, uses: LastUses) -> Result<
     Ok(())
 }
 
-async fn insert_audit(conn: &mut SqliteConnection, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+async fn insert_audit(
+    conn: &mut SqliteConnection,
+    events: Vec<AuditEvent>,
+    subs: Arc<Types>,
+) -> Result<(), StoreError> {
     for e in &events {
-        sql::record_event!(conn, *e).await.map_err(map_err)?;
+        sql::record_event!(conn, *e, |t: &str| wants(&subs, t)).await.map_err(map_err)?;
     }
     Ok(())
 }
@@ -766,10 +816,11 @@ async fn revoke_long(
     id: String,
     at: i64,
     audit: AuditEvent,
+    subs: Arc<Types>,
 ) -> Result<Vec<String>, StoreError> {
     let revoked = revoke_lineage(conn, &id, at).await?;
     let cascade = revoked.iter().filter(|r| **r != id).count();
-    sql::record_event!(conn, audit.with_cascade(cascade)).await.map_err(map_err)?;
+    sql::record_event!(conn, audit.with_cascade(cascade), |t: &str| wants(&subs, t)).await.map_err(map_err)?;
     Ok(revoked)
 }
 
@@ -778,9 +829,10 @@ async fn revoke_short(
     id: String,
     expires_at: i64,
     audit: AuditEvent,
+    subs: Arc<Types>,
 ) -> Result<(), StoreError> {
     sqlx::query(sql::REVOKE_SHORT).bind(id).bind(expires_at).execute(&mut *conn).await.map_err(map_err)?;
-    sql::record_event!(conn, audit).await.map_err(map_err)
+    sql::record_event!(conn, audit, |t: &str| wants(&subs, t)).await.map_err(map_err)
 }
 
 /// The parent check, the rotation (a conditional update and the cascade to the rotated
@@ -791,6 +843,7 @@ async fn insert_long(
     rotation: Option<Rotation>,
     now: i64,
     audit: AuditEvent,
+    subs: Arc<Types>,
 ) -> Result<InsertOutcome, StoreError> {
     if let Some(parent) = t.parent {
         let query = sqlx::query(sql::LIVE_PARENT).bind(parent.to_string()).bind(t.client_id.as_str()).bind(now);
@@ -810,7 +863,7 @@ async fn insert_long(
         ended.push(old);
     }
     sql::insert_long!(t).execute(&mut *conn).await.map_err(map_err)?;
-    sql::record_event!(conn, audit).await.map_err(map_err)?;
+    sql::record_event!(conn, audit, |t: &str| wants(&subs, t)).await.map_err(map_err)?;
     Ok(InsertOutcome::Inserted(ended))
 }
 
@@ -820,6 +873,7 @@ async fn record_failure(
     conn: &mut SqliteConnection,
     counters: Vec<FailureCounter>,
     now_ms: i64,
+    subs: Arc<Types>,
 ) -> Result<FailureRecorded, StoreError> {
     let mut rows = Vec::with_capacity(counters.len());
     for counter in &counters {
@@ -835,7 +889,7 @@ async fn record_failure(
         sql::update_limit_row!(row).execute(&mut *conn).await.map_err(map_err)?;
     }
     for e in &writes.events {
-        sql::record_event!(conn, *e).await.map_err(map_err)?;
+        sql::record_event!(conn, *e, |t: &str| wants(&subs, t)).await.map_err(map_err)?;
     }
     Ok(FailureRecorded::Counted { locked: writes.locked })
 }
