@@ -97,7 +97,7 @@ pub async fn test(
     let secret = open_secret(keyring, &webhook).ok_or_else(|| {
         AdminError::Invalid("cannot unseal the receiver's secret: is this the right master key?".into())
     })?;
-    let message_id = MessageId::generate();
+    let message_id = MessageId::generate(clock::millis(now));
     let data = serde_json::json!({ "webhook_id": webhook.id.as_str() });
     let payload = super::message::payload("webhook.test", clock::millis(now), data);
     let (headers, body) = signed_message(&secret, message_id.as_str(), &payload, now);

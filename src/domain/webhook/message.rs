@@ -8,13 +8,16 @@ use super::EventType;
 use crate::crypto;
 use crate::domain::audit::{AuditEvent, event};
 
-/// A message's id, sent as `webhook-id`: `msg_` followed by base62.
+/// A message's id, sent as `webhook-id`: `msg_` followed by base62 — the event's time in
+/// milliseconds (8 digits, so ids sort by time and the outbox grows at its end) and 14 random
+/// digits (83 bits).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MessageId(String);
 
 impl MessageId {
-    pub fn generate() -> Self {
-        MessageId(format!("msg_{}", crypto::random_base62(22)))
+    pub fn generate(at_ms: i64) -> Self {
+        let time = crypto::base62_fixed(u64::try_from(at_ms).unwrap_or(0), 8);
+        MessageId(format!("msg_{time}{}", crypto::random_base62(14)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -57,7 +60,7 @@ impl Message {
 
     /// A message of `event_type` that happened at `at_ms`, with `data`.
     pub fn new(event_type: EventType, at_ms: i64, data: serde_json::Value) -> Message {
-        Message { id: MessageId::generate(), event_type, payload: payload(event_type.as_str(), at_ms, data) }
+        Message { id: MessageId::generate(at_ms), event_type, payload: payload(event_type.as_str(), at_ms, data) }
     }
 }
 
@@ -135,6 +138,9 @@ mod tests {
         let m = Message::of_audit(&ev).unwrap();
         assert_eq!(m.event_type, EventType::TokenRevoked);
         assert!(m.id.as_str().starts_with("msg_"));
+        assert_eq!(MessageId::parse(m.id.as_str()), Some(m.id.clone()));
+        let later = Message::of_audit(&audit::new(1_764_547_200_124, event::TOKEN_REVOKED, audit::SUCCESS)).unwrap();
+        assert!(later.id.as_str() > m.id.as_str(), "ids sort by the event's time");
         let body: serde_json::Value = serde_json::from_str(&m.payload).unwrap();
         assert_eq!(body["type"], "token.revoked");
         assert_eq!(body["timestamp"], "2025-12-01T00:00:00.123Z");
