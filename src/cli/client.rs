@@ -11,7 +11,6 @@ use super::federation::{self, AddFederation};
 use super::output::{self, Table, fields, json_time, time, yes_no};
 use super::{DatabaseArgs, parse_client_id, qr};
 use crate::clock::{Clock, SystemClock, rfc3339};
-use crate::domain::Scopes;
 use crate::domain::admin::{self, AdminError, NewClient};
 use crate::domain::client_key::ClientPublicKey;
 use crate::domain::token::TokenStatus;
@@ -234,8 +233,7 @@ async fn create(
     json: bool,
     db: &DatabaseArgs,
 ) -> anyhow::Result<()> {
-    let scopes = Scopes::from_space_separated(scopes)
-        .map_err(|e| anyhow::anyhow!("--scopes: {e} (give space-separated scopes, e.g. \"tokens:write deploy\")"))?;
+    let scopes = super::parse_scopes_flag(scopes)?;
     if scopes.is_empty() {
         anyhow::bail!("--scopes is empty: name at least one scope the client may grant, e.g. --scopes \"deploy\"");
     }

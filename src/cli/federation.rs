@@ -213,7 +213,7 @@ async fn remove_issuer(name: &str, json: bool, db: &DatabaseArgs) -> anyhow::Res
 
 pub(super) async fn add_rule(args: AddFederation) -> anyhow::Result<()> {
     let client = parse_client_id(&args.client_id)?;
-    let scopes = args.scopes.as_deref().map(Scopes::from_space_separated).transpose().map_err(anyhow::Error::msg)?;
+    let scopes = args.scopes.as_deref().map(super::parse_scopes_flag).transpose()?;
     let (store, _) = args.db.open_existing().await?;
     let spec = NewRule {
         client,

@@ -167,6 +167,16 @@ impl DatabaseArgs {
     }
 }
 
+/// Parses `--scopes`: space-separated. A comma is refused, not taken as part of a scope name
+/// (`"tokens:write,deploy"` would otherwise be one scope that nothing asks for).
+pub(crate) fn parse_scopes_flag(text: &str) -> anyhow::Result<crate::domain::Scopes> {
+    let hint = "give space-separated scopes, e.g. \"tokens:write deploy\"";
+    if text.contains(',') {
+        anyhow::bail!("--scopes {:?}: scopes are separated by spaces, not commas ({hint})", output::clean(text));
+    }
+    crate::domain::Scopes::from_space_separated(text).map_err(|e| anyhow::anyhow!("--scopes: {e} ({hint})"))
+}
+
 /// Parses a client id given on the command line.
 pub(crate) fn parse_client_id(text: &str) -> anyhow::Result<ClientId> {
     ClientId::parse(text).ok_or_else(|| {

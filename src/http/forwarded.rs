@@ -71,14 +71,28 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 
 /// Parses `--trusted-proxies`: CIDR ranges or single addresses.
 pub fn parse_trusted(items: &[String]) -> Result<Vec<IpNet>, String> {
+    // One empty value (`--trusted-proxies ""`) names none; an empty item among others is a slip.
+    if let [only] = items
+        && only.trim().is_empty()
+    {
+        return Ok(Vec::new());
+    }
     items
         .iter()
         .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
         .map(|s| {
-            s.parse::<IpNet>()
+            let net = s
+                .parse::<IpNet>()
                 .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("trusted proxy {s:?} is not an address or a CIDR range (e.g. 10.0.0.0/8)"))
+                .map_err(|_| format!("trusted proxy {s:?} is not an address or a CIDR range (e.g. 10.0.0.0/8)"))?;
+            // `10.1.2.3/8` trusts all of 10/8: say so rather than guess which was meant.
+            if net != net.trunc() {
+                return Err(format!(
+                    "trusted proxy {s:?} has host bits past its prefix: write {} for the range, or the address alone",
+                    net.trunc()
+                ));
+            }
+            Ok(net)
         })
         .collect()
 }
@@ -87,6 +101,16 @@ pub fn parse_trusted(items: &[String]) -> Result<Vec<IpNet>, String> {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn trusted_proxies_are_refused_rather_than_misread() {
+        let list = |items: &[&str]| parse_trusted(&items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        assert_eq!(list(&[""]), Ok(vec![]), "one empty value names none");
+        assert_eq!(list(&["10.0.0.0/8", "127.0.0.1"]).unwrap().len(), 2);
+        assert!(list(&["10.0.0.0/8", "", "10.1.0.0/16"]).is_err(), "an empty item is a slip");
+        assert!(list(&["127.0.0.1", ""]).is_err());
+        assert!(list(&["10.1.2.3/8"]).unwrap_err().contains("10.0.0.0/8"), "host bits past the prefix");
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -147,7 +171,7 @@ mod tests {
 
     #[test]
     fn trusted_proxies_parse_as_ranges_or_addresses() {
-        assert_eq!(parse_trusted(&["10.0.0.0/8".into(), " ::1 ".into(), "".into()]).unwrap().len(), 2);
+        assert_eq!(parse_trusted(&["10.0.0.0/8".into(), " ::1 ".into()]).unwrap().len(), 2);
         assert!(parse_trusted(&["10.0.0.0/33".into()]).unwrap_err().contains("10.0.0.0/33"));
         assert!(parse_trusted(&["proxy.example".into()]).is_err());
     }

@@ -33,6 +33,9 @@ pub async fn add(
     events: &str,
 ) -> Result<AddedWebhook, AdminError> {
     let parsed = check_remote_url("--url", url).map_err(AdminError::Invalid)?;
+    if parsed.port_or_known_default() == Some(0) {
+        return Err(AdminError::Invalid(format!("--url {url:?}: port 0 names no receiver")));
+    }
     let events = EventType::parse_list(events).map_err(|e| AdminError::Invalid(format!("--events: {e}")))?;
     let secret = WebhookSecret::generate();
     let webhook = Webhook {

@@ -87,10 +87,14 @@ async fn inputs_that_would_be_misread_are_refused() {
         (vec!["audit", "--since", "1"], "duration"),
         (vec!["audit", "--limit", "0"], "1 or more"),
         (vec!["client", "rotate-secret", &client.client_id, "--overlap", "1"], "no unit"),
+        (vec!["client", "create", "--name", "x", "--scopes", "tokens:write,deploy"], "not commas"),
+        (vec!["webhook", "add", "--url", "http://127.0.0.1:0/hook", "--events", "all"], "port 0"),
     ] {
         let out = app.cli(&args).await;
         refused_because(&out, reason);
     }
+    assert_eq!(app.list_clients().await.len(), 1, "no client with a comma-joined scope was created");
+    assert!(app.cli_ok(&["webhook", "list", "--json"]).await.trim() == "[]", "no receiver on port 0");
     let secret_still_works = app.issue_long(&client).await;
     assert!(!secret_still_works.token_id.is_empty(), "the refused rotation changed nothing");
     for (flag, value, reason) in [
@@ -98,6 +102,8 @@ async fn inputs_that_would_be_misread_are_refused() {
         ("--expiry-warning-days", "7,7", "twice"),
         ("--issuer", "http://tokensmith.example/../", ". or .. path segments"),
         ("--issuer", "https://tokensmith.example/a/./b", ". or .. path segments"),
+        ("--trusted-proxies", "10.0.0.0/8,,10.1.0.0/16", "is not an address"),
+        ("--trusted-proxies", "10.1.2.3/8", "host bits"),
     ] {
         let out = config_check(&[flag, value], &[]).await;
         refused_because(&out, reason);
