@@ -128,7 +128,7 @@ fn apply_failure(counters: &[FailureCounter], rows: &[LimitRow], now: i64) -> Re
                     (row.locked_until, row.changed_at) = (until, now);
                     writes.locked.push((row.key.clone(), until));
                     if counter.announce_lock {
-                        writes.events.extend(crate::domain::limits::lock_event(&row.key, until, now));
+                        writes.events.extend(crate::domain::limits::LimitKey::lock_event(&row.key, until, now));
                     }
                 }
                 writes.rows.push(row);

@@ -25,11 +25,6 @@ use crate::clock;
 
 pub use issuance::IssuanceLimiter;
 pub use keys::{AddrKey, LimitKey};
-
-/// The `client.locked` event of a lock on a stored key (see [`LimitKey::lock_event`]).
-pub fn lock_event(key: &str, until_ms: i64, now_ms: i64) -> Option<crate::domain::audit::AuditEvent> {
-    LimitKey::lock_event(key, until_ms, now_ms)
-}
 pub use summary::{Summary, Suppressed, Tally};
 pub use window::{Admit, Window, decode_times, encode_times};
 
