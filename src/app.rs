@@ -31,6 +31,8 @@ use crate::store::{self, Store};
 pub struct Application {
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
+    /// The admin API and console's listener, when `admin_listen` is set.
+    admin: Option<(tokio::net::TcpListener, SocketAddr)>,
     service: Arc<TokenService>,
     settings: Settings,
     tls: Option<TlsAcceptor>,
@@ -53,6 +55,8 @@ const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the outbox is looked at for webhook deliveries due: the added latency of a
 /// delivery at most, and one indexed read per tick when nothing is due.
 const WEBHOOK_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Open connections at most on the admin listener (operators and their automation).
+const ADMIN_MAX_CONNECTIONS: usize = 64;
 /// Webhook delivery attempts in flight at most, per receiver and process.
 const WEBHOOK_SLOTS_PER_RECEIVER: usize = 4;
 
@@ -131,13 +135,24 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
+        let admin = match settings.admin_listen {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (admin_listen)"))?;
+                let local = l.local_addr()?;
+                Some((l, local))
+            }
+            None => None,
+        };
         let (store, keyring) = open(&settings).await?;
         let has_clients = !store.list_clients().await?.is_empty();
-        let config = settings.service_config(settings.issuer_for(local_addr));
+        let admin_url = admin.as_ref().map(|(_, a)| settings.admin_url_for(*a));
+        let config = settings.service_config(settings.issuer_for(local_addr), admin_url);
         let fetcher = Arc::new(crate::remote::HttpFetcher::new()?);
         let webhooks = dispatcher(&settings, &store, &keyring, &clock)?;
         let service = Arc::new(TokenService::new(store, keyring, clock, config).await?.with_key_fetcher(fetcher));
-        Ok(Application { listener, local_addr, service, settings, tls, has_clients, webhooks })
+        Ok(Application { listener, local_addr, admin, service, settings, tls, has_clients, webhooks })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -146,6 +161,16 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.local_addr.port()
+    }
+
+    /// The admin listener's address, when there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(_, a)| *a)
+    }
+
+    /// The admin API's URL (the audience of admin tokens), when there is an admin listener.
+    pub fn admin_url(&self) -> Option<&str> {
+        self.service.config().admin_audience.as_deref()
     }
 
     /// Whether the server speaks HTTPS.
@@ -182,10 +207,27 @@ impl Application {
         self.service.record_key_gauge();
         let background = self.spawn_background();
         let graceful = GracefulShutdown::new();
-        self.accept_until(shutdown, router(ctx), &graceful).await;
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let public = Listening { listener: &self.listener, max_connections: self.settings.max_connections };
+        match &self.admin {
+            Some((listener, _)) => {
+                let admin = Listening { listener, max_connections: ADMIN_MAX_CONNECTIONS };
+                let admin_app = crate::http::admin::router(ctx.clone());
+                tokio::join!(
+                    self.accept_until(stop.clone(), public, router(ctx), &graceful),
+                    self.accept_until(stop, admin, admin_app, &graceful)
+                );
+            }
+            None => self.accept_until(stop, public, router(ctx), &graceful).await,
+        }
         let timeout = Duration::from_secs(self.settings.shutdown_timeout_secs);
         // New connections are refused from here on.
         drop(self.listener);
+        drop(self.admin);
         tracing::info!(
             open_connections = graceful.count(),
             timeout_secs = timeout.as_secs(),
@@ -225,11 +267,12 @@ impl Application {
         [cleanup, limits, last_use, upkeep, webhooks]
     }
 
-    /// Accepts and serves connections, at most `max_connections` at a time, until `shutdown`
-    /// completes.
+    /// Accepts and serves connections on one listener, at most `max_connections` at a time,
+    /// until `stop` turns true.
     async fn accept_until(
         &self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+        on: Listening<'_>,
         app: axum::Router,
         graceful: &GracefulShutdown,
     ) {
@@ -237,7 +280,10 @@ impl Application {
         let header_timeout = Duration::from_secs(self.settings.header_timeout_secs);
         // One permit per open connection: past the cap, the next connection waits in the
         // listen backlog until one closes, while the open ones keep being served.
-        let permits = Arc::new(tokio::sync::Semaphore::new(self.settings.max_connections));
+        let permits = Arc::new(tokio::sync::Semaphore::new(on.max_connections));
+        let shutdown = async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -249,7 +295,7 @@ impl Application {
             };
             let (stream, peer) = tokio::select! {
                 () = &mut shutdown => break,
-                accepted = self.listener.accept() => match accepted {
+                accepted = on.listener.accept() => match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of file descriptors and the like: wait instead of spinning.
@@ -273,6 +319,12 @@ impl Application {
             });
         }
     }
+}
+
+/// A listener and how many connections it may hold open.
+struct Listening<'a> {
+    listener: &'a tokio::net::TcpListener,
+    max_connections: usize,
 }
 
 /// HTTP/1.1 and HTTP/2 on one connection. A request head past 64 KiB is answered 431 and its

@@ -122,6 +122,14 @@ impl Clock for FixedClock {
     }
 }
 
+/// Unix milliseconds as RFC 3339 with milliseconds.
+pub fn rfc3339_millis(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
 /// Formats seconds since the epoch as RFC 3339 UTC (`2026-11-29T12:00:00Z`).
 pub fn rfc3339(secs: i64) -> String {
     // Each short-term issuance formats two instants (now and its expiry), the same ones for

@@ -15,6 +15,10 @@ use crate::signer::SigningAlg;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// The admin API and console's own listener (`None`: no admin listener).
+    pub admin_listen: Option<SocketAddr>,
+    /// The admin API's URL, the audience of admin tokens. `None`: `http(s)://<admin listen>`.
+    pub admin_url: Option<String>,
     pub database: String,
     /// `None`: `http://<listen address>`.
     pub issuer: Option<String>,
@@ -101,6 +105,8 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: None,
+            admin_url: None,
             database: DEFAULT_DATABASE.to_owned(),
             issuer: None,
             key_file: None,
@@ -151,6 +157,13 @@ pub struct FileConfig {
     /// Database URL [default: sqlite://tokensmith.db].
     #[arg(long, env = "TOKENSMITH_DATABASE", value_name = "URL")]
     pub database: Option<String>,
+    /// Admin API and web console listener, e.g. 127.0.0.1:8081; never the public one
+    /// [default: none, no admin API].
+    #[arg(long, env = "TOKENSMITH_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+    /// The admin API's URL, the audience admin tokens must name [default: http(s)://<admin-listen>].
+    #[arg(long, env = "TOKENSMITH_ADMIN_URL", value_name = "URL")]
+    pub admin_url: Option<String>,
     /// Issuer URL, the `iss` of tokens [default: http://<listen>].
     #[arg(long, env = "TOKENSMITH_ISSUER", value_name = "URL")]
     pub issuer: Option<String>,
@@ -291,6 +304,7 @@ impl FileConfig {
         overlay!(
             parsed {
                 listen => |v: String| parse_listen(&v),
+                admin_listen => |v: String| parse_listen(&v).map(Some),
                 signing_alg => |v: String| parse_alg(&v),
                 trusted_proxies => |v: Vec<String>| crate::http::forwarded::parse_trusted(&v),
                 expiry_warning_days => |v: LeadDays| Ok::<_, String>(v.0),
@@ -304,7 +318,7 @@ impl FileConfig {
                 token_cache_ttl_ms, audit_short_tokens, audit_retention_days, federation_max_token_lifetime_secs,
                 shutdown_timeout_secs, log_format, webhook_timeout_secs
             }
-            optional { issuer, key_file, default_audience, tls_cert, tls_key }
+            optional { issuer, admin_url, key_file, default_audience, tls_cert, tls_key }
         );
         Ok(())
     }
@@ -330,6 +344,20 @@ impl LeadDays {
 
 pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| format!("listen address {s:?} is not HOST:PORT with an IP host (e.g. 127.0.0.1:8080)"))
+}
+
+/// Checks a base URL setting (`issuer`, `admin_url`): http(s), a host, no query or fragment
+/// (RFC 8414 §2), no `.` or `..` path segment (verifiers compare it byte for byte, so a path
+/// that another spelling also names would be a URL nobody types).
+fn check_base_url(name: &str, url: &str) -> Result<(), String> {
+    let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) || url.contains(['?', '#']) {
+        return Err(format!("{name} {url:?} must be an http:// or https:// URL with a host and no query or fragment"));
+    }
+    if host.is_some_and(|h| h.split('/').skip(1).any(|seg| seg == "." || seg == "..")) {
+        return Err(format!("{name} {url:?} must not have . or .. path segments"));
+    }
+    Ok(())
 }
 
 pub fn parse_alg(s: &str) -> Result<SigningAlg, String> {
@@ -390,18 +418,19 @@ impl Settings {
             return Err("cleanup_interval_secs must be at least 1".into());
         }
         if let Some(i) = &self.issuer {
-            let host = i.strip_prefix("https://").or_else(|| i.strip_prefix("http://"));
-            // RFC 8414 §2: a URL without a query or a fragment.
-            if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) || i.contains(['?', '#']) {
-                return Err(format!(
-                    "issuer {i:?} must be an http:// or https:// URL with a host and no query or fragment"
-                ));
-            }
-            // Verifiers compare `iss` byte for byte: a path that another spelling also names
-            // (`/a/../b`, `/./`) would be an issuer nobody types.
-            if host.is_some_and(|h| h.split('/').skip(1).any(|seg| seg == "." || seg == "..")) {
-                return Err(format!("issuer {i:?} must not have . or .. path segments"));
-            }
+            check_base_url("issuer", i)?;
+        }
+        if let Some(u) = &self.admin_url {
+            check_base_url("admin_url", u)?;
+        }
+        if let Some(admin) = self.admin_listen
+            && admin.port() != 0
+            && admin.port() == self.listen.port()
+            && (admin.ip() == self.listen.ip() || admin.ip().is_unspecified() || self.listen.ip().is_unspecified())
+        {
+            return Err(format!(
+                "admin_listen {admin} is the public listener: give the admin API its own port (e.g. 127.0.0.1:8081)"
+            ));
         }
         if let Some(a) = &self.default_audience
             && (a.is_empty() || a.len() > 256 || !a.chars().all(crate::domain::types::is_plain_text))
@@ -438,6 +467,13 @@ impl Settings {
         self.tls_cert.is_some() && self.tls_key.is_some()
     }
 
+    /// The admin API's URL for an admin listener bound to `local`: the configured one, or
+    /// `http(s)://<local>`; admin tokens must name it as their audience.
+    pub fn admin_url_for(&self, local: SocketAddr) -> String {
+        let scheme = if self.tls() { "https" } else { "http" };
+        self.admin_url.clone().unwrap_or_else(|| format!("{scheme}://{local}")).trim_end_matches('/').to_owned()
+    }
+
     /// The issuer for a server bound to `local`: the configured one, or `http(s)://<local>`.
     pub fn issuer_for(&self, local: SocketAddr) -> String {
         let scheme = if self.tls() { "https" } else { "http" };
@@ -446,8 +482,9 @@ impl Settings {
 
     /// The domain's view of these settings (a struct literal: a field the domain gains must
     /// be set here).
-    pub fn service_config(&self, issuer: String) -> ServiceConfig {
+    pub fn service_config(&self, issuer: String, admin_audience: Option<String>) -> ServiceConfig {
         ServiceConfig {
+            admin_audience,
             default_audience: self.default_audience.clone().unwrap_or_else(|| issuer.clone()),
             issuer,
             long_ttl_default_days: self.long_ttl_default_days,

@@ -32,6 +32,7 @@ pub mod crypto;
 pub mod domain;
 pub mod files;
 pub mod http;
+pub mod qr;
 pub mod remote;
 pub mod signer;
 pub mod store;

@@ -89,7 +89,7 @@ pub(super) async fn run(args: AuditArgs) -> anyhow::Result<()> {
 fn json_line(r: &AuditRecord) -> anyhow::Result<String> {
     let mut v = serde_json::to_value(&r.event)?;
     v["id"] = r.id.into();
-    v["at"] = rfc3339_millis(r.event.at).into();
+    v["at"] = crate::clock::rfc3339_millis(r.event.at).into();
     v["detail"] = r.event.detail.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()).into();
     Ok(v.to_string())
 }
@@ -99,7 +99,7 @@ fn table_line(r: &AuditRecord) -> String {
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     format!(
         "{:<24} {:<20} {:<8} {:<25} {:<44} {:<16} {:<13} {:<26} {}",
-        rfc3339_millis(e.at),
+        crate::clock::rfc3339_millis(e.at),
         e.event,
         e.outcome,
         dash(&e.client_id),
@@ -109,13 +109,6 @@ fn table_line(r: &AuditRecord) -> String {
         dash(&e.reason),
         e.detail.as_deref().unwrap_or("")
     )
-}
-
-fn rfc3339_millis(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
 }
 
 fn parse_limit(s: &str) -> Result<usize, String> {

@@ -9,11 +9,12 @@ use serde_json::{Value, json};
 
 use super::federation::{self, AddFederation};
 use super::output::{self, Table, fields, json_time, time, yes_no};
-use super::{DatabaseArgs, parse_client_id, qr};
+use super::{DatabaseArgs, parse_client_id};
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::domain::admin::{self, AdminError, NewClient};
 use crate::domain::client_key::ClientPublicKey;
 use crate::domain::token::TokenStatus;
+use crate::qr;
 use crate::store::Client;
 
 #[derive(Debug, Subcommand)]
@@ -225,7 +226,7 @@ fn explain(e: AdminError, db: &DatabaseArgs) -> anyhow::Error {
     }
 }
 
-async fn create(
+pub(super) async fn create(
     name: String,
     scopes: &str,
     otp: bool,

@@ -39,6 +39,10 @@ pub struct Effective {
     pub listen: String,
     /// The URL with its password replaced by `***`.
     pub database: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_url: Option<String>,
     pub issuer: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
@@ -82,6 +86,8 @@ impl Effective {
     pub fn of(s: &Settings) -> Self {
         let Settings {
             listen,
+            admin_listen,
+            admin_url: _,
             database,
             issuer: _,
             key_file,
@@ -120,6 +126,8 @@ impl Effective {
         let issuer = s.issuer_for(listen);
         Effective {
             listen: listen.to_string(),
+            admin_url: admin_listen.map(|a| s.admin_url_for(a)),
+            admin_listen: admin_listen.map(|a| a.to_string()),
             database: redact_url(&database),
             default_audience: default_audience.unwrap_or_else(|| issuer.clone()),
             issuer,

@@ -4,7 +4,7 @@
 //! `token` (long-term tokens, revocation), `keys`, `audit`, `federation` (`issuer …` and the
 //! clients' federation rules), `webhook` (receivers and deliveries); `output` prints tables
 //! and JSON for all of them,
-//! `qr` draws TOTP enrolment codes; `config` checks a configuration (`config check`: the
+//! `config` checks a configuration (`config check`: the
 //! effective settings, validated, secrets redacted). Every flag of `serve` has a `TOKENSMITH_<FLAG>`
 //! environment variable (clap reads it when the flag is absent); a `--config` TOML file sits
 //! beneath both.
@@ -22,17 +22,18 @@ use crate::crypto::Keyring;
 use crate::domain::ClientId;
 use crate::store::{self, Store};
 
+mod admin_cmd;
 mod audit;
 mod client;
 mod config_cmd;
 mod federation;
 mod keys;
 pub mod output;
-mod qr;
 mod serve;
 mod token;
 mod webhook;
 
+pub use admin_cmd::AdminCommand;
 pub use audit::AuditArgs;
 pub use client::ClientCommand;
 pub use config_cmd::ConfigCommand;
@@ -74,6 +75,9 @@ pub enum Command {
     /// their deliveries.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Administration over HTTP: create the first admin client (`admin bootstrap`).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Check a configuration and print the effective settings.
     #[command(subcommand)]
     Config(Box<ConfigCommand>),
@@ -202,6 +206,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => audit::run(args).await,
         Command::Token(cmd) => token::run(cmd).await,
         Command::Webhook(cmd) => webhook::run(cmd).await,
+        Command::Admin(cmd) => admin_cmd::run(cmd).await,
         Command::Config(cmd) => config_cmd::run(*cmd, log_format).await,
         Command::Openapi => {
             let mut out = std::io::stdout().lock();

@@ -87,6 +87,8 @@ pub mod event {
     pub const FEDERATION_REMOVED: &str = "client.federation_removed";
     pub const SIGNING_KEY_CREATED: &str = "signing_key.created";
     pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
+    /// A request to the admin API, by an authenticated caller (its client and admin token).
+    pub const ADMIN_REQUEST: &str = "admin.request";
     pub const WEBHOOK_ADDED: &str = "webhook.added";
     pub const WEBHOOK_REMOVED: &str = "webhook.removed";
     /// An operator scheduled a message's failed deliveries again.
@@ -137,9 +139,58 @@ impl AuditEventExt for AuditEvent {
         self.reason = Some(r.into());
         self
     }
+    /// Sets the event's detail; an object is merged into the object already there.
     fn detail(mut self, d: serde_json::Value) -> Self {
-        self.detail = Some(d.to_string());
+        let merged = match (self.detail.as_deref().map(serde_json::from_str::<serde_json::Value>), d) {
+            (Some(Ok(serde_json::Value::Object(mut old))), serde_json::Value::Object(new)) => {
+                old.extend(new);
+                serde_json::Value::Object(old)
+            }
+            (_, d) => d,
+        };
+        self.detail = Some(merged.to_string());
         self
+    }
+}
+
+/// Who makes an operator's change: the command line on a machine with the database, or a
+/// caller of the admin API (its client, its admin token, its address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operator {
+    Cli,
+    Admin { client_id: ClientId, token_id: String, addr: IpAddr },
+}
+
+tokio::task_local! {
+    /// The operator of the admin change running in this task (none: the command line).
+    static OPERATOR: Operator;
+}
+
+/// Runs `work` (an admin API request) as `operator`: the audit events of the operator's
+/// changes it makes name it.
+pub async fn as_operator<F: std::future::Future>(operator: Operator, work: F) -> F::Output {
+    OPERATOR.scope(operator, work).await
+}
+
+/// The operator of the change running now.
+pub fn operator() -> Operator {
+    OPERATOR.try_with(Operator::clone).unwrap_or(Operator::Cli)
+}
+
+/// Names the operator making a change: `source` is `cli` or the admin API caller's address;
+/// an admin API caller's client and token ids go in `detail.operator`.
+pub trait ByOperator {
+    fn by_operator(self) -> Self;
+}
+
+impl ByOperator for AuditEvent {
+    fn by_operator(self) -> Self {
+        match operator() {
+            Operator::Cli => self.source(CLI),
+            Operator::Admin { client_id, token_id, addr } => self.addr(addr).detail(serde_json::json!({
+                "operator": { "client_id": client_id.as_str(), "token_id": token_id },
+            })),
+        }
     }
 }
 

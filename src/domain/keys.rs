@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::audit::{self, AuditEventExt, event};
+use super::audit::{self, AuditEventExt, ByOperator, event};
 use crate::clock;
 use crate::clock::Clock;
 use crate::crypto::Keyring;
@@ -223,7 +223,7 @@ pub async fn rotate(
     let record = new_record(keyring, alg, now, now + delay_secs.max(0))?;
     let ev = audit::new(crate::clock::millis(now), event::SIGNING_KEY_ROTATED, audit::SUCCESS)
         .token(&record.kid)
-        .source(audit::CLI)
+        .by_operator()
         .detail(serde_json::json!({ "alg": record.alg, "activates_at": record.activates_at }));
     store.rotate_signing_key(&record, ev).await?;
     tracing::info!(kid = %record.kid, %alg, activates_at = record.activates_at, "signing key rotated");

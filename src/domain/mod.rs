@@ -22,8 +22,9 @@ pub mod webhook;
 
 pub use error::{DomainError, DomainResult};
 pub use service::{
-    Bearer, BearerUse, Caller, Credential, ExchangeParams, IssuedLong, IssuedShort, LongTokenParams, ServiceConfig,
-    ShortTokenParams, TokenInfo, TokenKind, TokenService,
+    ADMIN_READ, ADMIN_WRITE, AdminCaller, AdminRight, AdminSession, Bearer, BearerUse, Caller, Credential,
+    ExchangeParams, IssuedLong, IssuedShort, LongTokenParams, ServiceConfig, ShortTokenParams, TokenInfo, TokenKind,
+    TokenService,
 };
 pub use types::{
     Audience, CLIENT_SECRET_PREFIX, ClientId, LONG_TOKEN_PREFIX, LongTokenId, Mechanism, OpaqueSecret, Scope, Scopes,

@@ -3,12 +3,14 @@
 //! Architecture invariant: only this module knows status codes, headers and JSON wire
 //! shapes; it calls `TokenService` and never the store directly (health checks excepted).
 
+pub mod admin;
 pub mod error;
 pub mod exchange;
 pub mod extract;
 pub mod forwarded;
 pub mod observe;
 pub mod openapi;
+pub mod params;
 pub mod tokens;
 pub mod wellknown;
 

@@ -59,6 +59,19 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// A page of the audit trail, newest first: events before `before_id` (none: the newest),
+/// matching every filter given.
+#[derive(Debug, Clone, Default)]
+pub struct AuditPage {
+    pub before_id: Option<i64>,
+    pub client_id: Option<String>,
+    pub event: Option<String>,
+    pub outcome: Option<String>,
+    /// Unix milliseconds; events at or after it.
+    pub since: Option<i64>,
+    pub limit: u32,
+}
+
 /// How many rows a cleanup pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
@@ -225,6 +238,14 @@ pub trait Store: Send + Sync + 'static {
     /// Appends events to the audit trail, durably, before returning.
     async fn record_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError>;
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+    /// A page of the trail, newest first (see [`AuditPage`]).
+    async fn list_audit_page(&self, page: &AuditPage) -> Result<Vec<AuditRecord>, StoreError>;
+    /// How many issuance and failure events (one by one) happened since `since_ms`, per
+    /// bucket of `bucket_ms` milliseconds: (bucket number, event, count).
+    async fn count_audit(&self, since_ms: i64, bucket_ms: i64) -> Result<Vec<(i64, String, i64)>, StoreError>;
+    /// The events since `since_ms` that each stand for a count (`short_tokens.issued`,
+    /// `auth.failures_summarized`), oldest first, at most `limit`.
+    async fn list_audit_tallies(&self, since_ms: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
     /// Deletes at most `batch` audit events older than `before` (Unix milliseconds).
     async fn purge_audit(&self, before: i64, batch: u32) -> Result<u64, StoreError>;
 

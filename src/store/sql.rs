@@ -105,6 +105,23 @@ pub(super) const LIST_AUDIT: &str = "SELECT id, at, event, outcome, client_id, t
      FROM audit_events WHERE id > $1 AND (CAST($2 AS TEXT) IS NULL OR client_id = $2) \
      AND (CAST($3 AS BIGINT) IS NULL OR at >= $3) ORDER BY id LIMIT $4";
 
+/// A page of the trail, newest first, before a cursor (`$1`, an id), with optional filters.
+pub(super) const LIST_AUDIT_PAGE: &str = "SELECT id, at, event, outcome, client_id, token_id, source, mechanism, reason, detail \
+     FROM audit_events WHERE (CAST($1 AS BIGINT) IS NULL OR id < $1) AND (CAST($2 AS TEXT) IS NULL OR client_id = $2) \
+     AND (CAST($3 AS TEXT) IS NULL OR event = $3) AND (CAST($4 AS TEXT) IS NULL OR outcome = $4) \
+     AND (CAST($5 AS BIGINT) IS NULL OR at >= $5) ORDER BY id DESC LIMIT $6";
+
+/// Events of the named kinds since `$1`, counted per bucket of `$2` milliseconds.
+pub(super) const COUNT_AUDIT: &str = "SELECT at / $2 AS bucket, event, COUNT(*) AS n FROM audit_events \
+     WHERE at >= $1 AND event IN ('long_token.issued', 'long_token.rotated', 'short_token.issued', 'auth.failed') \
+     GROUP BY at / $2, event";
+
+/// The events that stand for a count (short-term issuances per client, summarised failures)
+/// since `$1`, at most `$2`.
+pub(super) const LIST_AUDIT_TALLIES: &str = "SELECT id, at, event, outcome, client_id, token_id, source, mechanism, reason, detail \
+     FROM audit_events WHERE at >= $1 AND event IN ('short_tokens.issued', 'auth.failures_summarized') \
+     ORDER BY id LIMIT $2";
+
 /// Bounded batches keep each statement short, so requests never wait long behind the cleanup.
 pub(super) const PURGE_AUDIT: &str =
     "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)";

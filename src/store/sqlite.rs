@@ -20,9 +20,10 @@ use super::rows::{
 };
 use super::sql;
 use super::{
-    AuditEvent, AuditQuery, AuditRecord, Client, ConnectError, Delivery, DeliveryQuery, DeliveryUpdate, FailureCounter,
-    FailureRecorded, FederationRule, InsertError, IssuerName, LastUses, LongToken, MessageId, NewLongToken, Purged,
-    RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError, TrustedIssuer, Webhook, WebhookId, apply_failure,
+    AuditEvent, AuditPage, AuditQuery, AuditRecord, Client, ConnectError, Delivery, DeliveryQuery, DeliveryUpdate,
+    FailureCounter, FailureRecorded, FederationRule, InsertError, IssuerName, LastUses, LongToken, MessageId,
+    NewLongToken, Purged, RESET_VISIBLE_MS, Rotation, SigningKeyRecord, Store, StoreError, TrustedIssuer, Webhook,
+    WebhookId, apply_failure,
 };
 use crate::clock;
 use crate::domain::{ClientId, LongTokenId, ShortTokenId};
@@ -302,6 +303,29 @@ impl Store for SqliteStore {
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         let query =
             sqlx::query_as(sql::LIST_AUDIT).bind(q.after_id).bind(&q.client_id).bind(q.since).bind(i64::from(q.limit));
+        let rows: Vec<AuditRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn list_audit_page(&self, p: &AuditPage) -> Result<Vec<AuditRecord>, StoreError> {
+        let query = sqlx::query_as(sql::LIST_AUDIT_PAGE)
+            .bind(p.before_id)
+            .bind(&p.client_id)
+            .bind(&p.event)
+            .bind(&p.outcome)
+            .bind(p.since)
+            .bind(i64::from(p.limit));
+        let rows: Vec<AuditRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn count_audit(&self, since_ms: i64, bucket_ms: i64) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        let query = sqlx::query_as(sql::COUNT_AUDIT).bind(since_ms).bind(bucket_ms.max(1));
+        query.fetch_all(&self.pool).await.map_err(map_err)
+    }
+
+    async fn list_audit_tallies(&self, since_ms: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let query = sqlx::query_as(sql::LIST_AUDIT_TALLIES).bind(since_ms).bind(i64::from(limit));
         let rows: Vec<AuditRow> = query.fetch_all(&self.pool).await.map_err(map_err)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }

@@ -313,6 +313,8 @@ pub struct TestApp {
     pub address: String,
     /// The issuer the application announces (`Application::issuer`).
     pub issuer: String,
+    /// The admin API's URL (`http://127.0.0.1:PORT` of the admin listener), when it has one.
+    pub admin: Option<String>,
     /// The database URL that the CLI is pointed at too.
     pub database_url: String,
     /// The database, shared with instances started on it (restart, siblings).
@@ -396,6 +398,7 @@ async fn start(db: Arc<TestDatabase>, dir: Arc<TempDir>, configure: Configure, c
         .expect("the application builds");
     let address = format!("http://{}", app.local_addr());
     let issuer = app.issuer().to_owned();
+    let admin = app.admin_url().map(str::to_owned);
     let service = Arc::clone(app.service());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
@@ -404,6 +407,7 @@ async fn start(db: Arc<TestDatabase>, dir: Arc<TempDir>, configure: Configure, c
     TestApp {
         address,
         issuer,
+        admin,
         database_url,
         db,
         dir,

@@ -3,6 +3,7 @@
 //! database of its own), registers clients with the real binary, and checks the answers
 //! against the API the README and `docs/api/` describe.
 
+mod admin_api;
 mod assertion_grant;
 mod attacks;
 mod cli;

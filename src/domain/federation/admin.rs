@@ -6,7 +6,7 @@ use super::matching::{ClaimMatch, FederationRule, MAX_MATCHES};
 use crate::clock;
 use crate::crypto;
 use crate::domain::admin::AdminError;
-use crate::domain::audit::{self, AuditEventExt, event};
+use crate::domain::audit::{self, AuditEventExt, ByOperator, event};
 use crate::domain::types::{Audience, ClientId, Scopes};
 use crate::store::Store;
 
@@ -54,7 +54,7 @@ fn issuer_added_event(now: i64, trusted: &TrustedIssuer) -> audit::AuditEvent {
         IssuerKeys::Jwks(_) => serde_json::json!({ "jwks": "file" }),
     };
     let detail = serde_json::json!({ "issuer": trusted.name.as_str(), "iss": trusted.issuer, "keys": source });
-    audit::new(clock::millis(now), event::ISSUER_ADDED, audit::SUCCESS).source(audit::CLI).detail(detail)
+    audit::new(clock::millis(now), event::ISSUER_ADDED, audit::SUCCESS).by_operator().detail(detail)
 }
 
 /// Stops trusting an issuer; its rules are removed with it. Answers how many rules went.
@@ -62,7 +62,7 @@ pub async fn remove_issuer(store: &dyn Store, now: i64, name: &str) -> Result<us
     let parsed = IssuerName::parse(name).map_err(|_| AdminError::UnknownIssuer(name.to_owned()))?;
     let rules = store.list_federation_rules(None).await?.into_iter().filter(|r| r.issuer == name).count();
     let detail = serde_json::json!({ "issuer": name, "rules_removed": rules });
-    let ev = audit::new(clock::millis(now), event::ISSUER_REMOVED, audit::SUCCESS).source(audit::CLI).detail(detail);
+    let ev = audit::new(clock::millis(now), event::ISSUER_REMOVED, audit::SUCCESS).by_operator().detail(detail);
     if !store.remove_issuer(&parsed, ev).await? {
         return Err(AdminError::UnknownIssuer(name.to_owned()));
     }
@@ -161,7 +161,7 @@ pub async fn remove_rule(store: &dyn Store, now: i64, id: &str) -> Result<Federa
 
 fn rule_event(now: i64, name: &str, rule: &FederationRule) -> audit::AuditEvent {
     let matches: Vec<String> = rule.matches.iter().map(|m| format!("{}={}", m.path, m.pattern.as_str())).collect();
-    audit::new(clock::millis(now), name, audit::SUCCESS).client(&rule.client_id).source(audit::CLI).detail(
+    audit::new(clock::millis(now), name, audit::SUCCESS).client(&rule.client_id).by_operator().detail(
         serde_json::json!({
             "rule": rule.id, "issuer": rule.issuer, "audience": rule.audience, "matches": matches,
             "max_ttl_days": rule.max_ttl_days, "scopes": rule.scopes.as_ref().map(Scopes::to_space_separated),

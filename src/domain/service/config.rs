@@ -7,6 +7,8 @@ use crate::signer::SigningAlg;
 pub struct ServiceConfig {
     /// The `iss` of every JWT and the `issuer` of the metadata.
     pub issuer: String,
+    /// The admin API's URL: the audience an admin token must name (`None`: no admin API).
+    pub admin_audience: Option<String>,
     /// `aud` of short-term tokens when the request names none.
     pub default_audience: String,
     pub long_ttl_default_days: u32,

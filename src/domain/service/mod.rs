@@ -19,6 +19,7 @@
 //! Every operation reads the clock once (a [`Now`]) and passes it down, so all its rules see
 //! the same instant.
 
+mod admin_auth;
 mod api;
 mod bearer;
 mod cleanup;
@@ -45,6 +46,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, RwLock};
 
+pub use admin_auth::{ADMIN_READ, ADMIN_WRITE, AdminCaller, AdminRight, AdminSession, CONSOLE_SESSION_NAME};
 pub use api::{
     Bearer, BearerUse, Caller, Credential, ExchangeParams, IssuedLong, IssuedShort, LongTokenParams, ShortTokenParams,
     TokenInfo, TokenKind,
@@ -166,6 +168,12 @@ impl TokenService {
     pub fn with_key_fetcher(mut self, fetcher: Arc<dyn KeyFetcher>) -> Self {
         self.issuer_keys = IssuerKeyCache::new(fetcher, KeyPolicy::default());
         self
+    }
+
+    /// What the operator's changes and reads (`domain::admin`, `domain::keys`, …) run on,
+    /// for the admin API: the store, the keyring, and the time now (Unix seconds).
+    pub fn operator_context(&self) -> (&dyn Store, &Keyring, i64) {
+        (self.store.as_ref(), &self.keyring, self.now().secs())
     }
 
     pub fn config(&self) -> &ServiceConfig {

@@ -8,7 +8,7 @@ use super::{Delivery, DeliveryQuery, EventType, MessageId, Webhook, WebhookId, W
 use crate::clock;
 use crate::crypto::Keyring;
 use crate::domain::admin::AdminError;
-use crate::domain::audit::{self, AuditEventExt, event};
+use crate::domain::audit::{self, AuditEventExt, ByOperator, event};
 use crate::domain::federation::check_remote_url;
 use crate::store::Store;
 
@@ -48,7 +48,7 @@ pub async fn add(
     let names: Vec<&str> = webhook.events.iter().map(|t| t.as_str()).collect();
     // The host only: a receiver's path or query may hold a credential of its own.
     let detail = serde_json::json!({ "webhook_id": webhook.id.as_str(), "host": parsed.host_str(), "events": names });
-    let ev = audit::new(clock::millis(now), event::WEBHOOK_ADDED, audit::SUCCESS).source(audit::CLI).detail(detail);
+    let ev = audit::new(clock::millis(now), event::WEBHOOK_ADDED, audit::SUCCESS).by_operator().detail(detail);
     if !store.insert_webhook(&webhook, MAX_WEBHOOKS, ev).await? {
         return Err(AdminError::Invalid(format!(
             "at most {MAX_WEBHOOKS} webhook receivers (see tokensmith webhook list; remove one first)"
@@ -62,7 +62,7 @@ pub async fn add(
 pub async fn remove(store: &dyn Store, now: i64, id: &str) -> Result<WebhookId, AdminError> {
     let id = WebhookId::parse(id).ok_or_else(|| AdminError::UnknownWebhook(id.to_owned()))?;
     let detail = serde_json::json!({ "webhook_id": id.as_str() });
-    let ev = audit::new(clock::millis(now), event::WEBHOOK_REMOVED, audit::SUCCESS).source(audit::CLI).detail(detail);
+    let ev = audit::new(clock::millis(now), event::WEBHOOK_REMOVED, audit::SUCCESS).by_operator().detail(detail);
     if !store.remove_webhook(&id, ev).await? {
         return Err(AdminError::UnknownWebhook(id.to_string()));
     }
@@ -124,8 +124,7 @@ pub async fn redeliver(store: &dyn Store, now: i64, message: &str, webhook: Opti
         return Err(unknown());
     }
     let detail = serde_json::json!({ "message_id": id.as_str(), "webhook_id": webhook.as_ref().map(WebhookId::as_str), "deliveries": n });
-    let ev =
-        audit::new(clock::millis(now), event::WEBHOOK_REDELIVERED, audit::SUCCESS).source(audit::CLI).detail(detail);
+    let ev = audit::new(clock::millis(now), event::WEBHOOK_REDELIVERED, audit::SUCCESS).by_operator().detail(detail);
     store.record_audit(vec![ev]).await?;
     Ok(n)
 }

@@ -40,7 +40,8 @@ impl Harness {
         let store = crate::store::connect(&url).await.expect("the store opens");
         let keyring = Keyring::random();
         let clock = FixedClock::at(T0);
-        let mut config = crate::config::Settings::default().service_config("https://tokens.test".into());
+        let mut config = crate::config::Settings::default()
+            .service_config("https://tokens.test".into(), Some("https://admin.tokens.test".into()));
         configure(&mut config);
         let service = TokenService::new(Arc::clone(&store), keyring.clone(), Arc::new(clock.clone()), config)
             .await

@@ -1,7 +1,9 @@
 //! Administration that runs outside a request (the command line): registering clients,
 //! their public keys, the state of long-term tokens, revocation by an operator.
 
-use super::audit::{self, AuditEvent, AuditEventExt, event};
+pub mod reads;
+
+use super::audit::{self, AuditEvent, AuditEventExt, ByOperator, event};
 use super::client_key::{ClientPublicKey, alg_name};
 use super::limits::LimitKey;
 use super::otp;
@@ -107,14 +109,13 @@ pub async fn create_client(
     store.insert_client(&record).await?;
     store
         .record_audit(vec![
-            audit::new(clock::millis(now), event::CLIENT_CREATED, audit::SUCCESS)
-                .client(&id)
-                .source(audit::CLI)
-                .detail(serde_json::json!({
+            audit::new(clock::millis(now), event::CLIENT_CREATED, audit::SUCCESS).client(&id).by_operator().detail(
+                serde_json::json!({
                     "scopes": spec.scopes.to_space_separated(),
                     "otp": spec.otp,
                     "public_key_alg": public_key_alg,
-                })),
+                }),
+            ),
         ])
         .await?;
     tracing::info!(client_id = %id, "client created");
@@ -157,7 +158,7 @@ pub async fn rotate_client_secret(
         .record_audit(vec![
             audit::new(clock::millis(now), event::CLIENT_SECRET_ROTATED, audit::SUCCESS)
                 .client(id)
-                .source(audit::CLI)
+                .by_operator()
                 .detail(serde_json::json!({ "overlap_seconds": overlap_secs })),
         ])
         .await?;
@@ -167,7 +168,7 @@ pub async fn rotate_client_secret(
 
 /// Disables a client: its credentials and all its tokens stop working.
 pub async fn disable_client(store: &dyn Store, now: i64, id: &ClientId) -> Result<(), AdminError> {
-    let ev = audit::new(clock::millis(now), event::CLIENT_DISABLED, audit::SUCCESS).client(id).source(audit::CLI);
+    let ev = audit::new(clock::millis(now), event::CLIENT_DISABLED, audit::SUCCESS).client(id).by_operator();
     if !store.set_client_disabled(id, true, ev).await? {
         return Err(AdminError::UnknownClient(id.clone()));
     }
@@ -193,14 +194,14 @@ pub async fn enable_client(
             let ev = audit::new(clock::millis(now), event::TOKEN_REVOKED, audit::SUCCESS)
                 .client(id)
                 .token(token.id)
-                .source(audit::CLI)
+                .by_operator()
                 .detail(serde_json::json!({ "kind": "long", "why": "client enabled without --revive-tokens" }));
             revoked += store.revoke_long_token(&token.id, now, ev).await?.len();
         }
     }
     let ev = audit::new(clock::millis(now), event::CLIENT_ENABLED, audit::SUCCESS)
         .client(id)
-        .source(audit::CLI)
+        .by_operator()
         .detail(serde_json::json!({ "revived_tokens": revive_tokens, "revoked_tokens": revoked }));
     if !store.set_client_disabled(id, false, ev).await? {
         return Err(AdminError::UnknownClient(id.clone()));
@@ -217,7 +218,7 @@ pub async fn unlock_client(store: &dyn Store, now_ms: i64, id: &ClientId) -> Res
     }
     let keys = [LimitKey::Client(id.clone()).encode(), LimitKey::OtpDay(id.clone()).encode()];
     store.reset_limits(&keys, now_ms).await?;
-    let ev = audit::new(now_ms, event::CLIENT_UNLOCKED, audit::SUCCESS).client(id).source(audit::CLI);
+    let ev = audit::new(now_ms, event::CLIENT_UNLOCKED, audit::SUCCESS).client(id).by_operator();
     store.record_audit(vec![ev]).await?;
     tracing::info!(client_id = %id, "client unlocked");
     Ok(())
@@ -252,7 +253,7 @@ pub async fn reset_otp(
     store.reset_limits(&[LimitKey::OtpDay(id.clone()).encode()], clock::millis(now)).await?;
     let ev = audit::new(clock::millis(now), event::CLIENT_OTP_RESET, audit::SUCCESS)
         .client(id)
-        .source(audit::CLI)
+        .by_operator()
         .detail(serde_json::json!({ "removed": remove }));
     store.record_audit(vec![ev]).await?;
     Ok(enrolment)
@@ -298,7 +299,7 @@ pub async fn set_public_key(
         .record_audit(vec![
             audit::new(clock::millis(now), event::CLIENT_KEY_SET, audit::SUCCESS)
                 .client(id)
-                .source(audit::CLI)
+                .by_operator()
                 .detail(serde_json::json!({ "alg": alg, "replaced": client.public_key.is_some() })),
         ])
         .await?;
@@ -313,6 +314,8 @@ pub struct Revocation {
     /// The owning client, when known (a short-term token's parent may have been purged).
     pub client_id: Option<ClientId>,
     pub outcome: RevokeOutcome,
+    /// The long-term tokens below it whose end this brought forward.
+    pub cascade: usize,
 }
 
 /// Revokes a token by id as an operator: no bearer, any client's token. The rules are the
@@ -336,12 +339,13 @@ pub async fn revoke_token(
         TokenId::Long(id) => {
             let record = store.get_long_token(&id).await?.ok_or_else(|| AdminError::UnknownToken(id.to_string()))?;
             let ev = operator_revoked(now, &id, Some(&record.client_id), TokenKind::Long);
-            let (outcome, _) = revocation::revoke_long(store, &record, now, ev).await?;
+            let (outcome, ended) = revocation::revoke_long(store, &record, now, ev).await?;
+            let cascade = ended.iter().filter(|e| **e != id).count();
             if outcome == RevokeOutcome::Revoked {
                 tracing::info!(client_id = %record.client_id, token_id = %id, "long-term token revoked by an operator");
             }
             let client_id = Some(record.client_id);
-            Ok(Revocation { token_id: id.to_string(), kind: TokenKind::Long, client_id, outcome })
+            Ok(Revocation { token_id: id.to_string(), kind: TokenKind::Long, client_id, outcome, cascade })
         }
         TokenId::Short(id) => {
             let client_id = store.get_long_token(&id.parent).await?.map(|p| p.client_id);
@@ -350,7 +354,7 @@ pub async fn revoke_token(
             if outcome == RevokeOutcome::Revoked {
                 tracing::info!(token_id = %id, "short-term token revoked by an operator");
             }
-            Ok(Revocation { token_id: id.to_string(), kind: TokenKind::Short, client_id, outcome })
+            Ok(Revocation { token_id: id.to_string(), kind: TokenKind::Short, client_id, outcome, cascade: 0 })
         }
     }
 }
@@ -363,7 +367,7 @@ fn operator_revoked(now: i64, token: &dyn std::fmt::Display, client: Option<&Cli
     };
     let mut ev = audit::new(clock::millis(now), event::TOKEN_REVOKED, audit::SUCCESS)
         .token(token)
-        .source(audit::CLI)
+        .by_operator()
         .detail(serde_json::json!({ "kind": kind }));
     if let Some(c) = client {
         ev = ev.client(c);

@@ -1,4 +1,5 @@
-//! QR codes drawn in the terminal, for enrolling a TOTP authenticator from `client create --otp`.
+//! QR codes for enrolling a TOTP authenticator: drawn in the terminal by `client create --otp`,
+//! and as SVG for the web console.
 //!
 //! Two modules per character cell (unicode half blocks), with the standard quiet zone of four
 //! modules. Light modules are drawn, dark ones left blank: on the usual light-on-dark terminal
@@ -7,6 +8,13 @@
 
 use qrcode::render::unicode::Dense1x2;
 use qrcode::{EcLevel, QrCode};
+
+/// `data` as an SVG image (dark modules on white, with the quiet zone), for the console.
+pub fn svg(data: &str) -> anyhow::Result<String> {
+    let code = QrCode::with_error_correction_level(data.as_bytes(), EcLevel::M)
+        .map_err(|e| anyhow::anyhow!("cannot draw the otpauth URI as a QR code: {e}"))?;
+    Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(220, 220).quiet_zone(true).build())
+}
 
 /// `data` as lines of half-block characters; `ansi` adds the colours for a terminal.
 pub fn render(data: &str, ansi: bool) -> anyhow::Result<String> {
