@@ -1030,11 +1030,11 @@ function revokeDialog(ctx, t) {
     if (ids.length === 0) {
       preview.append("No long-term token was minted from it: only its short-term tokens are revoked with it.");
     } else {
-      preview.append(
+      append(preview, [
         `This also revokes ${plural(ids.length, "long-term token", "long-term tokens")} minted from it (`,
-        ids.flatMap((id, i) => [i ? ", " : "", code(id)]),
+        ids.map((id, i) => [i ? ", " : null, code(id)]),
         `) and every short-term token minted from any of them.`,
-      );
+      ]);
     }
     const f = confirm("Revoke token", true);
     if (f) f.focus();
