@@ -728,7 +728,7 @@ async function renderClients(ctx) {
   if (!ctx.live()) return;
   clear(holder);
   holder.append(table("Registered clients", [
-    { label: "Client", cell: (c) => h("div", {}, h("div", { class: "strong", text: c.name || "(no name)" }), code(c.client_id)) },
+    { label: "Client", class: "name-cell", cell: (c) => h("div", {}, h("div", { class: "strong", text: c.name || "(no name)" }), code(c.client_id)) },
     { label: "Scopes", cell: (c) => scopesCell(c.scopes) },
     { label: "Credentials", cell: (c) => [c.otp ? badge("OTP", "info") : null, c.public_key_alg ? badge(`key ${c.public_key_alg}`, "info") : null, !c.otp && !c.public_key_alg ? h("span", { class: "muted", text: "secret" }) : null] },
     { label: "Status", cell: (c) => (c.disabled ? badge("disabled") : badge("enabled")) },
@@ -977,7 +977,7 @@ function statusBadge(s) {
 
 function tokensTable(tokens, { caption, empty, actions, onRevoke }) {
   const cols = [
-    { label: "Token", cell: (t) => h("div", {}, t.name ? h("div", { class: "strong", text: t.name }) : null, code(t.token_id)) },
+    { label: "Token", class: "name-cell", cell: (t) => h("div", {}, t.name ? h("div", { class: "strong", text: t.name }) : null, code(t.token_id)) },
     { label: "Client", cell: (t) => code(t.client_id) },
     { label: "Scopes", cell: (t) => scopesCell(t.scopes) },
     { label: "Status", cell: (t) => statusBadge(t.status) },
