@@ -180,22 +180,24 @@ async function main() {
     window.__csp = [];
     document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
   });
+  const signinForm = page.locator("#signin");
+  const pg = page.locator("#page");
   const shot = (name) => page.screenshot({ path: path.join(SHOTS, name), fullPage: true });
   const statusText = () => page.locator("#page [role=status]").first();
 
   await step("sign-in page loads with its form", async () => {
     await page.goto(`${ADMIN}/`);
-    await page.getByLabel("Client id").waitFor();
-    await page.getByLabel("Client secret").waitFor();
-    await page.getByLabel("One-time code").waitFor();
-    assert(await page.getByLabel("Client id").evaluate((e) => document.activeElement === e), "the client id field has no focus on load");
+    await signinForm.getByLabel("Client id").waitFor();
+    await signinForm.getByLabel("Client secret").waitFor();
+    await signinForm.getByLabel("One-time code").waitFor();
+    assert(await signinForm.getByLabel("Client id").evaluate((e) => document.activeElement === e), "the client id field has no focus on load");
     await shot("sign-in.png");
   });
 
   await step("sign in with the bootstrap credentials and a TOTP code → dashboard", async () => {
-    await page.getByLabel("Client id").fill(admin.client_id);
-    await page.getByLabel("Client secret").fill(admin.client_secret);
-    await page.getByLabel("One-time code").fill(totp(admin.otp_secret));
+    await signinForm.getByLabel("Client id").fill(admin.client_id);
+    await signinForm.getByLabel("Client secret").fill(admin.client_secret);
+    await signinForm.getByLabel("One-time code").fill(totp(admin.otp_secret));
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("heading", { level: 1, name: "Dashboard" }).waitFor();
     await page.locator("svg.chart").nth(1).waitFor();
@@ -217,8 +219,8 @@ async function main() {
     const dialog = page.locator("dialog[open]");
     await dialog.waitFor();
     assert(await page.evaluate(() => document.querySelector("dialog").contains(document.activeElement)), "the dialog did not take focus");
-    await page.getByLabel("Name").fill("deploy-bot");
-    await page.getByLabel("Scopes").fill("tokens:write deploy");
+    await page.locator("dialog[open]").getByLabel("Name").fill("deploy-bot");
+    await page.locator("dialog[open]").getByLabel("Scopes").fill("tokens:write deploy");
     const otp = page.getByLabel("Enrol an authenticator app (TOTP one-time codes)");
     if (!(await otp.isChecked())) await otp.check();
     await dialog.getByRole("button", { name: "Create client" }).click();
@@ -262,7 +264,7 @@ async function main() {
   await step("Tokens: filter by client; the revoke dialog names the child; after it both are revoked", async () => {
     await page.getByRole("navigation").getByRole("link", { name: "Tokens" }).click();
     await page.getByRole("heading", { level: 1, name: "Tokens" }).waitFor();
-    await page.getByLabel("Client id").fill(created.client_id);
+    await pg.getByLabel("Client id").fill(created.client_id);
     await page.getByRole("button", { name: "Apply filters" }).click();
     await page.locator(`tr[data-key="${parent.token_id}"]`).waitFor();
     await page.locator(`tr[data-key="${child.token_id}"]`).waitFor();
@@ -283,7 +285,7 @@ async function main() {
     await page.locator("dialog[open]").getByRole("button", { name: "Revoke token" }).click();
     await page.locator("dialog[open]").waitFor({ state: "detached" });
     await statusText().getByText("is revoked").waitFor();
-    await page.getByLabel("Status").selectOption("all");
+    await pg.getByLabel("Status").selectOption("all");
     await page.getByRole("button", { name: "Apply filters" }).click();
     await page.locator(`tr[data-key="${parent.token_id}"] .badge-revoked`).waitFor();
     await page.locator(`tr[data-key="${child.token_id}"] .badge-revoked`).waitFor();
@@ -316,16 +318,17 @@ async function main() {
     await page.locator("tbody tr[data-key]").first().waitFor();
     assert((await page.locator("tbody tr[data-key]").count()) === 50, "the first audit page does not hold 50 events");
     await page.getByRole("button", { name: "Older" }).click();
-    await page.getByText("Page 2").waitFor();
+    await page.getByText("Page 2", { exact: true }).waitFor();
     await page.locator("tbody tr[data-key]").first().waitFor();
-    const revocation = page.locator("tbody tr[data-key]").filter({ hasText: parent.token_id }).filter({ hasText: /revoke/ });
+    const revocation = page.locator("tbody tr[data-key]").filter({ hasText: parent.token_id }).filter({ has: page.locator("td:nth-child(2)", { hasText: /revok/ }) });
     await revocation.first().waitFor();
-    await page.getByRole("button", { name: "Newest" }).click();
-    await page.getByText("Page 1").waitFor();
-    // Filtered by client and event name as the trail records it.
     const event = (await revocation.first().locator("td").nth(1).textContent()).trim();
-    await page.getByLabel("Client id").fill(created.client_id);
-    await page.getByLabel("Event").fill(event);
+    if (process.env.DEBUG) console.log("revocation row:", await revocation.first().textContent());
+    await page.getByRole("button", { name: "Newest" }).click();
+    await page.getByText("Page 1", { exact: true }).waitFor();
+    // Filtered by client and by the revocation's event name as the trail records it.
+    await pg.getByLabel("Client id").fill(created.client_id);
+    await pg.getByLabel("Event").fill(event);
     await page.getByRole("button", { name: "Apply filters" }).click();
     await page.locator("tbody tr[data-key]").filter({ hasText: parent.token_id }).first().waitFor();
     await shot("audit.png");
@@ -349,9 +352,9 @@ async function main() {
     const near = new Set([-1, 0, 1].map((d) => totp(admin.otp_secret, now + d)));
     let wrong = 123456;
     while (near.has(String(wrong))) wrong++;
-    await page.getByLabel("Client id").fill(admin.client_id);
-    await page.getByLabel("Client secret").fill(admin.client_secret);
-    await page.getByLabel("One-time code").fill(String(wrong));
+    await signinForm.getByLabel("Client id").fill(admin.client_id);
+    await signinForm.getByLabel("Client secret").fill(admin.client_secret);
+    await signinForm.getByLabel("One-time code").fill(String(wrong));
     await page.getByRole("button", { name: "Sign in" }).click();
     const err = page.locator("#signin-error");
     await err.waitFor();
