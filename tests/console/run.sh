@@ -45,6 +45,7 @@ else
     fi
 fi
 [[ -x "$BIN" ]] || fail "no tokensmith binary at $BIN"
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 
 log "$(/usr/bin/chromium --version 2>/dev/null || echo chromium), tokensmith at $BIN"
 cd "$HERE"
