@@ -109,6 +109,21 @@ pub async fn open(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, Keyrin
     Ok((store, keyring))
 }
 
+/// Refuses an admin API URL that is also the audience of public-API tokens: tokens minted for
+/// the one would then be credentials for the other.
+fn check_admin_audience(config: &crate::domain::ServiceConfig) -> anyhow::Result<()> {
+    let bare = |s: &str| s.trim_end_matches('/').to_owned();
+    if let Some(admin) = &config.admin_audience
+        && (bare(admin) == bare(&config.issuer) || bare(admin) == bare(&config.default_audience))
+    {
+        anyhow::bail!(
+            "admin_url {admin} is also the issuer or the default audience: give the admin API a URL of its own \
+             (e.g. its own port or host), so that tokens for the public API are never admin tokens"
+        );
+    }
+    Ok(())
+}
+
 /// Refuses a master key that cannot open what the database holds (a wrong key file would
 /// otherwise register clients whose secrets no server could check).
 async fn check_master_key(store: &dyn Store, keyring: &Keyring) -> anyhow::Result<()> {
@@ -149,6 +164,7 @@ impl Application {
         let has_clients = !store.list_clients().await?.is_empty();
         let admin_url = admin.as_ref().map(|(_, a)| settings.admin_url_for(*a));
         let config = settings.service_config(settings.issuer_for(local_addr), admin_url);
+        check_admin_audience(&config)?;
         let fetcher = Arc::new(crate::remote::HttpFetcher::new()?);
         let webhooks = dispatcher(&settings, &store, &keyring, &clock)?;
         let service = Arc::new(TokenService::new(store, keyring, clock, config).await?.with_key_fetcher(fetcher));

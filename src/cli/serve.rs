@@ -60,6 +60,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let scheme = if app.tls() { "https" } else { "http" };
     writeln!(out, "tokensmith listening on {scheme}://{} (issuer {})", app.local_addr(), app.issuer())?;
+    if let (Some(addr), Some(url)) = (app.admin_addr(), app.admin_url()) {
+        writeln!(out, "admin API and console on {scheme}://{addr} (admin tokens' audience {url})")?;
+    }
     writeln!(out, "database {}", redact_url(&database))?;
     if !app.has_clients() {
         writeln!(out, "no clients yet; create one with:")?;

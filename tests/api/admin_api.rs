@@ -426,3 +426,23 @@ async fn failed_admin_authentication_is_limited_like_any_other() {
     assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn an_admin_url_that_is_also_the_public_audience_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (admin_url, default_audience) in
+        [("https://tokens.test/", None), ("https://api.test", Some("https://api.test"))]
+    {
+        let settings = tokensmith::config::Settings {
+            listen: ([127, 0, 0, 1], 0).into(),
+            admin_listen: Some(([127, 0, 0, 1], 0).into()),
+            admin_url: Some(admin_url.into()),
+            issuer: Some("https://tokens.test".into()),
+            default_audience: default_audience.map(Into::into),
+            database: crate::helpers::database_url_in(&dir),
+            ..tokensmith::config::Settings::default()
+        };
+        let err = tokensmith::app::Application::build(settings).await.err().expect("refused");
+        assert!(err.to_string().contains("admin_url"), "{err:#}");
+    }
+}
