@@ -25,6 +25,7 @@ pub enum AdminCommand {
 pub(super) async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::Bootstrap { name, json, db } => {
+            db.local_only("admin bootstrap")?;
             if let Some(path) = crate::store::sqlite_path(&db.database)
                 && path.exists()
             {

@@ -1,13 +1,17 @@
 //! `tokensmith audit`: read the audit trail.
 
+use std::collections::VecDeque;
 use std::io::Write;
 
 use clap::Args;
 
-use super::{DatabaseArgs, parse_time};
+use super::remote::Remote;
+use super::{Backend, DatabaseArgs, parse_time};
 use crate::clock::{Clock, SystemClock};
 use crate::domain::ClientId;
-use crate::store::{AuditQuery, AuditRecord};
+use crate::domain::admin::reads::MAX_AUDIT_PAGE;
+use crate::http::admin::model::{AuditEventView, AuditPageView};
+use crate::store::{AuditQuery, Store};
 
 /// Rows read from the database per query.
 const PAGE: u32 = 1000;
@@ -30,6 +34,13 @@ pub struct AuditArgs {
     db: DatabaseArgs,
 }
 
+/// What `audit` selects: a client's events, those since a time (Unix seconds), the last N.
+struct Selection {
+    client: Option<String>,
+    since: Option<i64>,
+    limit: Option<usize>,
+}
+
 pub(super) async fn run(args: AuditArgs) -> anyhow::Result<()> {
     let client = match &args.client {
         Some(c) => Some(
@@ -41,73 +52,119 @@ pub(super) async fn run(args: AuditArgs) -> anyhow::Result<()> {
     };
     let now = SystemClock.now();
     let since = match &args.since {
-        Some(t) => Some(crate::clock::millis(parse_time(t, now).map_err(|e| anyhow::anyhow!("--since: {e}"))?)),
+        Some(t) => Some(parse_time(t, now).map_err(|e| anyhow::anyhow!("--since: {e}"))?),
         None => None,
     };
-    let (store, _) = args.db.open_existing().await?;
-    let mut out = std::io::stdout().lock();
-    let mut printed = 0usize;
-    let mut print = |out: &mut std::io::StdoutLock<'_>, records: &[AuditRecord]| -> anyhow::Result<()> {
-        for r in records {
-            if printed == 0 && !args.json {
-                writeln!(
-                    out,
-                    "{:<24} {:<20} {:<8} {:<25} {:<44} {:<16} {:<13} {:<26} DETAIL",
-                    "TIME", "EVENT", "OUTCOME", "CLIENT", "TOKEN", "SOURCE", "MECHANISM", "REASON"
-                )?;
-            }
-            printed += 1;
-            writeln!(out, "{}", if args.json { json_line(r)? } else { table_line(r) })?;
-        }
-        Ok(())
-    };
-    // Pages of the trail, oldest first: printed as they come, or, with --limit, only the last
-    // N kept (so memory stays bounded either way).
-    let mut tail: std::collections::VecDeque<AuditRecord> = std::collections::VecDeque::new();
+    let selection = Selection { client, since, limit: args.limit };
+    let mut printer = Printer { out: std::io::stdout().lock(), json: args.json, printed: 0 };
+    match args.db.backend().await? {
+        Backend::Remote(r) => remote(&r, &selection, &mut printer).await?,
+        Backend::Local(store, _) => local(store.as_ref(), &selection, &mut printer).await?,
+    }
+    printer.finish()
+}
+
+/// Pages of the trail, oldest first: printed as they come, or, with --limit, only the last N
+/// kept (so memory stays bounded either way).
+async fn local(store: &dyn Store, selection: &Selection, printer: &mut Printer<'_>) -> anyhow::Result<()> {
+    let mut tail: VecDeque<AuditEventView> = VecDeque::new();
     let mut after_id = 0;
+    let since = selection.since.map(crate::clock::millis);
     loop {
-        let page = store.list_audit(&AuditQuery { client_id: client.clone(), since, after_id, limit: PAGE }).await?;
+        let query = AuditQuery { client_id: selection.client.clone(), since, after_id, limit: PAGE };
+        let page = store.list_audit(&query).await?;
         let Some(last) = page.last() else { break };
         after_id = last.id;
-        match args.limit {
-            None => print(&mut out, &page)?,
+        let views = page.iter().map(AuditEventView::from);
+        match selection.limit {
+            None => printer.print(views)?,
             Some(limit) => {
-                tail.extend(page);
+                tail.extend(views);
                 while tail.len() > limit {
                     tail.pop_front();
                 }
             }
         }
     }
-    print(&mut out, tail.make_contiguous())?;
-    if printed == 0 && !args.json {
-        writeln!(out, "no audit events")?;
+    printer.print(tail)
+}
+
+/// The admin API's pages come newest first: read back to the first event asked for (or the
+/// last N), then printed oldest first.
+async fn remote(r: &Remote, selection: &Selection, printer: &mut Printer<'_>) -> anyhow::Result<()> {
+    let mut events: Vec<AuditEventView> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let wanted = selection.limit.map_or(MAX_AUDIT_PAGE as usize, |l| l - events.len());
+        let mut query = vec![("limit", wanted.min(MAX_AUDIT_PAGE as usize).to_string())];
+        if let Some(c) = &selection.client {
+            query.push(("client_id", c.clone()));
+        }
+        if let Some(s) = selection.since {
+            query.push(("since", crate::clock::rfc3339(s)));
+        }
+        if let Some(c) = cursor.take() {
+            query.push(("cursor", c));
+        }
+        let page: AuditPageView = r.get(&["audit"], &query).await?;
+        events.extend(page.events);
+        if selection.limit.is_some_and(|l| events.len() >= l) {
+            break;
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
     }
-    Ok(())
+    events.reverse();
+    printer.print(events)
 }
 
-fn json_line(r: &AuditRecord) -> anyhow::Result<String> {
-    let mut v = serde_json::to_value(&r.event)?;
-    v["id"] = r.id.into();
-    v["at"] = crate::clock::rfc3339_millis(r.event.at).into();
-    v["detail"] = r.event.detail.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()).into();
-    Ok(v.to_string())
+/// Prints events as lines of a table, or as one JSON object per line.
+struct Printer<'a> {
+    out: std::io::StdoutLock<'a>,
+    json: bool,
+    printed: usize,
 }
 
-fn table_line(r: &AuditRecord) -> String {
-    let e = &r.event;
-    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+impl Printer<'_> {
+    fn print(&mut self, events: impl IntoIterator<Item = AuditEventView>) -> anyhow::Result<()> {
+        for e in events {
+            if self.printed == 0 && !self.json {
+                writeln!(
+                    self.out,
+                    "{:<24} {:<20} {:<8} {:<25} {:<44} {:<16} {:<13} {:<26} DETAIL",
+                    "TIME", "EVENT", "OUTCOME", "CLIENT", "TOKEN", "SOURCE", "MECHANISM", "REASON"
+                )?;
+            }
+            self.printed += 1;
+            let line = if self.json { serde_json::to_string(&e)? } else { table_line(&e) };
+            writeln!(self.out, "{line}")?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        if self.printed == 0 && !self.json {
+            writeln!(self.out, "no audit events")?;
+        }
+        Ok(())
+    }
+}
+
+fn table_line(e: &AuditEventView) -> String {
+    let dash = |v: &Option<String>| v.as_deref().map_or_else(|| "-".into(), super::output::clean);
     format!(
         "{:<24} {:<20} {:<8} {:<25} {:<44} {:<16} {:<13} {:<26} {}",
-        crate::clock::rfc3339_millis(e.at),
-        e.event,
+        e.at,
+        super::output::clean(&e.event),
         e.outcome,
         dash(&e.client_id),
         dash(&e.token_id),
         dash(&e.source),
         dash(&e.mechanism),
         dash(&e.reason),
-        e.detail.as_deref().unwrap_or("")
+        e.detail.as_ref().map(ToString::to_string).map(|d| super::output::clean(&d)).unwrap_or_default()
     )
 }
 

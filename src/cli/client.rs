@@ -4,18 +4,22 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::json;
 
 use super::federation::{self, AddFederation};
-use super::output::{self, Table, fields, json_time, time, yes_no};
-use super::{DatabaseArgs, parse_client_id};
+use super::output::{self, Table, fields, view_time, yes_no};
+use super::remote::{Remote, refused_status};
+use super::{Backend, DatabaseArgs, parse_client_id};
 use crate::clock::{Clock, SystemClock, rfc3339};
-use crate::domain::admin::{self, AdminError, NewClient};
+use crate::domain::ClientId;
+use crate::domain::admin::{self, AdminError, NewClient, reads};
 use crate::domain::client_key::ClientPublicKey;
-use crate::domain::token::TokenStatus;
+use crate::http::admin::model::{
+    ClientDetailView, ClientStateView, ClientView, CreatedClientView, OtpView, PublicKeyView, RotatedSecretView,
+    UnlockedView,
+};
 use crate::qr;
-use crate::store::Client;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -218,12 +222,25 @@ fn explain(e: AdminError, db: &DatabaseArgs) -> anyhow::Error {
         AdminError::UnknownClient(id) => {
             anyhow::anyhow!("no client {id} in {} (see tokensmith client list)", db.name())
         }
-        AdminError::KeyExists { client, alg } => anyhow::anyhow!(
-            "client {client} already has a public key ({alg}); pass --replace to replace it \
-             (assertions signed with the old key then stop working)"
-        ),
+        AdminError::KeyExists { client, alg } => key_exists(&client, &alg),
         other => anyhow::anyhow!("{other}"),
     }
+}
+
+fn key_exists(client: &ClientId, alg: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "client {client} already has a public key ({alg}); pass --replace to replace it \
+         (assertions signed with the old key then stop working)"
+    )
+}
+
+/// `/admin/v1/clients/<id>/<action>`.
+fn client_path<'a>(id: &'a ClientId, action: &'a str) -> Vec<&'a str> {
+    let mut path = vec!["clients", id.as_str()];
+    if !action.is_empty() {
+        path.push(action);
+    }
+    path
 }
 
 pub(super) async fn create(
@@ -242,83 +259,77 @@ pub(super) async fn create(
     let public_key = public_key.map(read_public_key).transpose()?;
     let thumbprint = public_key.as_ref().and_then(|(_, key)| key.thumbprint());
     let public_key = public_key.map(|(text, _)| text);
-    let (store, keyring) = db.open_or_create().await?;
-    let now = SystemClock.now();
-    let created = admin::create_client(store.as_ref(), &keyring, now, NewClient { name, scopes, otp, public_key })
-        .await
-        .map_err(|e| explain(e, db))?;
+    let created: CreatedClientView = match db.remote()? {
+        Some(r) => {
+            let body = json!({"name": name, "scopes": scopes.to_vec(), "otp": otp, "public_key": public_key});
+            r.send(Method::POST, &["clients"], Some(body)).await?
+        }
+        None => {
+            let (store, keyring) = db.open_or_create().await?;
+            let spec = NewClient { name, scopes, otp, public_key };
+            let c = admin::create_client(store.as_ref(), &keyring, SystemClock.now(), spec)
+                .await
+                .map_err(|e| explain(e, db))?;
+            CreatedClientView::of(&c, thumbprint)
+        }
+    };
+    print_created(CreatedClientView { otp_qr_svg: None, ..created }, json)
+}
+
+fn print_created(created: CreatedClientView, json: bool) -> anyhow::Result<()> {
     if json {
-        let mut v = json!({
-            "client_id": created.client_id.as_str(),
-            "client_secret": created.client_secret.expose(),
-            "name": created.name,
-            "scopes": created.scopes.to_vec(),
-        });
-        if let (Some(s), Some(u)) = (&created.otp_secret, &created.otp_uri) {
-            v["otp_secret"] = s.expose_secret().into();
-            v["otp_uri"] = u.expose_secret().into();
-        }
-        if let Some(alg) = created.public_key_alg {
-            v["public_key_alg"] = alg.into();
-            v["public_key_thumbprint"] = thumbprint.into();
-        }
-        return output::json(&v);
+        return output::json_of(&created);
     }
     let mut pairs = vec![
-        ("client_id", created.client_id.to_string()),
+        ("client_id", created.client_id.clone()),
         ("name", created.name.clone()),
-        ("scopes", created.scopes.to_space_separated()),
-        ("client_secret", created.client_secret.expose().to_owned()),
+        ("scopes", created.scopes.join(" ")),
+        ("client_secret", created.client_secret.clone()),
     ];
     if let (Some(s), Some(u)) = (&created.otp_secret, &created.otp_uri) {
-        pairs.push(("otp_secret", s.expose_secret().to_owned()));
-        pairs.push(("otp_uri", u.expose_secret().to_owned()));
+        pairs.push(("otp_secret", s.clone()));
+        pairs.push(("otp_uri", u.clone()));
     }
-    if let Some(alg) = created.public_key_alg {
-        pairs.push(("public key", thumbprint.map_or_else(|| alg.to_owned(), |t| format!("{alg}, thumbprint {t}"))));
+    if let Some(alg) = &created.public_key_alg {
+        let key =
+            created.public_key_thumbprint.as_ref().map_or_else(|| alg.clone(), |t| format!("{alg}, thumbprint {t}"));
+        pairs.push(("public key", key));
     }
     let mut text = format!("client created\n{}", fields(&pairs));
     if let Some(uri) = &created.otp_uri {
         text.push_str("\nScan this with an authenticator app (it holds the OTP secret):\n\n");
-        text.push_str(&qr::render(uri.expose_secret(), qr::ansi_for_stdout())?);
+        text.push_str(&qr::render(uri, qr::ansi_for_stdout())?);
         text.push('\n');
     }
     text.push_str("The secrets above are shown this once; store them now.\n");
     output::print(&text)
 }
 
-fn client_json(c: &Client) -> Value {
-    json!({
-        "client_id": c.id.as_str(),
-        "name": c.name,
-        "scopes": c.scopes.to_vec(),
-        "otp": c.otp_seed_sealed.is_some(),
-        "public_key_alg": c.public_key_alg,
-        "disabled": c.disabled,
-        "created_at": rfc3339(c.created_at),
-        "last_used_at": json_time(c.last_used_at),
-    })
+async fn list(json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
+    let clients: Vec<ClientView> = match db.backend().await? {
+        Backend::Remote(r) => r.get(&["clients"], &[]).await?,
+        Backend::Local(store, _) => store.list_clients().await?.iter().map(ClientView::from).collect(),
+    };
+    print_clients(&clients, json)
 }
 
-async fn list(json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
-    let (store, _) = db.open_existing().await?;
-    let clients = store.list_clients().await?;
+fn print_clients(clients: &[ClientView], json: bool) -> anyhow::Result<()> {
     if json {
-        return output::json(&clients.iter().map(client_json).collect());
+        return output::json_of(&clients);
     }
     if clients.is_empty() {
         return output::print("no clients (register one with tokensmith client create)\n");
     }
     let mut t = Table::new(&["CLIENT_ID", "NAME", "OTP", "KEY", "DISABLED", "CREATED", "SCOPES"]).max_width(1, 24);
-    for c in &clients {
+    for c in clients {
         t.row([
-            c.id.to_string(),
+            c.client_id.clone(),
             c.name.clone(),
-            yes_no(c.otp_seed_sealed.is_some()).to_owned(),
+            yes_no(c.otp).to_owned(),
             c.public_key_alg.clone().unwrap_or_else(|| "-".into()),
             yes_no(c.disabled).to_owned(),
-            time(c.created_at),
-            c.scopes.to_space_separated(),
+            view_time(&c.created_at),
+            c.scopes.join(" "),
         ]);
     }
     output::print(&t.render())
@@ -326,139 +337,172 @@ async fn list(json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
 
 async fn show(client_id: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
     let id = parse_client_id(client_id)?;
-    let (store, _) = db.open_existing().await?;
-    let client = store.get_client(&id).await?.ok_or_else(|| explain(AdminError::UnknownClient(id.clone()), db))?;
-    let now = SystemClock.now();
-    let tokens = store.list_current_long_tokens(Some(&id), now).await?;
-    let count = |s: TokenStatus| tokens.iter().filter(|t| t.status(now) == s).count();
-    let (live, rotating, suspended) =
-        (count(TokenStatus::Live), count(TokenStatus::Rotating), count(TokenStatus::Disabled));
-    // The stored key was checked when it was registered; a key that no longer parses is shown without a thumbprint.
-    let thumbprint =
-        client.public_key.as_deref().and_then(|k| ClientPublicKey::parse(k).ok()).and_then(|k| k.thumbprint());
+    let detail: ClientDetailView = match db.backend().await? {
+        Backend::Remote(r) => r.get(&client_path(&id, ""), &[]).await?,
+        Backend::Local(store, _) => {
+            let detail =
+                reads::client_detail(store.as_ref(), &id, SystemClock.now()).await.map_err(|e| explain(e, db))?;
+            ClientDetailView::from(&detail)
+        }
+    };
+    print_detail(&detail, json)
+}
+
+fn print_detail(d: &ClientDetailView, json: bool) -> anyhow::Result<()> {
     if json {
-        let mut v = client_json(&client);
-        v["public_key"] = client.public_key.clone().into();
-        v["public_key_thumbprint"] = thumbprint.into();
-        v["long_tokens"] = json!({"live": live, "rotating": rotating, "suspended": suspended});
-        return output::json(&v);
+        return output::json_of(d);
     }
-    let key = match (&client.public_key_alg, &thumbprint) {
+    let c = &d.client;
+    let key = match (&c.public_key_alg, &d.public_key_thumbprint) {
         (Some(alg), Some(t)) => format!("{alg}, thumbprint {t}"),
         (Some(alg), None) => alg.clone(),
         (None, _) => "none (register one with tokensmith client add-key)".into(),
     };
-    let tokens = if client.disabled {
-        format!("{suspended} suspended (revoked when it is enabled, unless --revive-tokens)")
+    let n = &d.long_tokens;
+    let tokens = if c.disabled {
+        format!("{} suspended (revoked when it is enabled, unless --revive-tokens)", n.suspended)
     } else {
-        format!("{live} live, {rotating} rotating (see tokensmith token list --client {id})")
+        format!("{} live, {} rotating (see tokensmith token list --client {})", n.live, n.rotating, c.client_id)
     };
     let pairs = [
-        ("client_id", id.to_string()),
-        ("name", client.name.clone()),
-        ("scopes", client.scopes.to_space_separated()),
-        ("otp", yes_no(client.otp_seed_sealed.is_some()).to_owned()),
+        ("client_id", c.client_id.clone()),
+        ("name", c.name.clone()),
+        ("scopes", c.scopes.join(" ")),
+        ("otp", yes_no(c.otp).to_owned()),
         ("public key", key),
-        ("disabled", yes_no(client.disabled).to_owned()),
-        ("created", time(client.created_at)),
-        ("last used", client.last_used_at.map_or_else(|| "never (recorded to the minute)".into(), time)),
+        ("disabled", yes_no(c.disabled).to_owned()),
+        ("created", view_time(&c.created_at)),
+        ("last used", c.last_used_at.as_deref().map_or_else(|| "never (recorded to the minute)".into(), view_time)),
         ("long-term tokens", tokens),
     ];
-    output::print(&format!("client {id}\n{}", fields(&pairs)))
+    output::print(&format!("client {}\n{}", output::clean(&c.client_id), fields(&pairs)))
 }
 
 async fn disable(client_id: &str, db: &DatabaseArgs, json: bool) -> anyhow::Result<()> {
     let id = parse_client_id(client_id)?;
-    let (store, _) = db.open_existing().await?;
-    admin::disable_client(store.as_ref(), SystemClock.now(), &id).await.map_err(|e| explain(e, db))?;
+    let state: ClientStateView = match db.backend().await? {
+        Backend::Remote(r) => r.send(Method::POST, &client_path(&id, "disable"), None).await?,
+        Backend::Local(store, _) => {
+            admin::disable_client(store.as_ref(), SystemClock.now(), &id).await.map_err(|e| explain(e, db))?;
+            ClientStateView { client_id: id.to_string(), disabled: true, revoked_tokens: None }
+        }
+    };
     if json {
-        return output::json(&json!({"client_id": id.as_str(), "disabled": true}));
+        return output::json_of(&state);
     }
     output::print(&format!(
-        "client {id} disabled; its credentials and tokens stop working (running servers: within one second)\n"
+        "client {} disabled; its credentials and tokens stop working (running servers: within one second)\n",
+        output::clean(&state.client_id)
     ))
 }
 
 async fn enable(client_id: &str, revive_tokens: bool, db: &DatabaseArgs, json: bool) -> anyhow::Result<()> {
     let id = parse_client_id(client_id)?;
-    let (store, _) = db.open_existing().await?;
-    let revoked = admin::enable_client(store.as_ref(), SystemClock.now(), &id, revive_tokens)
-        .await
-        .map_err(|e| explain(e, db))?;
+    let state: ClientStateView = match db.backend().await? {
+        Backend::Remote(r) => {
+            let body = json!({"revive_tokens": revive_tokens});
+            r.send(Method::POST, &client_path(&id, "enable"), Some(body)).await?
+        }
+        Backend::Local(store, _) => {
+            let revoked = admin::enable_client(store.as_ref(), SystemClock.now(), &id, revive_tokens)
+                .await
+                .map_err(|e| explain(e, db))?;
+            ClientStateView { client_id: id.to_string(), disabled: false, revoked_tokens: Some(revoked as u64) }
+        }
+    };
     if json {
-        return output::json(&json!({"client_id": id.as_str(), "disabled": false, "revoked_tokens": revoked}));
+        return output::json_of(&state);
     }
     let tokens = if revive_tokens {
         "its long-term tokens work again".to_owned()
     } else {
+        let revoked = state.revoked_tokens.unwrap_or(0);
         format!("its earlier long-term tokens stay dead ({revoked} revoked; --revive-tokens keeps them)")
     };
-    output::print(&format!("client {id} enabled; {tokens}\n"))
+    output::print(&format!("client {} enabled; {tokens}\n", output::clean(&state.client_id)))
 }
 
 async fn unlock(client_id: &str, db: &DatabaseArgs, json: bool) -> anyhow::Result<()> {
     let id = parse_client_id(client_id)?;
-    let (store, _) = db.open_existing().await?;
-    admin::unlock_client(store.as_ref(), SystemClock.now_millis(), &id).await.map_err(|e| explain(e, db))?;
+    let unlocked: UnlockedView = match db.backend().await? {
+        Backend::Remote(r) => r.send(Method::POST, &client_path(&id, "unlock"), None).await?,
+        Backend::Local(store, _) => {
+            admin::unlock_client(store.as_ref(), SystemClock.now_millis(), &id).await.map_err(|e| explain(e, db))?;
+            UnlockedView { client_id: id.to_string(), unlocked: true }
+        }
+    };
     if json {
-        return output::json(&json!({"client_id": id.as_str(), "unlocked": true}));
+        return output::json_of(&unlocked);
     }
     output::print(&format!(
-        "client {id} unlocked: its failed authentications are forgotten (running servers: within one second)\n"
+        "client {} unlocked: its failed authentications are forgotten (running servers: within one second)\n",
+        output::clean(&unlocked.client_id)
     ))
 }
 
 async fn reset_otp(client_id: &str, remove: bool, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
     let id = parse_client_id(client_id)?;
-    let (store, keyring) = db.open_existing().await?;
-    let enrolment =
-        admin::reset_otp(store.as_ref(), &keyring, SystemClock.now(), &id, remove).await.map_err(|e| explain(e, db))?;
-    let Some(e) = enrolment else {
-        if json {
-            return output::json(&json!({"client_id": id.as_str(), "otp": false}));
+    let otp: OtpView = match db.backend().await? {
+        Backend::Remote(r) => {
+            r.send(Method::POST, &client_path(&id, "reset-otp"), Some(json!({"remove": remove}))).await?
         }
+        Backend::Local(store, keyring) => {
+            let enrolment = admin::reset_otp(store.as_ref(), &keyring, SystemClock.now(), &id, remove)
+                .await
+                .map_err(|e| explain(e, db))?;
+            OtpView::of(&id, enrolment.as_ref())
+        }
+    };
+    print_otp(OtpView { otp_qr_svg: None, ..otp }, json)
+}
+
+fn print_otp(otp: OtpView, json: bool) -> anyhow::Result<()> {
+    if json {
+        return output::json_of(&otp);
+    }
+    let id = output::clean(&otp.client_id);
+    let (Some(secret), Some(uri)) = (&otp.otp_secret, &otp.otp_uri) else {
         return output::print(&format!("client {id}: OTP removed; its codes stop working at once\n"));
     };
-    if json {
-        return output::json(&json!({
-            "client_id": id.as_str(),
-            "otp": true,
-            "otp_secret": e.otp_secret.expose_secret(),
-            "otp_uri": e.otp_uri.expose_secret(),
-        }));
-    }
-    let pairs = [
-        ("client_id", id.to_string()),
-        ("otp_secret", e.otp_secret.expose_secret().to_owned()),
-        ("otp_uri", e.otp_uri.expose_secret().to_owned()),
-    ];
+    let pairs = [("client_id", id), ("otp_secret", secret.clone()), ("otp_uri", uri.clone())];
     let mut text = format!("new OTP seed; codes of the old one stop working\n{}", fields(&pairs));
     text.push_str("\nScan this with an authenticator app (it holds the OTP secret):\n\n");
-    text.push_str(&qr::render(e.otp_uri.expose_secret(), qr::ansi_for_stdout())?);
+    text.push_str(&qr::render(uri, qr::ansi_for_stdout())?);
     text.push_str("\nThe secret above is shown this once; store it now.\n");
     output::print(&text)
 }
 
 async fn rotate_secret(client_id: &str, overlap: i64, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
     let id = parse_client_id(client_id)?;
-    let (store, keyring) = db.open_existing().await?;
-    let now = SystemClock.now();
-    let secret =
-        admin::rotate_client_secret(store.as_ref(), &keyring, now, &id, overlap).await.map_err(|e| explain(e, db))?;
-    let old_until = (overlap > 0).then(|| rfc3339(now + overlap));
+    let rotated: RotatedSecretView = match db.backend().await? {
+        Backend::Remote(r) => {
+            let body = json!({"overlap_secs": overlap});
+            r.send(Method::POST, &client_path(&id, "rotate-secret"), Some(body)).await?
+        }
+        Backend::Local(store, keyring) => {
+            let now = SystemClock.now();
+            let secret = admin::rotate_client_secret(store.as_ref(), &keyring, now, &id, overlap)
+                .await
+                .map_err(|e| explain(e, db))?;
+            RotatedSecretView {
+                client_id: id.to_string(),
+                client_secret: secret.expose().to_owned(),
+                previous_secret_valid_until: (overlap > 0).then(|| rfc3339(now + overlap)),
+            }
+        }
+    };
     if json {
-        return output::json(&json!({
-            "client_id": id.as_str(),
-            "client_secret": secret.expose(),
-            "previous_secret_valid_until": old_until,
-        }));
+        return output::json_of(&rotated);
     }
-    let previous = match &old_until {
+    let previous = match &rotated.previous_secret_valid_until {
         Some(t) => format!("valid until {t}"),
         None => "no longer valid".to_owned(),
     };
-    let pairs =
-        [("client_id", id.to_string()), ("client_secret", secret.expose().to_owned()), ("previous secret", previous)];
+    let pairs = [
+        ("client_id", rotated.client_id.clone()),
+        ("client_secret", rotated.client_secret.clone()),
+        ("previous secret", previous),
+    ];
     output::print(&format!(
         "client secret rotated\n{}The secret above is shown this once; store it now.\n",
         fields(&pairs)
@@ -468,21 +512,40 @@ async fn rotate_secret(client_id: &str, overlap: i64, json: bool, db: &DatabaseA
 async fn add_key(client_id: &str, path: &Path, replace: bool, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
     let id = parse_client_id(client_id)?;
     let (text, key) = read_public_key(path)?;
-    let (store, _) = db.open_existing().await?;
-    let replaced = store.get_client(&id).await?.and_then(|c| c.public_key_alg);
-    let alg = admin::set_public_key(store.as_ref(), SystemClock.now(), &id, &text, replace)
-        .await
-        .map_err(|e| explain(e, db))?;
-    let thumbprint = key.thumbprint();
+    let view = match db.backend().await? {
+        Backend::Remote(r) => add_key_remote(&r, &id, &text, replace).await?,
+        Backend::Local(store, _) => {
+            let replaced = store.get_client(&id).await?.and_then(|c| c.public_key_alg);
+            let alg = admin::set_public_key(store.as_ref(), SystemClock.now(), &id, &text, replace)
+                .await
+                .map_err(|e| explain(e, db))?;
+            PublicKeyView {
+                client_id: id.to_string(),
+                public_key_alg: alg.to_owned(),
+                public_key_thumbprint: key.thumbprint(),
+                replaced: replaced.is_some(),
+            }
+        }
+    };
     if json {
-        return output::json(&json!({
-            "client_id": id.as_str(),
-            "public_key_alg": alg,
-            "public_key_thumbprint": thumbprint,
-            "replaced": replaced.is_some(),
-        }));
+        return output::json_of(&view);
     }
-    let verb = if replaced.is_some() { "replaced the" } else { "registered a" };
-    let thumb = thumbprint.map(|t| format!(", thumbprint {t}")).unwrap_or_default();
-    output::print(&format!("{verb} public key of client {id}: {alg}{thumb}\n"))
+    let verb = if view.replaced { "replaced the" } else { "registered a" };
+    let thumb = view.public_key_thumbprint.as_ref().map(|t| format!(", thumbprint {t}")).unwrap_or_default();
+    output::print(&format!(
+        "{verb} public key of client {}: {}{thumb}\n",
+        output::clean(&view.client_id),
+        view.public_key_alg
+    ))
+}
+
+async fn add_key_remote(r: &Remote, id: &ClientId, text: &str, replace: bool) -> anyhow::Result<PublicKeyView> {
+    let body = json!({"public_key": text, "replace": replace});
+    match r.send(Method::PUT, &client_path(id, "public-key"), Some(body)).await {
+        Err(e) if refused_status(&e) == Some(409) => {
+            let shown: ClientDetailView = r.get(&client_path(id, ""), &[]).await?;
+            Err(key_exists(id, shown.client.public_key_alg.as_deref().unwrap_or("a key")))
+        }
+        other => other,
+    }
 }

@@ -4,14 +4,14 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use reqwest::Method;
 
-use super::output::{self, Table, fields, time};
-use super::{DatabaseArgs, parse_client_id};
+use super::output::{self, Table, fields, view_time};
+use super::{Backend, DatabaseArgs, parse_client_id};
 use crate::clock::{Clock, SystemClock};
-use crate::domain::Scopes;
+use crate::domain::federation::IssuerKeys;
 use crate::domain::federation::admin::{self as federation, NewRule};
-use crate::domain::federation::{FederationRule, IssuerKeys, TrustedIssuer};
+use crate::http::admin::model::{FederationRuleView, IssuerView, RemovedIssuerView, RemovedRuleView};
 
 #[derive(Debug, Subcommand)]
 pub enum IssuerCommand {
@@ -129,89 +129,92 @@ pub(super) async fn run(cmd: IssuerCommand) -> anyhow::Result<()> {
 }
 
 async fn add_issuer(name: &str, issuer: &str, keys: KeySource, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
+    db.local_only("issuer add")?;
     let keys = keys.keys()?;
     let (store, _) = db.open_existing().await?;
     let added = federation::add_issuer(store.as_ref(), SystemClock.now(), name, issuer, keys).await?;
+    let added = IssuerView::from(&added);
     if json {
-        return output::json(&issuer_json(&added));
+        return output::json_of(&added);
     }
-    output::print(&format!(
-        "issuer {} trusted: tokens with iss {} ({})\n",
-        added.name.as_str(),
-        added.issuer,
-        source(&added.keys)
-    ))
+    output::print(&format!("issuer {} trusted: tokens with iss {} ({})\n", added.name, added.issuer, source(&added)))
 }
 
-fn source(keys: &IssuerKeys) -> String {
-    match keys {
-        IssuerKeys::JwksUri(uri) => format!("keys from {uri}"),
-        IssuerKeys::Discovery => "keys through OIDC discovery".into(),
-        IssuerKeys::Jwks(set) => {
-            let n =
-                serde_json::from_str::<Value>(set).ok().and_then(|v| v["keys"].as_array().map(Vec::len)).unwrap_or(0);
-            format!("{n} keys from a file")
-        }
+fn source(i: &IssuerView) -> String {
+    match (&i.jwks_uri, &i.jwks) {
+        (Some(uri), _) => format!("keys from {uri}"),
+        (None, Some(set)) => format!("{} keys from a file", set["keys"].as_array().map_or(0, Vec::len)),
+        (None, None) if i.discovery => "keys through OIDC discovery".into(),
+        (None, None) => i.keys.clone(),
     }
-}
-
-fn issuer_json(i: &TrustedIssuer) -> Value {
-    let (jwks_uri, discovery, jwks) = match &i.keys {
-        IssuerKeys::JwksUri(uri) => (Some(uri.clone()), false, None),
-        IssuerKeys::Discovery => (None, true, None),
-        IssuerKeys::Jwks(set) => (None, false, serde_json::from_str::<Value>(set).ok()),
-    };
-    json!({"name": i.name.as_str(), "issuer": i.issuer, "jwks_uri": jwks_uri, "discovery": discovery,
-           "jwks": jwks, "created_at": output::json_time(Some(i.created_at))})
 }
 
 async fn list_issuers(json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
-    let (store, _) = db.open_existing().await?;
-    let issuers = store.list_issuers().await?;
+    let issuers: Vec<IssuerView> = match db.backend().await? {
+        Backend::Remote(r) => r.get(&["issuers"], &[]).await?,
+        Backend::Local(store, _) => store.list_issuers().await?.iter().map(IssuerView::from).collect(),
+    };
     if json {
-        return output::json(&issuers.iter().map(issuer_json).collect());
+        return output::json_of(&issuers);
     }
     if issuers.is_empty() {
         return output::print("no trusted issuers (add one with tokensmith issuer add)\n");
     }
     let mut t = Table::new(&["NAME", "ISSUER", "KEYS", "CREATED"]);
     for i in &issuers {
-        t.row([i.name.as_str().to_owned(), i.issuer.clone(), source(&i.keys), time(i.created_at)]);
+        t.row([i.name.clone(), i.issuer.clone(), source(i), view_time(&i.created_at)]);
     }
     output::print(&t.render())
 }
 
 async fn show_issuer(name: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
+    db.local_only("issuer show")?;
     let (store, _) = db.open_existing().await?;
     let issuer = store.list_issuers().await?.into_iter().find(|i| i.name.as_str() == name);
     let issuer = issuer
         .ok_or_else(|| anyhow::anyhow!("no trusted issuer {:?} (see tokensmith issuer list)", output::clean(name)))?;
-    let rules: Vec<FederationRule> =
-        store.list_federation_rules(None).await?.into_iter().filter(|r| r.issuer == name).collect();
+    let issuer = IssuerView::from(&issuer);
+    let rules: Vec<FederationRuleView> = store
+        .list_federation_rules(None)
+        .await?
+        .iter()
+        .filter(|r| r.issuer == name)
+        .map(FederationRuleView::from)
+        .collect();
     if json {
-        let mut v = issuer_json(&issuer);
-        v["rules"] = rules.iter().map(rule_json).collect();
+        let mut v = serde_json::to_value(&issuer)?;
+        v["rules"] = serde_json::to_value(&rules)?;
         return output::json(&v);
     }
     let pairs = [
         ("issuer", issuer.issuer.clone()),
-        ("keys", source(&issuer.keys)),
-        ("created", time(issuer.created_at)),
+        ("keys", source(&issuer)),
+        ("created", view_time(&issuer.created_at)),
         ("rules", rules.len().to_string()),
     ];
-    output::print(&format!("issuer {}\n{}{}", issuer.name.as_str(), fields(&pairs), rules_table(&rules)))
+    output::print(&format!("issuer {}\n{}{}", issuer.name, fields(&pairs), rules_table(&rules)))
 }
 
 async fn remove_issuer(name: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
-    let (store, _) = db.open_existing().await?;
-    let rules = federation::remove_issuer(store.as_ref(), SystemClock.now(), name).await?;
+    let removed: RemovedIssuerView = match db.backend().await? {
+        Backend::Remote(r) => r.send(Method::DELETE, &["issuers", name], None).await?,
+        Backend::Local(store, _) => {
+            let rules_removed = federation::remove_issuer(store.as_ref(), SystemClock.now(), name).await?;
+            RemovedIssuerView { name: name.to_owned(), removed: true, rules_removed }
+        }
+    };
     if json {
-        return output::json(&json!({"name": name, "removed": true, "rules_removed": rules}));
+        return output::json_of(&removed);
     }
-    output::print(&format!("issuer {name} no longer trusted; {rules} federation rules removed with it\n"))
+    output::print(&format!(
+        "issuer {} no longer trusted; {} federation rules removed with it\n",
+        output::clean(&removed.name),
+        removed.rules_removed
+    ))
 }
 
 pub(super) async fn add_rule(args: AddFederation) -> anyhow::Result<()> {
+    args.db.local_only("client add-federation")?;
     let client = parse_client_id(&args.client_id)?;
     let scopes = args.scopes.as_deref().map(super::parse_scopes_flag).transpose()?;
     let (store, _) = args.db.open_existing().await?;
@@ -223,19 +226,26 @@ pub(super) async fn add_rule(args: AddFederation) -> anyhow::Result<()> {
         max_ttl_days: args.max_ttl_days,
         scopes,
     };
-    let rule = federation::add_rule(store.as_ref(), SystemClock.now(), spec).await?;
+    let rule = FederationRuleView::from(&federation::add_rule(store.as_ref(), SystemClock.now(), spec).await?);
     if args.json {
-        return output::json(&rule_json(&rule));
+        return output::json_of(&rule);
     }
-    output::print(&format!("federation rule {} added\n{}", rule.id, rules_table(std::slice::from_ref(&rule))))
+    output::print(&format!("federation rule {} added\n{}", rule.rule_id, rules_table(std::slice::from_ref(&rule))))
 }
 
 pub(super) async fn list_rules(client_id: Option<&str>, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
     let client = client_id.map(parse_client_id).transpose()?;
-    let (store, _) = db.open_existing().await?;
-    let rules = store.list_federation_rules(client.as_ref()).await?;
+    let rules: Vec<FederationRuleView> = match db.backend().await? {
+        Backend::Remote(r) => {
+            let query: Vec<(&str, String)> = client.iter().map(|c| ("client_id", c.to_string())).collect();
+            r.get(&["federation-rules"], &query).await?
+        }
+        Backend::Local(store, _) => {
+            store.list_federation_rules(client.as_ref()).await?.iter().map(FederationRuleView::from).collect()
+        }
+    };
     if json {
-        return output::json(&rules.iter().map(rule_json).collect());
+        return output::json_of(&rules);
     }
     if rules.is_empty() {
         return output::print("no federation rules (add one with tokensmith client add-federation)\n");
@@ -244,38 +254,36 @@ pub(super) async fn list_rules(client_id: Option<&str>, json: bool, db: &Databas
 }
 
 pub(super) async fn remove_rule(rule_id: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
-    let (store, _) = db.open_existing().await?;
-    let rule = federation::remove_rule(store.as_ref(), SystemClock.now(), rule_id).await?;
+    let removed: RemovedRuleView = match db.backend().await? {
+        Backend::Remote(r) => r.send(Method::DELETE, &["federation-rules", rule_id], None).await?,
+        Backend::Local(store, _) => {
+            RemovedRuleView::from(&federation::remove_rule(store.as_ref(), SystemClock.now(), rule_id).await?)
+        }
+    };
     if json {
-        return output::json(&json!({"id": rule.id, "client_id": rule.client_id.as_str(), "removed": true}));
+        return output::json_of(&removed);
     }
-    output::print(&format!("federation rule {} of client {} removed\n", rule.id, rule.client_id))
+    output::print(&format!(
+        "federation rule {} of client {} removed\n",
+        output::clean(&removed.rule_id),
+        output::clean(&removed.client_id)
+    ))
 }
 
-fn conditions(rule: &FederationRule) -> Vec<String> {
-    rule.matches.iter().map(|m| format!("{}={}", m.path, m.pattern.as_str())).collect()
-}
-
-fn rule_json(rule: &FederationRule) -> Value {
-    json!({"id": rule.id, "client_id": rule.client_id.as_str(), "issuer": rule.issuer, "audience": rule.audience,
-           "matches": conditions(rule), "max_ttl_days": rule.max_ttl_days,
-           "scopes": rule.scopes.as_ref().map(Scopes::to_space_separated)})
-}
-
-fn rules_table(rules: &[FederationRule]) -> String {
+fn rules_table(rules: &[FederationRuleView]) -> String {
     if rules.is_empty() {
         return String::new();
     }
     let mut t = Table::new(&["RULE_ID", "CLIENT_ID", "ISSUER", "AUDIENCE", "MAX_TTL", "SCOPES", "MATCHES"]);
     for r in rules {
         t.row([
-            r.id.clone(),
-            r.client_id.to_string(),
+            r.rule_id.clone(),
+            r.client_id.clone(),
             r.issuer.clone(),
             r.audience.clone(),
             format!("{}d", r.max_ttl_days),
-            r.scopes.as_ref().map_or_else(|| "(client's)".into(), Scopes::to_space_separated),
-            conditions(r).join(" "),
+            r.scopes.as_ref().map_or_else(|| "(client's)".into(), |s| s.join(" ")),
+            r.matches.join(" "),
         ]);
     }
     t.render()

@@ -1,13 +1,19 @@
 //! `tokensmith keys …`: list the signing keys and rotate them.
 
 use clap::Subcommand;
+use reqwest::Method;
+use serde_json::json;
 
-use super::output::{self, Table, fields};
-use super::{DatabaseArgs, parse_duration};
-use crate::clock::{Clock, SystemClock, rfc3339};
+use super::output::{self, Table, fields, view_time};
+use super::{Backend, DatabaseArgs, parse_duration};
+use crate::clock::{Clock, SystemClock};
 use crate::config::parse_alg;
-use crate::domain::keys::{self, KeyInfo};
+use crate::domain::keys;
+use crate::http::admin::model::KeyView;
 use crate::signer::SigningAlg;
+
+/// The longest short-term token lifetime assumed for a key's state, unless told.
+const DEFAULT_SHORT_TTL_MAX_SECS: i64 = 900;
 
 /// How long a rotated-in key is published before it signs, by default: longer than the JWKS
 /// `max-age` (300 s) plus the servers' key reload interval (60 s by default).
@@ -19,8 +25,9 @@ pub enum KeysCommand {
     List {
         /// The longest short-term token lifetime of the servers, in seconds: a retired key
         /// stays published this long (plus 60 s) after its retirement [default: 900].
-        #[arg(long, default_value_t = 900, value_name = "SECS")]
-        short_ttl_max_secs: i64,
+        /// With --server, the server's own setting is used.
+        #[arg(long, value_name = "SECS")]
+        short_ttl_max_secs: Option<i64>,
         /// Print a JSON array.
         #[arg(long)]
         json: bool,
@@ -53,42 +60,60 @@ pub(super) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn list(short_ttl_max_secs: i64, json: bool, db: DatabaseArgs) -> anyhow::Result<()> {
-    let (store, _) = db.open_existing().await?;
-    let now = SystemClock.now();
-    let keys = keys::list(store.as_ref()).await?;
+async fn list(short_ttl_max_secs: Option<i64>, json: bool, db: DatabaseArgs) -> anyhow::Result<()> {
+    let keys: Vec<KeyView> = match db.backend().await? {
+        Backend::Remote(r) => {
+            if short_ttl_max_secs.is_some() {
+                anyhow::bail!("--short-ttl-max-secs is the server's own setting with --server; leave it out");
+            }
+            r.get(&["keys"], &[]).await?
+        }
+        Backend::Local(store, _) => {
+            let now = SystemClock.now();
+            let ttl = short_ttl_max_secs.unwrap_or(DEFAULT_SHORT_TTL_MAX_SECS);
+            keys::list(store.as_ref()).await?.iter().map(|k| KeyView::of(k, now, ttl)).collect()
+        }
+    };
     if json {
-        return output::json(&keys.iter().map(|k| key_json(k, now, short_ttl_max_secs)).collect());
+        return output::json_of(&keys);
     }
     let mut t = Table::new(&["KID", "ALG", "STATE", "PUBLISHED", "SIGNS FROM", "RETIRES"]);
     for k in &keys {
         t.row([
             k.kid.clone(),
             k.alg.clone(),
-            k.times.state(now, short_ttl_max_secs).as_str().to_owned(),
-            output::time(k.times.created_at),
-            output::time(k.times.activates_at),
-            k.times.retired_at.map_or_else(|| "-".to_owned(), output::time),
+            k.state.clone(),
+            view_time(&k.created_at),
+            view_time(&k.activates_at),
+            k.retired_at.as_deref().map_or_else(|| "-".to_owned(), view_time),
         ]);
     }
     output::print(&t.render())
 }
 
 async fn rotate(alg: Option<SigningAlg>, publish_delay: i64, json: bool, db: DatabaseArgs) -> anyhow::Result<()> {
-    let (store, keyring) = db.open_existing().await?;
-    let now = SystemClock.now();
-    let rotated = keys::rotate_by_operator(store.as_ref(), &keyring, now, alg, publish_delay).await?;
-    let key = rotated.key;
+    let key: KeyView = match db.backend().await? {
+        Backend::Remote(r) => {
+            let body = json!({"alg": alg.map(|a| a.as_str()), "publish_delay_secs": publish_delay});
+            r.send(Method::POST, &["keys", "rotate"], Some(body)).await?
+        }
+        Backend::Local(store, keyring) => {
+            let now = SystemClock.now();
+            let rotated = keys::rotate_by_operator(store.as_ref(), &keyring, now, alg, publish_delay).await?;
+            KeyView::of(&rotated.key, now, DEFAULT_SHORT_TTL_MAX_SECS)
+        }
+    };
     if json {
-        return output::json(&key_json(&key, now, 900));
+        return output::json_of(&key);
     }
     let mut pairs = vec![
         ("kid", key.kid.clone()),
         ("alg", key.alg.clone()),
-        ("published", format!("{} (in the JWKS from now on)", output::time(key.times.created_at))),
-        ("signs from", output::time(key.times.activates_at)),
+        ("published", format!("{} (in the JWKS from now on)", view_time(&key.created_at))),
+        ("signs from", view_time(&key.activates_at)),
     ];
-    if !rotated.delayed {
+    // Asked to wait, it signs at once only when no key of its algorithm was signing.
+    if publish_delay > 0 && key.activates_at == key.created_at {
         pairs.push(("note", format!("no {} key was signing, so it signs at once", key.alg)));
     }
     output::print(&format!(
@@ -96,15 +121,4 @@ async fn rotate(alg: Option<SigningAlg>, publish_delay: i64, json: bool, db: Dat
          60 s by default).\n",
         fields(&pairs)
     ))
-}
-
-fn key_json(k: &KeyInfo, now: i64, short_ttl_max_secs: i64) -> serde_json::Value {
-    serde_json::json!({
-        "kid": k.kid,
-        "alg": k.alg,
-        "state": k.times.state(now, short_ttl_max_secs).as_str(),
-        "created_at": rfc3339(k.times.created_at),
-        "activates_at": rfc3339(k.times.activates_at),
-        "retired_at": k.times.retired_at.map(rfc3339),
-    })
 }

@@ -29,6 +29,7 @@ mod config_cmd;
 mod federation;
 mod keys;
 pub mod output;
+mod remote;
 mod serve;
 mod token;
 mod webhook;
@@ -110,6 +111,20 @@ pub struct DatabaseArgs {
     /// Master key file [default: <database file>.key].
     #[arg(long, env = "TOKENSMITH_KEY_FILE", value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Work through the admin API at this URL (the server's --admin-listen address) instead of
+    /// opening the database.
+    #[arg(long, env = "TOKENSMITH_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// A file holding the admin token for --server [default: the token in TOKENSMITH_ADMIN_TOKEN].
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// Where an admin command that runs either way reads and changes: the database, or a server's
+/// admin API.
+pub(crate) enum Backend {
+    Local(Arc<dyn Store>, Keyring),
+    Remote(remote::Remote),
 }
 
 impl DatabaseArgs {
@@ -120,6 +135,33 @@ impl DatabaseArgs {
             master_key: std::env::var("TOKENSMITH_MASTER_KEY").ok().map(Into::into),
             ..Settings::default()
         }
+    }
+
+    /// The admin API of `--server`, if given (nothing is opened yet).
+    pub(crate) fn remote(&self) -> anyhow::Result<Option<remote::Remote>> {
+        self.server.as_deref().map(|s| remote::Remote::new(s, self.token_file.as_deref())).transpose()
+    }
+
+    /// The admin API of `--server`, or else the existing database.
+    pub(crate) async fn backend(&self) -> anyhow::Result<Backend> {
+        Ok(match self.remote()? {
+            Some(r) => Backend::Remote(r),
+            None => {
+                let (store, keyring) = self.open_existing().await?;
+                Backend::Local(store, keyring)
+            }
+        })
+    }
+
+    /// Refuses `--server` for a command that works on the database only.
+    pub(crate) fn local_only(&self, command: &str) -> anyhow::Result<()> {
+        if self.server.is_some() {
+            anyhow::bail!(
+                "tokensmith {command} works on the database only, not through --server: run it where the database \
+                 is, without --server (and without TOKENSMITH_SERVER)"
+            );
+        }
+        Ok(())
     }
 
     /// The database, for messages (a password redacted).

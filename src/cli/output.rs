@@ -118,6 +118,24 @@ pub fn json(value: &serde_json::Value) -> anyhow::Result<()> {
     print(&format!("{value}\n"))
 }
 
+/// Prints `value` (a view of the admin API) as one line of JSON on stdout (`--json`): the
+/// same text from the database and from `--server`.
+pub fn json_of<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    print(&format!("{}\n", serde_json::to_string(value)?))
+}
+
+/// Unix seconds of an RFC 3339 time of a view.
+pub fn secs_of(text: &str) -> Option<i64> {
+    ::time::OffsetDateTime::parse(text, &::time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+/// A view's RFC 3339 time for people, as [`time`] prints it; other text is shown as is.
+pub fn view_time(text: &str) -> String {
+    secs_of(text).map_or_else(|| clean(text), time)
+}
+
 /// A time for people: `2026-11-29 12:00Z` (UTC, to the minute).
 pub fn time(secs: i64) -> String {
     let full = rfc3339(secs);

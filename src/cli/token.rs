@@ -1,14 +1,16 @@
 //! `tokensmith token …`: list long-term tokens (never their hashes) and revoke tokens by id.
 
 use clap::Subcommand;
-use serde_json::json;
+use reqwest::Method;
 
-use super::output::{self, Table, json_time, time};
-use super::{DatabaseArgs, parse_client_id};
-use crate::clock::{Clock, SystemClock, rfc3339};
-use crate::domain::TokenKind;
-use crate::domain::admin::{self, AdminError, RevokeOutcome};
-use crate::domain::token::LongToken;
+use super::output::{self, Table, view_time};
+use super::remote::Remote;
+use super::{Backend, DatabaseArgs, parse_client_id};
+use crate::clock::{Clock, SystemClock};
+use crate::domain::ClientId;
+use crate::domain::admin::reads::{self, StatusFilter, TokenFilter};
+use crate::domain::admin::{self, AdminError};
+use crate::http::admin::model::{RevocationView, TokenView};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -54,133 +56,123 @@ pub enum TokenCommand {
 pub(super) async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
         TokenCommand::List { client, all, unused_for, expiring_within, json, db } => {
-            let filter = Filter { all, unused_for, expiring_within };
-            list(client.as_deref(), filter, json, &db).await
+            let client = client.as_deref().map(parse_client_id).transpose()?;
+            let status = if all { StatusFilter::All } else { StatusFilter::Current };
+            list(TokenFilter { client, status, unused_for, expiring_within }, json, &db).await
         }
         TokenCommand::Revoke { token_id, json, db } => revoke(&token_id, json, &db).await,
     }
 }
 
-/// Which tokens `token list` shows.
-struct Filter {
-    all: bool,
-    unused_for: Option<i64>,
-    expiring_within: Option<i64>,
-}
+const DAY: i64 = 86_400;
 
-impl Filter {
-    fn keeps(&self, t: &LongToken, now: i64) -> bool {
-        self.unused_for.is_none_or(|d| t.unused_for(d, now))
-            && self.expiring_within.is_none_or(|d| t.expiring_within(d, now))
-    }
-}
-
-async fn list(client: Option<&str>, filter: Filter, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
-    let all = filter.all;
-    let client = client.map(parse_client_id).transpose()?;
-    let (store, _) = db.open_existing().await?;
-    if let Some(id) = &client
-        && store.get_client(id).await?.is_none()
-    {
-        anyhow::bail!("no client {id} in {} (see tokensmith client list)", db.name());
-    }
-    let now = SystemClock.now();
-    let mut tokens = if all {
-        store.list_long_tokens(client.as_ref()).await?
-    } else {
-        store.list_current_long_tokens(client.as_ref(), now).await?
+async fn list(filter: TokenFilter, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
+    let tokens: Vec<TokenView> = match db.backend().await? {
+        Backend::Remote(r) => list_remote(&r, &filter).await?,
+        Backend::Local(store, _) => {
+            let now = SystemClock.now();
+            let tokens = reads::tokens(store.as_ref(), &filter, now).await.map_err(|e| match e {
+                AdminError::UnknownClient(id) => unknown_client(&id, &db.name()),
+                other => other.into(),
+            })?;
+            tokens.iter().map(|t| TokenView::of(t, now)).collect()
+        }
     };
-    tokens.retain(|t| filter.keeps(t, now));
+    print_tokens(&tokens, &filter, json)
+}
+
+fn unknown_client(id: &ClientId, place: &str) -> anyhow::Error {
+    anyhow::anyhow!("no client {id} in {place} (see tokensmith client list)")
+}
+
+/// The filter as the admin API's query: durations in whole days.
+async fn list_remote(r: &Remote, filter: &TokenFilter) -> anyhow::Result<Vec<TokenView>> {
+    let mut query = vec![("status", if filter.status == StatusFilter::All { "all" } else { "current" }.to_owned())];
+    if let Some(c) = &filter.client {
+        query.push(("client_id", c.to_string()));
+    }
+    for (flag, param, secs) in [
+        ("--unused-for", "unused_for_days", filter.unused_for),
+        ("--expiring-within", "expiring_within_days", filter.expiring_within),
+    ] {
+        if let Some(secs) = secs {
+            if secs % DAY != 0 {
+                anyhow::bail!("{flag}: with --server, give whole days (e.g. 7d): the admin API filters by days");
+            }
+            query.push((param, (secs / DAY).to_string()));
+        }
+    }
+    r.get(&["tokens"], &query).await
+}
+
+fn print_tokens(tokens: &[TokenView], filter: &TokenFilter, json: bool) -> anyhow::Result<()> {
     if json {
-        let list: Vec<_> = tokens
-            .iter()
-            .map(|t| {
-                json!({
-                    "token_id": t.id.to_string(),
-                    "client_id": t.client_id.as_str(),
-                    "name": t.name,
-                    "scopes": t.scopes.to_vec(),
-                    "issued_at": rfc3339(t.issued_at),
-                    "expires_at": rfc3339(t.expires_at),
-                    "revoked_at": json_time(t.revoked_at),
-                    "last_used_at": json_time(t.last_used_at),
-                    "origin": t.origin.encode(),
-                    "status": t.status(now).as_str(),
-                })
-            })
-            .collect();
-        return output::json(&list.into());
+        return output::json_of(&tokens);
     }
     if tokens.is_empty() {
-        let what = match (filter.unused_for.is_some() || filter.expiring_within.is_some(), all) {
+        let what = match (filter.unused_for.is_some() || filter.expiring_within.is_some(), filter.status) {
             (true, _) => "no long-term tokens match",
-            (false, true) => "no long-term tokens",
-            (false, false) => "no valid long-term tokens (--all adds revoked and expired ones)",
+            (false, StatusFilter::All) => "no long-term tokens",
+            (false, _) => "no valid long-term tokens (--all adds revoked and expired ones)",
         };
         return output::print(&format!("{what}\n"));
     }
     let columns = ["TOKEN_ID", "CLIENT_ID", "NAME", "STATUS", "ISSUED", "VALID_UNTIL", "LAST_USED", "SCOPES"];
     let mut t = Table::new(&columns).max_width(2, 24);
-    for r in &tokens {
-        let status = r.status(now);
-        // When it stops (stopped) being valid: its expiry, or the end of a rotation's grace
-        // period, or its revocation.
-        let ends = r.valid_until();
+    for r in tokens {
+        // When it stops (stopped) being valid: its expiry, or its revocation (a rotation's
+        // end of grace is recorded as one).
+        let ends = match &r.revoked_at {
+            Some(revoked) if output::secs_of(revoked) < output::secs_of(&r.expires_at) => revoked,
+            _ => &r.expires_at,
+        };
         t.row([
-            r.id.to_string(),
-            r.client_id.to_string(),
+            r.token_id.clone(),
+            r.client_id.clone(),
             r.name.clone().unwrap_or_else(|| "-".into()),
-            status.as_str().to_owned(),
-            time(r.issued_at),
-            time(ends),
-            r.last_used_at.map_or_else(|| "-".into(), time),
-            r.scopes.to_space_separated(),
+            r.status.clone(),
+            view_time(&r.issued_at),
+            view_time(ends),
+            r.last_used_at.as_deref().map_or_else(|| "-".into(), view_time),
+            r.scopes.join(" "),
         ]);
     }
     output::print(&t.render())
 }
 
 async fn revoke(target: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
-    let (store, keyring) = db.open_existing().await?;
-    let now = SystemClock.now();
-    let r = admin::revoke_token(store.as_ref(), &keyring, now, target).await.map_err(|e| match e {
-        AdminError::UnknownToken(id) => {
-            anyhow::anyhow!("no long-term token {id} in {} (see tokensmith token list --all)", db.name())
+    let r: RevocationView = match db.backend().await? {
+        Backend::Remote(remote) => remote.send(Method::POST, &["tokens", target, "revoke"], None).await?,
+        Backend::Local(store, keyring) => {
+            let now = SystemClock.now();
+            let r = admin::revoke_token(store.as_ref(), &keyring, now, target).await.map_err(|e| match e {
+                AdminError::UnknownToken(id) => {
+                    anyhow::anyhow!("no long-term token {id} in {} (see tokensmith token list --all)", db.name())
+                }
+                AdminError::Invalid(msg) => anyhow::anyhow!("{msg} (see tokensmith token list)"),
+                other => anyhow::anyhow!("{other}"),
+            })?;
+            RevocationView::from(&r)
         }
-        AdminError::Invalid(msg) => anyhow::anyhow!("{msg} (see tokensmith token list)"),
-        other => anyhow::anyhow!("{other}"),
-    })?;
-    let kind = match r.kind {
-        TokenKind::Long => "long",
-        TokenKind::Short => "short",
-    };
-    let outcome = match r.outcome {
-        RevokeOutcome::Revoked => "revoked",
-        RevokeOutcome::AlreadyRevoked => "already_revoked",
-        RevokeOutcome::AlreadyExpired => "already_expired",
     };
     if json {
-        return output::json(&json!({
-            "token_id": r.token_id,
-            "token_type": kind,
-            "client_id": r.client_id.as_ref().map(|c| c.as_str()),
-            "outcome": outcome,
-        }));
+        return output::json_of(&r);
     }
-    let of = r.client_id.map(|c| format!(" of client {c}")).unwrap_or_default();
-    let text = match (r.kind, r.outcome) {
-        (TokenKind::Long, RevokeOutcome::Revoked) => format!(
-            "revoked long-term token {}{of}, and with it every short-term token minted from it \
-             (running servers refuse them within one second)",
-            r.token_id
+    print_revocation(&r)
+}
+
+fn print_revocation(r: &RevocationView) -> anyhow::Result<()> {
+    let kind = output::clean(&r.token_type);
+    let id = output::clean(&r.token_id);
+    let of = r.client_id.as_ref().map(|c| format!(" of client {}", output::clean(c))).unwrap_or_default();
+    let text = match (kind.as_str(), r.outcome.as_str()) {
+        ("long", "revoked") => format!(
+            "revoked long-term token {id}{of}, and with it every short-term token minted from it \
+             (running servers refuse them within one second)"
         ),
-        (TokenKind::Short, RevokeOutcome::Revoked) => {
-            format!("revoked short-term token {}{of} (running servers refuse it within one second)", r.token_id)
-        }
-        (_, RevokeOutcome::AlreadyRevoked) => format!("{kind}-term token {}{of} was already revoked", r.token_id),
-        (_, RevokeOutcome::AlreadyExpired) => {
-            format!("{kind}-term token {}{of} has already expired; nothing to revoke", r.token_id)
-        }
+        (_, "revoked") => format!("revoked short-term token {id}{of} (running servers refuse it within one second)"),
+        (_, "already_revoked") => format!("{kind}-term token {id}{of} was already revoked"),
+        _ => format!("{kind}-term token {id}{of} has already expired; nothing to revoke"),
     };
     output::print(&format!("{text}\n"))
 }

@@ -6,11 +6,12 @@ use std::time::Duration;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::DatabaseArgs;
-use super::output::{self, Table, fields, time};
+use super::output::{self, Table, fields, view_time};
+use super::{Backend, DatabaseArgs};
 use crate::clock::{Clock, SystemClock};
 use crate::domain::webhook::admin as webhooks;
-use crate::domain::webhook::{Delivery, DeliveryQuery, DeliveryStatus, EventType, Webhook, WebhookId};
+use crate::domain::webhook::{DeliveryQuery, DeliveryStatus, EventType, Webhook, WebhookId};
+use crate::http::admin::model::{DeliveryView, WebhookView};
 
 #[derive(Debug, Subcommand)]
 pub enum WebhookCommand {
@@ -125,6 +126,7 @@ fn parse_webhook_id(text: &str) -> anyhow::Result<WebhookId> {
 }
 
 async fn add(url: &str, events: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
+    db.local_only("webhook add")?;
     let (store, keyring) = db.open_existing().await?;
     let added = webhooks::add(store.as_ref(), &keyring, SystemClock.now(), url, events).await?;
     let secret = added.secret.reveal();
@@ -144,22 +146,25 @@ async fn add(url: &str, events: &str, json: bool, db: &DatabaseArgs) -> anyhow::
 }
 
 async fn list(json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
-    let (store, _) = db.open_existing().await?;
-    let all = store.list_webhooks().await?;
+    let all: Vec<WebhookView> = match db.backend().await? {
+        Backend::Remote(r) => r.get(&["webhooks"], &[]).await?,
+        Backend::Local(store, _) => store.list_webhooks().await?.iter().map(WebhookView::from).collect(),
+    };
     if json {
-        return output::json(&all.iter().map(webhook_json).collect());
+        return output::json_of(&all);
     }
     if all.is_empty() {
         return output::print("no webhook receivers (add one with tokensmith webhook add)\n");
     }
     let mut t = Table::new(&["WEBHOOK_ID", "URL", "EVENTS", "CREATED"]);
     for w in &all {
-        t.row([w.id.to_string(), w.url.clone(), event_names(&w.events), time(w.created_at)]);
+        t.row([w.webhook_id.clone(), w.url.clone(), w.events.join(","), view_time(&w.created_at)]);
     }
     output::print(&t.render())
 }
 
 async fn remove(id: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
+    db.local_only("webhook remove")?;
     let (store, _) = db.open_existing().await?;
     let id = webhooks::remove(store.as_ref(), SystemClock.now(), id).await?;
     if json {
@@ -169,6 +174,7 @@ async fn remove(id: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
 }
 
 async fn test(id: &str, timeout_secs: u64, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
+    db.local_only("webhook test")?;
     let (store, keyring) = db.open_existing().await?;
     let sender = Arc::new(crate::webhook_http::HttpSender::new(Duration::from_secs(timeout_secs))?);
     let result = webhooks::test(store.as_ref(), &keyring, sender, SystemClock.now(), id).await?;
@@ -191,6 +197,7 @@ async fn test(id: &str, timeout_secs: u64, json: bool, db: &DatabaseArgs) -> any
 }
 
 async fn redeliver(message: &str, webhook: Option<&str>, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
+    db.local_only("webhook redeliver")?;
     let (store, _) = db.open_existing().await?;
     let n = webhooks::redeliver(store.as_ref(), SystemClock.now(), message, webhook).await?;
     if json {
@@ -200,10 +207,23 @@ async fn redeliver(message: &str, webhook: Option<&str>, json: bool, db: &Databa
 }
 
 async fn deliveries(query: DeliveryQuery, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
-    let (store, _) = db.open_existing().await?;
-    let all = webhooks::deliveries(store.as_ref(), &query).await?;
+    let all: Vec<DeliveryView> = match db.backend().await? {
+        Backend::Remote(r) => {
+            let mut params = vec![("limit", query.limit.to_string())];
+            if let Some(w) = &query.webhook {
+                params.push(("webhook_id", w.to_string()));
+            }
+            if let Some(s) = query.status {
+                params.push(("status", s.as_str().to_owned()));
+            }
+            r.get(&["webhooks", "deliveries"], &params).await?
+        }
+        Backend::Local(store, _) => {
+            webhooks::deliveries(store.as_ref(), &query).await?.iter().map(DeliveryView::from).collect()
+        }
+    };
     if json {
-        return output::json(&all.iter().map(delivery_json).collect());
+        return output::json_of(&all);
     }
     if all.is_empty() {
         return output::print("no deliveries\n");
@@ -211,17 +231,14 @@ async fn deliveries(query: DeliveryQuery, json: bool, db: &DatabaseArgs) -> anyh
     let mut t =
         Table::new(&["MESSAGE_ID", "WEBHOOK_ID", "EVENT", "STATUS", "ATTEMPTS", "CREATED", "NEXT/DONE", "LAST_ERROR"]);
     for d in &all {
-        let when = match d.status {
-            DeliveryStatus::Pending => time(d.next_attempt_at.div_euclid(1000)),
-            _ => d.finished_at.map_or_else(String::new, |f| time(f.div_euclid(1000))),
-        };
+        let when = d.next_attempt_at.as_ref().or(d.finished_at.as_ref()).map_or_else(String::new, |t| view_time(t));
         t.row([
-            d.message_id.to_string(),
-            d.webhook_id.to_string(),
+            d.message_id.clone(),
+            d.webhook_id.clone(),
             d.event_type.clone(),
-            d.status.as_str().to_owned(),
+            d.status.clone(),
             d.attempts.to_string(),
-            time(d.created_at.div_euclid(1000)),
+            view_time(&d.created_at),
             when,
             d.last_error.clone().unwrap_or_default(),
         ]);
@@ -236,20 +253,4 @@ fn event_names(events: &[EventType]) -> String {
 fn webhook_json(w: &Webhook) -> Value {
     let events: Vec<&str> = w.events.iter().map(|t| t.as_str()).collect();
     json!({"id": w.id.as_str(), "url": w.url, "events": events, "created_at": output::json_time(Some(w.created_at))})
-}
-
-fn delivery_json(d: &Delivery) -> Value {
-    let ms = |t: i64| output::json_time(Some(t.div_euclid(1000)));
-    json!({
-        "message_id": d.message_id.as_str(),
-        "webhook_id": d.webhook_id.as_str(),
-        "event_type": d.event_type,
-        "status": d.status.as_str(),
-        "attempts": d.attempts,
-        "created_at": ms(d.created_at),
-        "next_attempt_at": if d.status == DeliveryStatus::Pending { ms(d.next_attempt_at) } else { Value::Null },
-        "finished_at": d.finished_at.map_or(Value::Null, ms),
-        "last_error": d.last_error,
-        "payload": serde_json::from_str::<Value>(&d.payload).unwrap_or(Value::Null),
-    })
 }

@@ -441,7 +441,7 @@ async fn token_revoke_stops_a_long_term_token_and_its_short_term_tokens() {
     assert_eq!(
         again,
         serde_json::json!({"token_id": long.token_id, "token_type": "long", "client_id": client.client_id,
-                           "outcome": "already_revoked"})
+                           "outcome": "already_revoked", "cascade": 0})
     );
     let listed = ok_json(&app, &["token", "list", "--all", "--json"]).await;
     let entry = listed.as_array().expect("array").iter().find(|t| t["token_id"] == long.token_id.as_str()).cloned();
@@ -461,7 +461,7 @@ async fn token_revoke_stops_a_short_term_token_by_id() {
     assert_eq!(
         json,
         serde_json::json!({"token_id": short.token_id, "token_type": "short", "client_id": client.client_id,
-                           "outcome": "revoked"})
+                           "outcome": "revoked", "cascade": 0})
     );
     app.clock.advance_secs(2);
     assert!(!app.is_active(&long.access_token, &short.access_token).await);

@@ -47,16 +47,16 @@ async fn an_operator_trusts_issuers_binds_a_client_to_claims_and_undoes_it() {
         "--json",
     ];
     let rule = json(&app.cli_ok(&rule).await);
-    let id = rule["id"].as_str().unwrap();
+    let id = rule["rule_id"].as_str().unwrap();
     assert_eq!(
         rule["matches"],
         serde_json::json!(["sub=repo:acme/deploy:ref:refs/heads/main", "repository_owner=acme"])
     );
-    assert_eq!((rule["max_ttl_days"].as_i64(), rule["scopes"].as_str()), (Some(7), Some("deploy")));
+    assert_eq!((rule["max_ttl_days"].as_i64(), &rule["scopes"]), (Some(7), &serde_json::json!(["deploy"])));
     let rules = json(&app.cli_ok(&["client", "list-federation", &client.client_id, "--json"]).await);
     assert_eq!(rules.as_array().unwrap().len(), 1);
     let shown = json(&app.cli_ok(&["issuer", "show", "github", "--json"]).await);
-    assert_eq!(shown["rules"][0]["id"], id);
+    assert_eq!(shown["rules"][0]["rule_id"], id);
 
     app.cli_ok(&["client", "remove-federation", id]).await;
     assert!(app.cli_ok(&["client", "list-federation"]).await.contains("no federation rules"));

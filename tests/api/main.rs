@@ -7,6 +7,7 @@ mod admin_api;
 mod assertion_grant;
 mod attacks;
 mod cli;
+mod cli_remote;
 mod client_credentials_grant;
 mod config_check;
 mod durability;

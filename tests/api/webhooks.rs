@@ -128,7 +128,7 @@ async fn every_event_kind_arrives_exactly_once_signed_with_its_documented_data()
     let subject = issuer.mint("k1", &issuer.github(AUD, "acme/deploy", MAIN));
     let exchange = exchanged(&post_exchange(&app, &exchange_of(&subject)).await);
     let rules = parse_json(&app.cli_ok(&["client", "list-federation", &deployer.client_id, "--json"]).await);
-    let rule_id = rules[0]["id"].as_str().expect("a rule id").to_owned();
+    let rule_id = rules[0]["rule_id"].as_str().expect("a rule id").to_owned();
     app.cli_ok(&["client", "remove-federation", &rule_id]).await;
     app.cli_ok(&["issuer", "remove", "github"]).await;
 

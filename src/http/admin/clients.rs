@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use secrecy::ExposeSecret;
 
 use super::model::{
     ClientDetailView, ClientStateView, ClientView, CreatedClientView, EnableRequest, NewClientRequest, OtpView,
@@ -57,21 +56,9 @@ pub async fn create(
     let (store, keyring, now) = ctx.service.operator_context();
     let spec = NewClient { name: req.name, scopes, otp: req.otp, public_key: req.public_key };
     let c = writer.run(admin::create_client(store, keyring, now, spec)).await.map_err(admin_error)?;
-    let otp_uri = c.otp_uri.as_ref().map(|u| u.expose_secret().to_owned());
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedClientView {
-            client_id: c.client_id.to_string(),
-            client_secret: c.client_secret.expose().to_owned(),
-            name: c.name,
-            scopes: c.scopes.to_vec(),
-            otp_secret: c.otp_secret.as_ref().map(|s| s.expose_secret().to_owned()),
-            otp_qr_svg: otp_uri.as_deref().and_then(qr_svg),
-            otp_uri,
-            public_key_alg: c.public_key_alg.map(str::to_owned),
-            public_key_thumbprint: thumbprint,
-        }),
-    ))
+    let mut view = CreatedClientView::of(&c, thumbprint);
+    view.otp_qr_svg = view.otp_uri.as_deref().and_then(qr_svg);
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 #[utoipa::path(get, path = "/admin/v1/clients/{client_id}", operation_id = "showClient", tag = super::openapi::TAG,
@@ -182,14 +169,9 @@ pub async fn reset_otp(
     let id = client_id(&id)?;
     let (store, keyring, now) = ctx.service.operator_context();
     let enrolment = writer.run(admin::reset_otp(store, keyring, now, &id, req.remove)).await.map_err(admin_error)?;
-    let uri = enrolment.as_ref().map(|e| e.otp_uri.expose_secret().to_owned());
-    Ok(Json(OtpView {
-        client_id: id.to_string(),
-        otp: enrolment.is_some(),
-        otp_secret: enrolment.as_ref().map(|e| e.otp_secret.expose_secret().to_owned()),
-        otp_qr_svg: uri.as_deref().and_then(qr_svg),
-        otp_uri: uri,
-    }))
+    let mut view = OtpView::of(&id, enrolment.as_ref());
+    view.otp_qr_svg = view.otp_uri.as_deref().and_then(qr_svg);
+    Ok(Json(view))
 }
 
 #[utoipa::path(put, path = "/admin/v1/clients/{client_id}/public-key", operation_id = "setClientPublicKey",

@@ -4,8 +4,12 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use secrecy::ExposeSecret;
+
 use crate::clock::rfc3339;
+use crate::domain::TokenKind;
 use crate::domain::admin::reads::{Bucket, Cascade, ClientDetail};
+use crate::domain::admin::{CreatedClient, OtpEnrolment, Revocation, RevokeOutcome};
 use crate::domain::audit::AuditRecord;
 use crate::domain::keys::KeyInfo;
 use crate::domain::token::LongToken;
@@ -114,6 +118,23 @@ pub struct CreatedClientView {
     pub public_key_thumbprint: Option<String>,
 }
 
+impl CreatedClientView {
+    /// The view of a client just registered, without the QR code (the console adds it).
+    pub fn of(c: &CreatedClient, public_key_thumbprint: Option<String>) -> Self {
+        CreatedClientView {
+            client_id: c.client_id.to_string(),
+            client_secret: c.client_secret.expose().to_owned(),
+            name: c.name.clone(),
+            scopes: c.scopes.to_vec(),
+            otp_secret: c.otp_secret.as_ref().map(|s| s.expose_secret().to_owned()),
+            otp_uri: c.otp_uri.as_ref().map(|u| u.expose_secret().to_owned()),
+            otp_qr_svg: None,
+            public_key_alg: c.public_key_alg.map(str::to_owned),
+            public_key_thumbprint: c.public_key_alg.and(public_key_thumbprint),
+        }
+    }
+}
+
 /// A client disabled or enabled.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ClientStateView {
@@ -177,6 +198,19 @@ pub struct OtpView {
     pub otp_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub otp_qr_svg: Option<String>,
+}
+
+impl OtpView {
+    /// A client's OTP after a reset, without the QR code (the console adds it).
+    pub fn of(client_id: &crate::domain::ClientId, enrolment: Option<&OtpEnrolment>) -> Self {
+        OtpView {
+            client_id: client_id.to_string(),
+            otp: enrolment.is_some(),
+            otp_secret: enrolment.map(|e| e.otp_secret.expose_secret().to_owned()),
+            otp_uri: enrolment.map(|e| e.otp_uri.expose_secret().to_owned()),
+            otp_qr_svg: None,
+        }
+    }
 }
 
 /// Registering a client's public key.
@@ -265,6 +299,23 @@ pub struct RevocationView {
     pub outcome: String,
     /// The long-term tokens below it whose end this brought forward.
     pub cascade: usize,
+}
+
+impl From<&Revocation> for RevocationView {
+    fn from(r: &Revocation) -> Self {
+        let outcome = match r.outcome {
+            RevokeOutcome::Revoked => "revoked",
+            RevokeOutcome::AlreadyRevoked => "already_revoked",
+            RevokeOutcome::AlreadyExpired => "already_expired",
+        };
+        RevocationView {
+            token_id: r.token_id.clone(),
+            token_type: if r.kind == TokenKind::Long { "long" } else { "short" }.into(),
+            client_id: r.client_id.as_ref().map(ToString::to_string),
+            outcome: outcome.into(),
+            cascade: r.cascade,
+        }
+    }
 }
 
 /// A signing key, never its private part.
@@ -403,7 +454,23 @@ pub struct IssuerView {
     pub issuer: String,
     /// Where its keys come from: a JWKS URL, OIDC discovery, or keys given inline.
     pub keys: String,
+    /// The URL its JWK Set is fetched from, if that is where its keys come from.
+    pub jwks_uri: Option<String>,
+    /// Whether its keys are found through OIDC discovery.
+    pub discovery: bool,
+    /// Its JWK Set (public keys), if it was given inline.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
     pub created_at: String,
+}
+
+/// An issuer no longer trusted.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RemovedIssuerView {
+    pub name: String,
+    pub removed: bool,
+    /// The federation rules that named it, removed with it.
+    pub rules_removed: usize,
 }
 
 /// A federation rule.
@@ -417,6 +484,14 @@ pub struct FederationRuleView {
     pub matches: Vec<String>,
     pub max_ttl_days: i64,
     pub scopes: Option<Vec<String>>,
+}
+
+/// A federation rule removed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RemovedRuleView {
+    pub rule_id: String,
+    pub client_id: String,
+    pub removed: bool,
 }
 
 /// A webhook receiver, never its secret.
@@ -441,20 +516,26 @@ pub struct DeliveryView {
     pub next_attempt_at: Option<String>,
     pub created_at: String,
     pub finished_at: Option<String>,
+    /// The message sent: Standard Webhooks' `{type, timestamp, data}`.
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<serde_json::Value>,
 }
 
 impl From<&crate::domain::federation::issuer::TrustedIssuer> for IssuerView {
     fn from(i: &crate::domain::federation::issuer::TrustedIssuer) -> Self {
         use crate::domain::federation::issuer::IssuerKeys;
-        let keys = match &i.keys {
-            IssuerKeys::JwksUri(uri) => format!("jwks_uri {uri}"),
-            IssuerKeys::Discovery => "OIDC discovery".to_owned(),
-            IssuerKeys::Jwks(_) => "a JWK Set given inline".to_owned(),
+        let (keys, jwks_uri, jwks) = match &i.keys {
+            IssuerKeys::JwksUri(uri) => (format!("jwks_uri {uri}"), Some(uri.clone()), None),
+            IssuerKeys::Discovery => ("OIDC discovery".to_owned(), None, None),
+            IssuerKeys::Jwks(set) => ("a JWK Set given inline".to_owned(), None, serde_json::from_str(set).ok()),
         };
         IssuerView {
             name: i.name.as_str().to_owned(),
             issuer: i.issuer.clone(),
             keys,
+            jwks_uri,
+            discovery: matches!(i.keys, IssuerKeys::Discovery),
+            jwks,
             created_at: rfc3339(i.created_at),
         }
     }
@@ -471,6 +552,12 @@ impl From<&crate::domain::federation::matching::FederationRule> for FederationRu
             max_ttl_days: r.max_ttl_days,
             scopes: r.scopes.as_ref().map(crate::domain::Scopes::to_vec),
         }
+    }
+}
+
+impl From<&crate::domain::federation::matching::FederationRule> for RemovedRuleView {
+    fn from(r: &crate::domain::federation::matching::FederationRule) -> Self {
+        RemovedRuleView { rule_id: r.id.clone(), client_id: r.client_id.to_string(), removed: true }
     }
 }
 
@@ -499,6 +586,7 @@ impl From<&crate::domain::webhook::Delivery> for DeliveryView {
             next_attempt_at: pending.then(|| ms(d.next_attempt_at)),
             created_at: ms(d.created_at),
             finished_at: d.finished_at.map(ms),
+            payload: serde_json::from_str(&d.payload).ok(),
         }
     }
 }

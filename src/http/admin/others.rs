@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 
-use super::model::{DeliveryView, FederationRuleView, IssuerView, WebhookView};
+use super::model::{DeliveryView, FederationRuleView, IssuerView, RemovedIssuerView, RemovedRuleView, WebhookView};
 use super::{Reader, Writer, admin_error, client_id};
 use crate::domain::federation::admin as federation;
 use crate::domain::webhook::{DeliveryQuery, DeliveryStatus, admin as webhooks};
@@ -27,16 +27,16 @@ pub async fn issuers(State(ctx): State<ApiContext>, _: Reader) -> Result<Json<Ve
 #[utoipa::path(delete, path = "/admin/v1/issuers/{name}", operation_id = "removeIssuer", tag = super::openapi::TAG,
     summary = "Stop trusting an issuer; its federation rules are removed with it",
     params(("name" = String, Path)),
-    responses((status = 204, description = "Removed"), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = RemovedIssuerView), (status = 401, body = ErrorResponse),
         (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 pub async fn remove_issuer(
     State(ctx): State<ApiContext>,
     writer: Writer,
     Path(name): Path<String>,
-) -> Result<axum::http::StatusCode, ApiError> {
+) -> Result<Json<RemovedIssuerView>, ApiError> {
     let (store, _, now) = ctx.service.operator_context();
-    writer.run(federation::remove_issuer(store, now, &name)).await.map_err(admin_error)?;
-    Ok(axum::http::StatusCode::NO_CONTENT)
+    let rules_removed = writer.run(federation::remove_issuer(store, now, &name)).await.map_err(admin_error)?;
+    Ok(Json(RemovedIssuerView { name, removed: true, rules_removed }))
 }
 
 #[utoipa::path(get, path = "/admin/v1/federation-rules", operation_id = "listFederationRules",
@@ -59,16 +59,16 @@ pub async fn rules(
 #[utoipa::path(delete, path = "/admin/v1/federation-rules/{rule_id}", operation_id = "removeFederationRule",
     tag = super::openapi::TAG, summary = "Remove a federation rule",
     params(("rule_id" = String, Path)),
-    responses((status = 204, description = "Removed"), (status = 401, body = ErrorResponse),
+    responses((status = 200, body = RemovedRuleView), (status = 401, body = ErrorResponse),
         (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 pub async fn remove_rule(
     State(ctx): State<ApiContext>,
     writer: Writer,
     Path(id): Path<String>,
-) -> Result<axum::http::StatusCode, ApiError> {
+) -> Result<Json<RemovedRuleView>, ApiError> {
     let (store, _, now) = ctx.service.operator_context();
-    writer.run(federation::remove_rule(store, now, &id)).await.map_err(admin_error)?;
-    Ok(axum::http::StatusCode::NO_CONTENT)
+    let rule = writer.run(federation::remove_rule(store, now, &id)).await.map_err(admin_error)?;
+    Ok(Json(RemovedRuleView::from(&rule)))
 }
 
 #[utoipa::path(get, path = "/admin/v1/webhooks", operation_id = "listWebhooks", tag = super::openapi::TAG,
@@ -84,7 +84,7 @@ pub async fn webhooks(State(ctx): State<ApiContext>, _: Reader) -> Result<Json<V
     params(
         ("webhook_id" = Option<String>, Query, description = "Only this receiver's"),
         ("status" = Option<String>, Query, description = "pending, delivered or failed"),
-        ("limit" = Option<i64>, Query, description = "1-500 (default 50)"),
+        ("limit" = Option<i64>, Query, description = "1-1000 (default 50)"),
     ),
     responses((status = 200, body = Vec<DeliveryView>), (status = 400, body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
@@ -106,7 +106,7 @@ pub async fn deliveries(
         None => None,
         Some(w) => Some(webhooks::find(store, w).await.map_err(admin_error)?.id),
     };
-    let limit = params.number("limit", 1, 500)?.unwrap_or(50) as u32;
+    let limit = params.number("limit", 1, 1000)?.unwrap_or(50) as u32;
     let all = webhooks::deliveries(store, &DeliveryQuery { webhook, status, limit }).await.map_err(admin_error)?;
     Ok(Json(all.iter().map(DeliveryView::from).collect()))
 }

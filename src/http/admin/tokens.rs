@@ -6,9 +6,8 @@ use axum::extract::{Path, State};
 use super::model::{CascadeView, RevocationView, TokenView};
 use super::{Reader, Writer, admin_error, client_id};
 use crate::domain::LongTokenId;
-use crate::domain::TokenKind;
+use crate::domain::admin;
 use crate::domain::admin::reads::{self, StatusFilter, TokenFilter};
-use crate::domain::admin::{self, RevokeOutcome};
 use crate::http::ApiContext;
 use crate::http::error::{ApiError, ErrorResponse};
 use crate::http::params::Params;
@@ -86,16 +85,5 @@ pub async fn revoke(
 ) -> Result<Json<RevocationView>, ApiError> {
     let (store, keyring, now) = ctx.service.operator_context();
     let r = writer.run(admin::revoke_token(store, keyring, now, &id)).await.map_err(admin_error)?;
-    let outcome = match r.outcome {
-        RevokeOutcome::Revoked => "revoked",
-        RevokeOutcome::AlreadyRevoked => "already_revoked",
-        RevokeOutcome::AlreadyExpired => "already_expired",
-    };
-    Ok(Json(RevocationView {
-        token_id: r.token_id,
-        token_type: if r.kind == TokenKind::Long { "long" } else { "short" }.into(),
-        client_id: r.client_id.map(|c| c.to_string()),
-        outcome: outcome.into(),
-        cascade: r.cascade,
-    }))
+    Ok(Json(RevocationView::from(&r)))
 }
