@@ -230,9 +230,10 @@ impl Application {
         });
         let public = Listening { listener: &self.listener, max_connections: self.settings.max_connections };
         match &self.admin {
-            Some((listener, _)) => {
+            Some((listener, addr)) => {
                 let admin = Listening { listener, max_connections: ADMIN_MAX_CONNECTIONS };
-                let admin_app = crate::http::admin::router(ctx.clone());
+                let hosts = crate::http::admin::AdminHosts::new(self.admin_url().unwrap_or_default(), addr.port());
+                let admin_app = crate::http::admin::router(ctx.clone(), hosts);
                 tokio::join!(
                     self.accept_until(stop.clone(), public, router(ctx), &graceful),
                     self.accept_until(stop, admin, admin_app, &graceful)

@@ -213,8 +213,14 @@ fn server_url(text: &str) -> anyhow::Result<url::Url> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("not an http or https URL"));
     }
-    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("the URL holds credentials, a query or a fragment"));
+    if !url.username().is_empty() || url.password().is_some() {
+        // Not echoed: the refused part is a credential.
+        return Err(anyhow::anyhow!(
+            "--server: the URL holds credentials; give them nowhere but the admin token ({hint})"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("the URL holds a query or a fragment"));
     }
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),

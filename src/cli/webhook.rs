@@ -4,14 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::output::{self, Table, fields, view_time};
 use super::{Backend, DatabaseArgs};
 use crate::clock::{Clock, SystemClock};
 use crate::domain::webhook::admin as webhooks;
-use crate::domain::webhook::{DeliveryQuery, DeliveryStatus, EventType, Webhook, WebhookId};
-use crate::http::admin::model::{DeliveryView, WebhookView};
+use crate::domain::webhook::{DeliveryQuery, DeliveryStatus, WebhookId};
+use crate::http::admin::model::{AddedWebhookView, DeliveryView, RedeliveredView, RemovedWebhookView, WebhookView};
+use reqwest::Method;
 
 #[derive(Debug, Subcommand)]
 pub enum WebhookCommand {
@@ -126,21 +127,25 @@ fn parse_webhook_id(text: &str) -> anyhow::Result<WebhookId> {
 }
 
 async fn add(url: &str, events: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
-    db.local_only("webhook add")?;
-    let (store, keyring) = db.open_existing().await?;
-    let added = webhooks::add(store.as_ref(), &keyring, SystemClock.now(), url, events).await?;
-    let secret = added.secret.reveal();
+    let added: AddedWebhookView = match db.backend().await? {
+        Backend::Remote(r) => {
+            let events: Vec<&str> = events.split(',').map(str::trim).collect();
+            r.send(Method::POST, &["webhooks"], Some(json!({"url": url, "events": events}))).await?
+        }
+        Backend::Local(store, keyring) => {
+            let added = webhooks::add(store.as_ref(), &keyring, SystemClock.now(), url, events).await?;
+            AddedWebhookView { webhook: WebhookView::from(&added.webhook), secret: added.secret.reveal().to_string() }
+        }
+    };
     if json {
-        let mut v = webhook_json(&added.webhook);
-        v["secret"] = Value::String(secret.to_string());
-        return output::json(&v);
+        return output::json_of(&added);
     }
     let w = &added.webhook;
-    let pairs = [("url", w.url.clone()), ("events", event_names(&w.events)), ("secret", secret.to_string())];
+    let pairs = [("url", w.url.clone()), ("events", w.events.join(",")), ("secret", added.secret.clone())];
     output::print(&format!(
         "webhook {}\n{}\nThe secret is shown only now: give it to the receiver, which verifies each \
          message's webhook-signature with it.\n",
-        w.id,
+        w.webhook_id,
         fields(&pairs)
     ))
 }
@@ -164,13 +169,17 @@ async fn list(json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
 }
 
 async fn remove(id: &str, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
-    db.local_only("webhook remove")?;
-    let (store, _) = db.open_existing().await?;
-    let id = webhooks::remove(store.as_ref(), SystemClock.now(), id).await?;
+    let removed: RemovedWebhookView = match db.backend().await? {
+        Backend::Remote(r) => r.send(Method::DELETE, &["webhooks", id], None).await?,
+        Backend::Local(store, _) => {
+            let id = webhooks::remove(store.as_ref(), SystemClock.now(), id).await?;
+            RemovedWebhookView { webhook_id: id.as_str().to_owned(), removed: true }
+        }
+    };
     if json {
-        return output::json(&json!({"id": id.as_str(), "removed": true}));
+        return output::json_of(&removed);
     }
-    output::print(&format!("webhook {id} removed\n"))
+    output::print(&format!("webhook {} removed\n", removed.webhook_id))
 }
 
 async fn test(id: &str, timeout_secs: u64, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
@@ -197,13 +206,20 @@ async fn test(id: &str, timeout_secs: u64, json: bool, db: &DatabaseArgs) -> any
 }
 
 async fn redeliver(message: &str, webhook: Option<&str>, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
-    db.local_only("webhook redeliver")?;
-    let (store, _) = db.open_existing().await?;
-    let n = webhooks::redeliver(store.as_ref(), SystemClock.now(), message, webhook).await?;
+    let done: RedeliveredView = match db.backend().await? {
+        Backend::Remote(r) => {
+            let body = json!({ "webhook_id": webhook });
+            r.send(Method::POST, &["webhooks", "deliveries", message, "redeliver"], Some(body)).await?
+        }
+        Backend::Local(store, _) => {
+            let n = webhooks::redeliver(store.as_ref(), SystemClock.now(), message, webhook).await?;
+            RedeliveredView { message_id: message.to_owned(), deliveries: n }
+        }
+    };
     if json {
-        return output::json(&json!({"message_id": message, "deliveries": n}));
+        return output::json_of(&done);
     }
-    output::print(&format!("{n} failed deliveries of {message} scheduled again\n"))
+    output::print(&format!("{} failed deliveries of {} scheduled again\n", done.deliveries, done.message_id))
 }
 
 async fn deliveries(query: DeliveryQuery, json: bool, db: &DatabaseArgs) -> anyhow::Result<()> {
@@ -244,13 +260,4 @@ async fn deliveries(query: DeliveryQuery, json: bool, db: &DatabaseArgs) -> anyh
         ]);
     }
     output::print(&t.render())
-}
-
-fn event_names(events: &[EventType]) -> String {
-    events.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",")
-}
-
-fn webhook_json(w: &Webhook) -> Value {
-    let events: Vec<&str> = w.events.iter().map(|t| t.as_str()).collect();
-    json!({"id": w.id.as_str(), "url": w.url, "events": events, "created_at": output::json_time(Some(w.created_at))})
 }

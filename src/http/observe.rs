@@ -172,6 +172,9 @@ pub fn operation(path: &str) -> &'static str {
         "/readyz" => "readyz",
         "/metrics" => "metrics",
         p if p.starts_with("/v1/auth/tokens/") && p.ends_with("/revoke") => "revokeToken",
+        // The admin listener's: one label for its API, one for its document and the console.
+        p if p.starts_with("/admin/v1/") => "admin",
+        "/admin/openapi.json" | "/" | "/console.js" | "/console.css" => "adminConsole",
         _ => "unknown",
     }
 }
@@ -187,6 +190,7 @@ mod tests {
         assert_eq!(operation("/v1/auth/tokens/exchange"), "exchangeToken");
         assert_eq!(operation("/v1/auth/tokens/abc"), "unknown");
         assert_eq!(operation("/anything/else"), "unknown");
+        assert_eq!(operation("/admin/v1/clients/cli_x/disable"), "admin");
     }
 
     #[test]

@@ -5,7 +5,10 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp, TestClient, secret_grant, spawn_app_with};
+use crate::helpers::{
+    Issued, Reply, TestApp, TestClient, assertion_grant, issued, merge, secret_grant, spawn_app_with,
+};
+use crate::keys::{ClientKey, KeyForm};
 
 /// An app with an admin listener on a port of its own.
 pub async fn spawn_admin_app() -> TestApp {
@@ -15,6 +18,8 @@ pub async fn spawn_admin_app() -> TestApp {
 /// Admin tokens of one client: read-only, read-write, and one minted for the public API.
 pub struct Operator {
     pub client: TestClient,
+    /// The client's private key: admin scopes need an assertion (or the console's two factors).
+    pub key: ClientKey,
     pub read: String,
     pub write: String,
     pub public: String,
@@ -37,21 +42,30 @@ impl TestApp {
         self.send(request).await
     }
 
-    /// A short-term token for the admin API's URL with `scopes`, through the public API.
-    pub async fn admin_token(&self, client: &TestClient, scopes: &[&str]) -> String {
-        let long = self.issue_long_with(client, json!({"scopes": scopes})).await;
+    /// A long-term token of `client` with `scopes`, by an assertion signed with `key`.
+    pub async fn issue_long_by_key(&self, client: &TestClient, key: &ClientKey, scopes: &[&str]) -> Issued {
+        let assertion = key.sign(&self.assertion_claims(&client.client_id));
+        issued(&self.post_long(&merge(assertion_grant(&assertion), json!({"scopes": scopes}))).await)
+    }
+
+    /// A short-term token for the admin API's URL with `scopes`, through the public API: a
+    /// long-term token by an assertion, then a short-term token for the admin audience.
+    pub async fn admin_token(&self, client: &TestClient, key: &ClientKey, scopes: &[&str]) -> String {
+        let long = self.issue_long_by_key(client, key, scopes).await;
         let audience = self.admin.clone().expect("an admin listener");
         self.issue_short_with(&long.access_token, json!({"audience": audience, "scopes": scopes})).await.access_token
     }
 
-    /// An operator client (secret and OTP) with its three tokens.
+    /// An operator client (secret, OTP and a public key) with its three tokens.
     pub async fn operator(&self) -> Operator {
-        let client = self.create_otp_client("ops", "admin:read admin:write").await;
-        let read = self.admin_token(&client, &["admin:read"]).await;
-        let write = self.admin_token(&client, &["admin:read", "admin:write"]).await;
-        let long = self.issue_long(&client).await;
+        let key = ClientKey::ed25519();
+        let path = self.write_file("ops.pem", &key.public_file(KeyForm::Pem));
+        let client = self.create_client_with("ops", "admin:read admin:write", &["--otp", "--public-key", &path]).await;
+        let read = self.admin_token(&client, &key, &["admin:read"]).await;
+        let write = self.admin_token(&client, &key, &["admin:read", "admin:write"]).await;
+        let long = self.issue_long_by_key(&client, &key, &["admin:read", "admin:write"]).await;
         let public = self.issue_short(&long.access_token).await.access_token;
-        Operator { client, read, write, public }
+        Operator { client, key, read, write, public }
     }
 }
 
@@ -83,7 +97,7 @@ async fn the_admin_api_answers_only_on_its_own_listener() {
 async fn only_short_term_tokens_for_the_admin_url_with_an_admin_scope_are_admitted() {
     let app = spawn_admin_app().await;
     let ops = app.operator().await;
-    let long = app.issue_long(&ops.client).await;
+    let long = app.issue_long_by_key(&ops.client, &ops.key, &["admin:read"]).await;
     let other = app.create_client("other", "deploy").await;
     let other_long = app.issue_long(&other).await;
     let audience = app.admin.clone().unwrap();

@@ -271,12 +271,25 @@ async fn a_missing_or_wrong_token_or_server_is_a_clear_error() {
     for args in [
         vec!["issuer", "add", "--name", "x", "--issuer", "https://x.example", "--jwks-file", jwks.as_str()],
         vec!["client", "add-federation", &ops.client.client_id, "--issuer", "x", "--audience", "a", "--match", "s=x"],
-        vec!["webhook", "add", "--url", "http://127.0.0.1:9/h", "--events", "all"],
-        vec!["webhook", "remove", "wh_AAAAAAAAAAAAAAAA"],
         vec!["webhook", "test", "wh_AAAAAAAAAAAAAAAA"],
-        vec!["webhook", "redeliver", "msg_x"],
         vec!["admin", "bootstrap"],
     ] {
         failed(&args, &remote_with(&app, Some(&ops.write), &args).await, "run it where the database is");
     }
+    // Receivers are registered and removed through the server like on the database.
+    let args = ["webhook", "add", "--url", "http://127.0.0.1:9/h", "--events", "token.revoked,key.rotated", "--json"];
+    let out = remote_with(&app, Some(&ops.write), &args).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let added: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(added["secret"].as_str().unwrap().starts_with("whsec_"), "{added}");
+    assert_eq!(added["events"], serde_json::json!(["token.revoked", "key.rotated"]));
+    let id = added["webhook_id"].as_str().unwrap();
+    let listed = app.cli_ok(&["webhook", "list", "--json"]).await;
+    assert!(listed.contains(id) && !listed.contains("whsec_"), "{listed}");
+    let args = ["webhook", "remove", id, "--json"];
+    let out = remote_with(&app, Some(&ops.write), &args).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!app.cli_ok(&["webhook", "list", "--json"]).await.contains(id));
+    let args = ["webhook", "redeliver", "msg_x"];
+    failed(&args, &remote_with(&app, Some(&ops.write), &args).await, "no failed delivery");
 }

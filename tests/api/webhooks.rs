@@ -62,7 +62,7 @@ pub(crate) async fn add_webhook(db: &TestDatabase, receiver: &Receiver, events: 
     let out = db.cli(&["webhook", "add", "--url", &receiver.url, "--events", events, "--json"]).await;
     assert!(out.status.success(), "webhook add fails: {}", String::from_utf8_lossy(&out.stderr));
     let added = parse_json(&String::from_utf8_lossy(&out.stdout));
-    let id = added["id"].as_str().unwrap_or_else(|| panic!("an id: {added}")).to_owned();
+    let id = added["webhook_id"].as_str().unwrap_or_else(|| panic!("an id: {added}")).to_owned();
     assert!(id.starts_with("wh_"), "{added}");
     assert_eq!(added["url"], receiver.url.as_str());
     assert!(added["events"].is_array(), "{added}");
@@ -563,7 +563,7 @@ async fn invalid_receivers_are_refused_and_secrets_never_leak() {
     for url in ["http://localhost:9/hook", "http://[::1]:9/hook", "http://127.0.0.1:9/hook"] {
         let added =
             parse_json(&cli_ok(&db, &["webhook", "add", "--url", url, "--events", "key.rotated", "--json"]).await);
-        cli_ok(&db, &["webhook", "remove", added["id"].as_str().unwrap()]).await;
+        cli_ok(&db, &["webhook", "remove", added["webhook_id"].as_str().unwrap()]).await;
     }
     assert_eq!(parse_json(&cli_ok(&db, &["webhook", "list", "--json"]).await), json!([]), "all removed");
 

@@ -222,10 +222,17 @@ start_server adm.db --failures-per-client 0 --failures-per-address 0 --otp-failu
 ADMIN_URL="$(grep -o 'admin API and console on http://[0-9.:]*' "$WORK/adm.db.out" | cut -d' ' -f5)"
 [[ -n "$ADMIN_URL" ]] || fail "tokensmith did not announce its admin listener"
 log "tokensmith at $URL, admin API at $ADMIN_URL (failure limits off)"
-adm_long="$(curl -fsS -X POST "$URL/v1/auth/tokens/long" -H 'Content-Type: application/json' \
-    -d "{\"grant_type\":\"client_credentials\",\"client_id\":\"$(field "$adm_client" client_id)\",\"client_secret\":\"$(field "$adm_client" client_secret)\"}")"
-adm_short="$(curl -fsS -X POST "$URL/v1/auth/tokens/short" -H "Authorization: Bearer $(field "$adm_long" access_token)" \
-    -H 'Content-Type: application/json' -d "{\"audience\":\"$ADMIN_URL\",\"scopes\":[\"admin:read\",\"admin:write\"]}")"
+# Admin scopes are never granted to a secret alone: sign in with the secret and a TOTP code.
+adm_code="$(python3 - "$(field "$adm_client" otp_secret)" <<'PY'
+import base64, hashlib, hmac, struct, sys, time
+seed = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
+mac = hmac.new(seed, struct.pack(">Q", int(time.time()) // 30), hashlib.sha1).digest()
+offset = mac[-1] & 15
+print("%06d" % ((struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1000000))
+PY
+)"
+adm_short="$(curl -fsS -X POST "$ADMIN_URL/admin/v1/session" -H 'Content-Type: application/json' \
+    -d "{\"client_id\":\"$(field "$adm_client" client_id)\",\"client_secret\":\"$(field "$adm_client" client_secret)\",\"otp\":\"$adm_code\"}")"
 TOKENSMITH_ADMIN_TOKEN="$(field "$adm_short" access_token)"
 export TOKENSMITH_ADMIN_TOKEN
 log "schemathesis: every admin operation but signOut, seed $SCHEMATHESIS_SEED, at most $SCHEMATHESIS_EXAMPLES examples each"
@@ -283,7 +290,7 @@ for _ in $(seq 1 50); do [[ -s "$WORK/hooks.port" ]] && break; sleep 0.1; done
 hook="$("$BIN" webhook add --database "$hook_db" --url "http://127.0.0.1:$(cat "$WORK/hooks.port")/hook" \
     --events token.issued,token.revoked,key.rotated,client.disabled --json)"
 field "$hook" secret >"$WORK/whsec"
-"$BIN" webhook test --database "$hook_db" "$(field "$hook" id)" >/dev/null || fail "webhook test was refused"
+"$BIN" webhook test --database "$hook_db" "$(field "$hook" webhook_id)" >/dev/null || fail "webhook test was refused"
 start_server hooks.db
 hook_id="$(field "$hook_client" client_id)"
 long="$(curl -fsS -X POST "$URL/v1/auth/tokens/long" -H 'Content-Type: application/json' \

@@ -105,7 +105,8 @@ impl TokenService {
         }
         let v = self.verify_short(token, now).await?;
         match self.admin_audience() {
-            Some(admin) if v.claims.aud.trim_end_matches('/') == admin => {}
+            // The URL, with or without one trailing slash (as for the issuer's audience).
+            Some(admin) if v.claims.aud == admin || v.claims.aud.strip_suffix('/') == Some(admin) => {}
             _ => return Err(foreign_audience(&v.client_id)),
         }
         let addr = IpAddr::from([0, 0, 0, 0]);
@@ -129,14 +130,18 @@ impl TokenService {
         let now = self.now();
         let by_secret = Credential::ClientSecret { client_id: client_id.clone(), secret };
         let granted = self.authenticate_credential(by_secret, addr, now).await?;
-        let by_code = Credential::Otp { client_id: granted.client_id, code };
-        let granted = self.authenticate_credential(by_code, addr, now).await?;
+        // Before the code is checked: a client that may not sign in does not burn it.
         let admin = Scopes::from_list(&[ADMIN_READ, ADMIN_WRITE]).map_err(DomainError::Internal)?;
-        let scopes = granted.scopes.intersection(&admin);
-        if scopes.is_empty() {
+        if granted.scopes.intersection(&admin).is_empty() {
             return Err(DomainError::InsufficientScope(format!(
                 "client {client_id} holds neither {ADMIN_READ} nor {ADMIN_WRITE}; it cannot sign in to the console"
             )));
+        }
+        let by_code = Credential::Otp { client_id: granted.client_id, code };
+        let granted = self.authenticate_credential(by_code, addr, now).await?;
+        let scopes = granted.scopes.intersection(&admin);
+        if scopes.is_empty() {
+            return Err(DomainError::InsufficientScope(format!("client {client_id} no longer holds an admin scope")));
         }
         let expires_at = now.secs() + i64::from(self.config.short_ttl_max_secs);
         let parent = self.session_parent(&granted.client_id, &scopes, expires_at, addr, now).await?;

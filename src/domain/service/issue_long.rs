@@ -37,10 +37,14 @@ impl TokenService {
         let ttl_days = self.long_ttl_days(params.ttl_days)?;
         let rotation = rotation(params.rotate_token_id, params.grace_seconds, now.secs())?;
         let grant = credential.mechanism();
+        if let Some(requested) = &params.scopes {
+            admin_scopes_need_a_strong_grant(grant, requested)?;
+        }
         let granted = self.authenticate_credential(credential, addr, now).await?;
         let parent = self.lineage(&granted, rotation.as_ref(), now.secs()).await?;
         let ttl_days = granted.ttl_cap_days.map_or(ttl_days, |cap| ttl_days.min(cap));
         let (scopes, expires_at) = caps(&granted, parent.as_deref(), params.scopes, ttl_days, now.secs())?;
+        admin_scopes_need_a_strong_grant(grant, &scopes)?;
         let token = OpaqueSecret::generate(LONG_TOKEN_PREFIX);
         let new = NewLongToken {
             id: LongTokenId::generate(),
@@ -211,6 +215,24 @@ fn caps(
         Some(requested) => Ok((requested, expires_at)),
         None => Ok((grantable, expires_at)),
     }
+}
+
+/// A long-term token holding an admin scope administers the deployment for up to 90 days: one
+/// guessable factor (a client secret, or a one-time code, alone) does not get one. A client's
+/// private key (an assertion), an external identity, or a token minted from such a token does;
+/// an operator with a secret and an authenticator signs in at the admin API with both together
+/// (which gives an admin token of the short-term lifetime, and no long-term token).
+fn admin_scopes_need_a_strong_grant(grant: Mechanism, scopes: &Scopes) -> DomainResult<()> {
+    let admin = scopes.contains(super::ADMIN_READ) || scopes.contains(super::ADMIN_WRITE);
+    if admin && matches!(grant, Mechanism::ClientSecret | Mechanism::Otp) {
+        return Err(DomainError::InsufficientScope(
+            "admin:read and admin:write are not granted to a client secret or a one-time code alone: use an \
+             assertion signed with the client's private key, or sign in at the admin API with the secret and a \
+             code together (POST /admin/v1/session); or ask for scopes without them"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The audit event of an issuance or a rotation.

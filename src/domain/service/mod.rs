@@ -176,6 +176,15 @@ impl TokenService {
         (self.store.as_ref(), &self.keyring, self.now().secs())
     }
 
+    /// Forgets the token records and revocation states this process holds, so that a change
+    /// an operator made through it (a revocation, a disabled client) holds here from the next
+    /// request. The other caches hold only what never changes (a hash's token id, a JWT's
+    /// checked signature); liveness is read again.
+    pub fn forget_cached_state(&self) {
+        self.long_tokens.clear();
+        self.short_revoked.clear();
+    }
+
     pub fn config(&self) -> &ServiceConfig {
         &self.config
     }

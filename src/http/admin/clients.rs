@@ -2,14 +2,14 @@
 //! reset the OTP, register the public key.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::model::{
     ClientDetailView, ClientStateView, ClientView, CreatedClientView, EnableRequest, NewClientRequest, OtpView,
     PublicKeyRequest, PublicKeyView, ResetOtpRequest, RotateSecretRequest, RotatedSecretView, UnlockedView,
 };
-use super::{Reader, Writer, admin_error, client_id};
+use super::{Reader, Segment, Writer, admin_error, client_id};
 use crate::clock::rfc3339;
 use crate::domain::Scopes;
 use crate::domain::admin::{self, NewClient, reads};
@@ -69,7 +69,7 @@ pub async fn create(
 pub async fn show(
     State(ctx): State<ApiContext>,
     _: Reader,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Json<ClientDetailView>, ApiError> {
     let id = client_id(&id)?;
     let (store, _, now) = ctx.service.operator_context();
@@ -85,7 +85,7 @@ pub async fn show(
 pub async fn disable(
     State(ctx): State<ApiContext>,
     writer: Writer,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Json<ClientStateView>, ApiError> {
     let id = client_id(&id)?;
     let (store, _, now) = ctx.service.operator_context();
@@ -102,7 +102,7 @@ pub async fn disable(
 pub async fn enable(
     State(ctx): State<ApiContext>,
     writer: Writer,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     body: RawBody,
 ) -> Result<Json<ClientStateView>, ApiError> {
     let req: EnableRequest = body.optional_json()?.unwrap_or_default();
@@ -121,7 +121,7 @@ pub async fn enable(
 pub async fn rotate_secret(
     State(ctx): State<ApiContext>,
     writer: Writer,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     body: RawBody,
 ) -> Result<Json<RotatedSecretView>, ApiError> {
     let req: RotateSecretRequest = body.optional_json()?.unwrap_or_default();
@@ -145,7 +145,7 @@ pub async fn rotate_secret(
 pub async fn unlock(
     State(ctx): State<ApiContext>,
     writer: Writer,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Json<UnlockedView>, ApiError> {
     let id = client_id(&id)?;
     let (store, _, now) = ctx.service.operator_context();
@@ -162,7 +162,7 @@ pub async fn unlock(
 pub async fn reset_otp(
     State(ctx): State<ApiContext>,
     writer: Writer,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     body: RawBody,
 ) -> Result<Json<OtpView>, ApiError> {
     let req: ResetOtpRequest = body.optional_json()?.unwrap_or_default();
@@ -183,7 +183,7 @@ pub async fn reset_otp(
 pub async fn set_public_key(
     State(ctx): State<ApiContext>,
     writer: Writer,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     body: RawBody,
 ) -> Result<Json<PublicKeyView>, ApiError> {
     let req: PublicKeyRequest = body.json()?;

@@ -10,12 +10,13 @@
 pub mod audit;
 pub mod clients;
 pub mod console;
+pub mod federation;
 pub mod keys;
 pub mod model;
 pub mod openapi;
-pub mod others;
 pub mod session;
 pub mod tokens;
+pub mod webhooks;
 
 use std::sync::{Arc, OnceLock};
 
@@ -24,7 +25,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
@@ -34,8 +35,8 @@ use super::extract::ClientAddr;
 use crate::domain::admin::AdminError;
 use crate::domain::{AdminCaller, AdminRight, Bearer, DomainError};
 
-/// Every route of the admin listener.
-pub fn router(ctx: ApiContext) -> Router {
+/// Every route of the admin listener, answering requests for `hosts` (see [`AdminHosts`]).
+pub fn router(ctx: ApiContext, hosts: AdminHosts) -> Router {
     let api = Router::new()
         .route("/session", post(session::sign_in).delete(session::sign_out))
         .route("/clients", get(clients::list).post(clients::create))
@@ -53,12 +54,14 @@ pub fn router(ctx: ApiContext) -> Router {
         .route("/keys/rotate", post(keys::rotate))
         .route("/audit", get(audit::page))
         .route("/stats", get(audit::stats))
-        .route("/issuers", get(others::issuers))
-        .route("/issuers/{name}", axum::routing::delete(others::remove_issuer))
-        .route("/federation-rules", get(others::rules))
-        .route("/federation-rules/{rule_id}", axum::routing::delete(others::remove_rule))
-        .route("/webhooks", get(others::webhooks))
-        .route("/webhooks/deliveries", get(others::deliveries));
+        .route("/issuers", get(federation::issuers).post(federation::add_issuer))
+        .route("/issuers/{name}", axum::routing::delete(federation::remove_issuer))
+        .route("/federation-rules", get(federation::rules).post(federation::add_rule))
+        .route("/federation-rules/{rule_id}", axum::routing::delete(federation::remove_rule))
+        .route("/webhooks", get(webhooks::webhooks).post(webhooks::add))
+        .route("/webhooks/{webhook_id}", axum::routing::delete(webhooks::remove))
+        .route("/webhooks/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/deliveries/{message_id}/redeliver", post(webhooks::redeliver));
     Router::new()
         .nest("/admin/v1", api)
         .route("/admin/openapi.json", get(openapi::serve))
@@ -69,6 +72,8 @@ pub fn router(ctx: ApiContext) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx.clone())
         .layer(axum::middleware::from_fn_with_state(ctx, record_request))
+        .layer(axum::middleware::from_fn(no_stray_query))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(hosts), check_host))
         .layer(axum::middleware::from_fn(super::observe::observe))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
@@ -102,6 +107,87 @@ async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
+/// The operations that take query parameters; each reads them strictly (`http::params`).
+const TAKE_QUERIES: &[&str] = &[
+    "/admin/v1/tokens",
+    "/admin/v1/audit",
+    "/admin/v1/stats",
+    "/admin/v1/federation-rules",
+    "/admin/v1/webhooks/deliveries",
+];
+
+/// Refuses a query string on an operation that takes none: an option put there by mistake
+/// (`?overlap_secs=86400`) would otherwise be ignored while the change is made.
+async fn no_stray_query(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let takes = req.method() == axum::http::Method::GET && TAKE_QUERIES.contains(&path);
+    if path.starts_with("/admin/") && !takes && req.uri().query().is_some_and(|q| !q.is_empty()) {
+        let msg = "this operation takes no query parameters: send its options in the JSON body";
+        return ApiError::invalid_request(msg).into_response();
+    }
+    next.run(req).await
+}
+
+/// The names the admin listener answers to: the admin URL's host (and port), and, on the
+/// listener's port, IP addresses and `localhost`. A page on another site that makes its name
+/// resolve to this address (DNS rebinding) is refused: its requests carry its own name.
+#[derive(Debug, Clone)]
+pub struct AdminHosts {
+    /// The admin URL's `host[:port]`, lowercase.
+    pub url_authority: String,
+    /// The listener's port.
+    pub port: u16,
+}
+
+impl AdminHosts {
+    pub fn new(admin_url: &str, port: u16) -> AdminHosts {
+        let authority = url::Url::parse(admin_url)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| u.port().map_or_else(|| h.to_owned(), |p| format!("{h}:{p}"))))
+            .unwrap_or_default();
+        AdminHosts { url_authority: authority.to_ascii_lowercase(), port }
+    }
+
+    fn admits(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        if host == self.url_authority {
+            return true;
+        }
+        let Some((name, port)) = host.rsplit_once(':') else { return false };
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        port.parse::<u16>().is_ok_and(|p| p == self.port)
+            && (name == "localhost" || name.parse::<std::net::IpAddr>().is_ok())
+    }
+}
+
+async fn check_host(State(hosts): State<Arc<AdminHosts>>, req: Request, next: Next) -> Response {
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned));
+    if !host.as_deref().is_some_and(|h| hosts.admits(h)) {
+        let msg = "this admin listener answers to its admin URL's host, or to an IP address or localhost on its port";
+        return ApiError::new(StatusCode::MISDIRECTED_REQUEST, "invalid_request", msg).into_response();
+    }
+    next.run(req).await
+}
+
+/// A path segment (an id or a name), read as text: one that is not valid after decoding is a
+/// 404 with the JSON error body, like any id that names nothing.
+pub struct Segment(pub String);
+
+impl FromRequestParts<ApiContext> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Self, ApiError> {
+        match axum::extract::Path::<String>::from_request_parts(parts, ctx).await {
+            Ok(axum::extract::Path(s)) => Ok(Segment(s)),
+            Err(_) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")),
+        }
+    }
+}
+
 /// Where an authenticated request leaves its caller, for the audit record of the request.
 #[derive(Clone, Default)]
 struct CallerSlot(Arc<OnceLock<AdminCaller>>);
@@ -122,7 +208,7 @@ async fn record_request(State(ctx): State<ApiContext>, mut req: Request, next: N
 /// An admin API caller allowed to read.
 pub struct Reader(pub AdminCaller);
 /// An admin API caller allowed to change.
-pub struct Writer(pub AdminCaller);
+pub struct Writer(pub AdminCaller, Arc<crate::domain::TokenService>);
 
 async fn authenticate(parts: &mut Parts, ctx: &ApiContext, right: AdminRight) -> Result<AdminCaller, ApiError> {
     let bearer = Bearer::from_request_parts(parts, ctx).await.unwrap_or(Bearer::Absent);
@@ -147,14 +233,19 @@ impl FromRequestParts<ApiContext> for Writer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Self, ApiError> {
-        authenticate(parts, ctx, AdminRight::Write).await.map(Writer)
+        let caller = authenticate(parts, ctx, AdminRight::Write).await?;
+        Ok(Writer(caller, Arc::clone(&ctx.service)))
     }
 }
 
 impl Writer {
-    /// Runs an operator's change as this caller: its audit events name it.
+    /// Runs an operator's change as this caller: its audit events name it, and this process
+    /// forgets what it held of tokens' and clients' state, so the change holds here at once
+    /// (other instances see it within the cache's staleness bound, as for the command line).
     pub async fn run<F: Future>(&self, change: F) -> F::Output {
-        crate::domain::audit::as_operator(self.0.operator(), change).await
+        let done = crate::domain::audit::as_operator(self.0.operator(), change).await;
+        self.1.forget_cached_state();
+        done
     }
 }
 

@@ -590,3 +590,84 @@ impl From<&crate::domain::webhook::Delivery> for DeliveryView {
         }
     }
 }
+
+/// An issuer to trust: the exact `iss` of its tokens, and one source of keys.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIssuerRequest {
+    /// A short name for the operator (letters, digits, `-`, `_`, `.`).
+    pub name: String,
+    /// The exact `iss` of its tokens: HTTPS (HTTP only on a loopback address).
+    pub issuer: String,
+    /// Its keys from this JWK Set URL…
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// …or found through OIDC discovery…
+    #[serde(default)]
+    pub discovery: bool,
+    /// …or this JWK Set, given now.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+}
+
+/// A federation rule to add.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRuleRequest {
+    pub client_id: String,
+    /// A trusted issuer's name.
+    pub issuer: String,
+    /// The audience its tokens must carry.
+    pub audience: String,
+    /// `CLAIM=VALUE` conditions (at least one), all of which must hold; `*` matches any run of characters.
+    pub matches: Vec<String>,
+    /// The longest lifetime a token issued through the rule may have (1-90, default 1).
+    #[serde(default)]
+    pub max_ttl_days: Option<i64>,
+    /// The scopes it may grant (a subset of the client's; default: the client's).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// A webhook receiver to register.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhookRequest {
+    /// HTTPS (HTTP only on a loopback address).
+    pub url: String,
+    /// The event types it receives, or `["all"]`.
+    pub events: Vec<String>,
+}
+
+/// A receiver just registered, with its signing secret: in this answer only.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AddedWebhookView {
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// `whsec_…`: give it to the receiver, which verifies every delivery with it.
+    pub secret: String,
+}
+
+/// A receiver removed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RemovedWebhookView {
+    pub webhook_id: String,
+    pub removed: bool,
+}
+
+/// Scheduling a message's failed deliveries again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeliverRequest {
+    /// Only to this receiver (default: every receiver it failed for).
+    #[serde(default)]
+    pub webhook_id: Option<String>,
+}
+
+/// Failed deliveries scheduled again.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RedeliveredView {
+    pub message_id: String,
+    pub deliveries: u64,
+}

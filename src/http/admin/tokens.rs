@@ -1,10 +1,10 @@
 //! Long-term tokens: list through filters, see what a revocation would take with it, revoke.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use super::model::{CascadeView, RevocationView, TokenView};
-use super::{Reader, Writer, admin_error, client_id};
+use super::{Reader, Segment, Writer, admin_error, client_id};
 use crate::domain::LongTokenId;
 use crate::domain::admin;
 use crate::domain::admin::reads::{self, StatusFilter, TokenFilter};
@@ -63,7 +63,7 @@ fn long_token_id(text: &str) -> Result<LongTokenId, ApiError> {
 pub async fn cascade(
     State(ctx): State<ApiContext>,
     _: Reader,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Json<CascadeView>, ApiError> {
     let id = long_token_id(&id)?;
     let (store, _, now) = ctx.service.operator_context();
@@ -81,7 +81,7 @@ pub async fn cascade(
 pub async fn revoke(
     State(ctx): State<ApiContext>,
     writer: Writer,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Json<RevocationView>, ApiError> {
     let (store, keyring, now) = ctx.service.operator_context();
     let r = writer.run(admin::revoke_token(store, keyring, now, &id)).await.map_err(admin_error)?;

@@ -3,6 +3,7 @@
 //! the tests here. All run black-box over HTTP, on SQLite and (with
 //! `TOKENSMITH_TEST_BACKEND=postgres`) on PostgreSQL.
 
+mod admin;
 mod audience;
 mod audit_flood;
 mod connections;
