@@ -118,6 +118,20 @@ impl RawBody {
         serde_json::from_slice(&self.0).map_err(|e| ApiError::invalid_request(format!("invalid request body: {e}")))
     }
 
+    /// Like [`RawBody::json`], for a body that must be a JSON object (serde would otherwise read
+    /// an array as a struct's fields in order).
+    pub fn object<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if !self.is_empty() && self.0.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid_request("the request body must be a JSON object"));
+        }
+        self.json()
+    }
+
+    /// Like [`RawBody::object`], but an empty body is `None`.
+    pub fn optional_object<T: DeserializeOwned>(&self) -> Result<Option<T>, ApiError> {
+        if self.is_empty() { Ok(None) } else { self.object().map(Some) }
+    }
+
     /// Like [`RawBody::json`], but an empty body is `None`.
     pub fn optional_json<T: DeserializeOwned>(&self) -> Result<Option<T>, ApiError> {
         if self.is_empty() { Ok(None) } else { self.json().map(Some) }

@@ -123,3 +123,23 @@ async fn bad_tls_settings_stop_the_server_with_a_message_naming_them() {
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.contains(&cert.cert_file) && printed.contains("issuer = \"https://"), "{printed}");
 }
+
+#[tokio::test]
+async fn the_admin_listener_speaks_https_with_the_same_certificate() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let cert = self_signed(&dir, "server");
+    let (cert_file, key_file) = (cert.cert_file.clone(), cert.key_file.clone());
+    let app = crate::helpers::spawn_app_with(move |s| {
+        s.admin_listen = Some(([127, 0, 0, 1], 0).into());
+        s.tls_cert = Some(cert_file.clone().into());
+        s.tls_key = Some(key_file.clone().into());
+    })
+    .await;
+    let admin = app.admin.clone().expect("an admin listener");
+    assert!(admin.starts_with("https://127.0.0.1:"), "{admin}");
+    let doc = trusting(&cert).get(format!("{admin}/admin/openapi.json")).send().await.expect("HTTPS");
+    assert_eq!(doc.status(), 200);
+    let plain = admin.replacen("https://", "http://", 1);
+    let refused = crate::helpers::http_client().get(format!("{plain}/admin/openapi.json")).send().await;
+    assert!(refused.is_err() || !refused.unwrap().status().is_success(), "plain HTTP is not served");
+}

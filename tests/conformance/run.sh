@@ -219,7 +219,7 @@ fi
 adm_client="$("$BIN" admin bootstrap --database "sqlite://$WORK/adm.db" --json)"
 start_server adm.db --failures-per-client 0 --failures-per-address 0 --otp-failures-per-day 0 \
     --admin-listen 127.0.0.1:0
-ADMIN_URL="$(grep -o 'admin API and console on http://[0-9.:]*' "$WORK/adm.db.out" | cut -d' ' -f5)"
+ADMIN_URL="$(grep -o 'admin API and console on http://[0-9.:]*' "$WORK/adm.db.out" | cut -d' ' -f6)"
 [[ -n "$ADMIN_URL" ]] || fail "tokensmith did not announce its admin listener"
 log "tokensmith at $URL, admin API at $ADMIN_URL (failure limits off)"
 # Admin scopes are never granted to a secret alone: sign in with the secret and a TOTP code.
@@ -235,13 +235,17 @@ adm_short="$(curl -fsS -X POST "$ADMIN_URL/admin/v1/session" -H 'Content-Type: a
     -d "{\"client_id\":\"$(field "$adm_client" client_id)\",\"client_secret\":\"$(field "$adm_client" client_secret)\",\"otp\":\"$adm_code\"}")"
 TOKENSMITH_ADMIN_TOKEN="$(field "$adm_short" access_token)"
 export TOKENSMITH_ADMIN_TOKEN
-log "schemathesis: every admin operation but signOut, seed $SCHEMATHESIS_SEED, at most $SCHEMATHESIS_EXAMPLES examples each"
+log "schemathesis: every admin operation but signOut, disableClient and revokeAnyToken, seed $SCHEMATHESIS_SEED, at most $SCHEMATHESIS_EXAMPLES examples each"
 # The same checks as above; positive_data_acceptance is left out for the same reason (a
-# schema-valid body can name a client that does not exist: a documented 404).
+# schema-valid body can name a client that does not exist: a documented 404). No stateful
+# phase, and two operations left out besides signOut: schemathesis reuses ids from earlier
+# answers, and disableClient or revokeAnyToken on the very client (or session) whose token it
+# holds would leave nothing but 401s to test from then on (both are covered by tests/api).
 (
     cd "$WORK"
     "$VENV/bin/schemathesis" --no-color --config-file "$HERE/schemathesis-admin.toml" run "$ADMIN_URL/admin/openapi.json" \
         --checks all --exclude-checks positive_data_acceptance,ignored_auth --exclude-operation-id signOut \
+        --exclude-operation-id disableClient --exclude-operation-id revokeAnyToken --phases examples,coverage,fuzzing \
         --seed "$SCHEMATHESIS_SEED" --max-examples "$SCHEMATHESIS_EXAMPLES" --workers 1 \
         --generation-database none --request-timeout 10
 )

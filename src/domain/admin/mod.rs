@@ -185,8 +185,10 @@ pub async fn enable_client(
     id: &ClientId,
     revive_tokens: bool,
 ) -> Result<usize, AdminError> {
-    if store.get_client(id).await?.is_none() {
-        return Err(AdminError::UnknownClient(id.clone()));
+    let client = store.get_client(id).await?.ok_or_else(|| AdminError::UnknownClient(id.clone()))?;
+    // Enabling a client that is not disabled changes nothing: its tokens are its live ones.
+    if !client.disabled {
+        return Ok(0);
     }
     let mut revoked = 0;
     if !revive_tokens {

@@ -42,7 +42,7 @@ pub async fn create(
     writer: Writer,
     body: RawBody,
 ) -> Result<(StatusCode, Json<CreatedClientView>), ApiError> {
-    let req: NewClientRequest = body.json()?;
+    let req: NewClientRequest = body.object()?;
     let scopes = Scopes::from_list(&req.scopes).map_err(|e| ApiError::invalid_request(format!("scopes: {e}")))?;
     if scopes.is_empty() {
         return Err(ApiError::invalid_request("scopes is empty: name at least one scope the client may grant"));
@@ -105,7 +105,7 @@ pub async fn enable(
     Segment(id): Segment,
     body: RawBody,
 ) -> Result<Json<ClientStateView>, ApiError> {
-    let req: EnableRequest = body.optional_json()?.unwrap_or_default();
+    let req: EnableRequest = body.optional_object()?.unwrap_or_default();
     let id = client_id(&id)?;
     let (store, _, now) = ctx.service.operator_context();
     let revoked = writer.run(admin::enable_client(store, now, &id, req.revive_tokens)).await.map_err(admin_error)?;
@@ -124,7 +124,7 @@ pub async fn rotate_secret(
     Segment(id): Segment,
     body: RawBody,
 ) -> Result<Json<RotatedSecretView>, ApiError> {
-    let req: RotateSecretRequest = body.optional_json()?.unwrap_or_default();
+    let req: RotateSecretRequest = body.optional_object()?.unwrap_or_default();
     let id = client_id(&id)?;
     let (store, keyring, now) = ctx.service.operator_context();
     let overlap = req.overlap_secs;
@@ -165,7 +165,7 @@ pub async fn reset_otp(
     Segment(id): Segment,
     body: RawBody,
 ) -> Result<Json<OtpView>, ApiError> {
-    let req: ResetOtpRequest = body.optional_json()?.unwrap_or_default();
+    let req: ResetOtpRequest = body.optional_object()?.unwrap_or_default();
     let id = client_id(&id)?;
     let (store, keyring, now) = ctx.service.operator_context();
     let enrolment = writer.run(admin::reset_otp(store, keyring, now, &id, req.remove)).await.map_err(admin_error)?;
@@ -186,7 +186,7 @@ pub async fn set_public_key(
     Segment(id): Segment,
     body: RawBody,
 ) -> Result<Json<PublicKeyView>, ApiError> {
-    let req: PublicKeyRequest = body.json()?;
+    let req: PublicKeyRequest = body.object()?;
     let id = client_id(&id)?;
     let key =
         ClientPublicKey::parse(&req.public_key).map_err(|e| ApiError::invalid_request(format!("public_key: {e}")))?;

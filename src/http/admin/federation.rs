@@ -41,7 +41,7 @@ pub async fn add_issuer(
     writer: Writer,
     body: RawBody,
 ) -> Result<(StatusCode, Json<IssuerView>), ApiError> {
-    let req: NewIssuerRequest = body.json()?;
+    let req: NewIssuerRequest = body.object()?;
     let keys = keys_of(&req)?;
     let (store, _, now) = ctx.service.operator_context();
     let added =
@@ -59,7 +59,7 @@ pub async fn add_rule(
     writer: Writer,
     body: RawBody,
 ) -> Result<(StatusCode, Json<FederationRuleView>), ApiError> {
-    let req: NewRuleRequest = body.json()?;
+    let req: NewRuleRequest = body.object()?;
     let scopes = match &req.scopes {
         None => None,
         Some(s) => Some(Scopes::from_list(s).map_err(|e| ApiError::invalid_request(format!("scopes: {e}")))?),

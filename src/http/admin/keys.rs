@@ -39,7 +39,7 @@ pub async fn rotate(
     writer: Writer,
     body: RawBody,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
-    let req: RotateKeyRequest = body.optional_json()?.unwrap_or_default();
+    let req: RotateKeyRequest = body.optional_object()?.unwrap_or_default();
     let alg = match req.alg.as_deref() {
         None => None,
         Some(a) => Some(SigningAlg::parse(a).ok_or_else(|| ApiError::invalid_request("alg must be EdDSA or ES256"))?),

@@ -120,7 +120,8 @@ const TAKE_QUERIES: &[&str] = &[
 /// (`?overlap_secs=86400`) would otherwise be ignored while the change is made.
 async fn no_stray_query(req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let takes = req.method() == axum::http::Method::GET && TAKE_QUERIES.contains(&path);
+    // Those paths read their queries strictly themselves (other methods there are 405s).
+    let takes = TAKE_QUERIES.contains(&path);
     if path.starts_with("/admin/") && !takes && req.uri().query().is_some_and(|q| !q.is_empty()) {
         let msg = "this operation takes no query parameters: send its options in the JSON body";
         return ApiError::invalid_request(msg).into_response();

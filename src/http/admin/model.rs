@@ -368,7 +368,8 @@ pub struct AuditEventView {
     pub source: Option<String>,
     pub mechanism: Option<String>,
     pub reason: Option<String>,
-    #[schema(value_type = Object)]
+    /// Further non-secret facts (a JSON object), if any.
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
 }
 

@@ -37,7 +37,7 @@ pub async fn sign_in(
     ClientAddr(addr): ClientAddr,
     body: RawBody,
 ) -> Result<Json<SessionView>, ApiError> {
-    let req: SessionRequest = body.json()?;
+    let req: SessionRequest = body.object()?;
     let client_id = crate::domain::ClientId::parse(req.client_id.trim()).ok_or_else(|| {
         ApiError::invalid_request("client_id is not a client id (they look like cli_3vQk0ZcO0mB1m4v8Xq2L)")
     })?;

@@ -70,7 +70,7 @@ pub async fn add(
     writer: Writer,
     body: RawBody,
 ) -> Result<(StatusCode, Json<AddedWebhookView>), ApiError> {
-    let req: NewWebhookRequest = body.json()?;
+    let req: NewWebhookRequest = body.object()?;
     if req.events.iter().any(|e| e.contains(',')) {
         return Err(ApiError::invalid_request("events is a list of event types: one per item, no commas"));
     }
@@ -109,7 +109,7 @@ pub async fn redeliver(
     Segment(message): Segment,
     body: RawBody,
 ) -> Result<Json<RedeliveredView>, ApiError> {
-    let req: RedeliverRequest = body.optional_json()?.unwrap_or_default();
+    let req: RedeliverRequest = body.optional_object()?.unwrap_or_default();
     let (store, _, now) = ctx.service.operator_context();
     let n =
         writer.run(webhooks::redeliver(store, now, &message, req.webhook_id.as_deref())).await.map_err(admin_error)?;

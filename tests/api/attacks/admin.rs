@@ -163,3 +163,13 @@ async fn the_command_line_never_echoes_credentials_in_a_server_url() {
     assert!(!out.status.success() && err.contains("credentials"), "{err}");
     assert!(!err.contains("hunter2") && !err.contains("admin:"), "{err}");
 }
+
+#[tokio::test]
+async fn enabling_a_client_that_is_not_disabled_revokes_nothing() {
+    let app = spawn_admin_app().await;
+    let ops = app.operator().await;
+    let path = format!("/admin/v1/clients/{}/enable", ops.client.client_id);
+    let r = app.admin(Method::POST, &path, Some(&ops.write), Some(json!({}))).await.json();
+    assert_eq!(r["revoked_tokens"], 0, "{r}");
+    app.admin(Method::GET, "/admin/v1/keys", Some(&ops.write), None).await.assert_status(200);
+}
