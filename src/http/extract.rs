@@ -118,6 +118,12 @@ impl RawBody {
         serde_json::from_slice(&self.0).map_err(|e| ApiError::invalid_request(format!("invalid request body: {e}")))
     }
 
+    /// Refuses a body on an operation that takes none: what it says would otherwise be
+    /// ignored while the change is made.
+    pub fn none(&self) -> Result<(), ApiError> {
+        if self.is_empty() { Ok(()) } else { Err(ApiError::invalid_request("this operation takes no request body")) }
+    }
+
     /// Like [`RawBody::json`], for a body that must be a JSON object (serde would otherwise read
     /// an array as a struct's fields in order).
     pub fn object<T: DeserializeOwned>(&self) -> Result<T, ApiError> {

@@ -23,8 +23,14 @@ fn refused(reason: &'static str) -> AuthFail {
 }
 
 impl TokenService {
-    /// The trusted issuer whose exact `iss` the (unverified) token names, if any.
+    /// The trusted issuer whose exact `iss` the (unverified) token names, if any. tokensmith's
+    /// own tokens are never external identities, even if an operator trusted its issuer: a
+    /// token minted with one guessable factor would otherwise come back as an identity that
+    /// may hold more (admin scopes) and outside its lineage.
     pub(super) async fn trusted_issuer_of(&self, iss: &str) -> Result<Option<TrustedIssuer>, AuthFail> {
+        if self.is_own_audience(iss) {
+            return Err(refused("own_issuer"));
+        }
         Ok(self.store.list_issuers().await?.into_iter().find(|i| i.issuer == iss))
     }
 

@@ -41,6 +41,9 @@ impl TokenService {
             admin_scopes_need_a_strong_grant(grant, requested)?;
         }
         let granted = self.authenticate_credential(credential, addr, now).await?;
+        if let Some(r) = &rotation {
+            self.weak_grant_may_replace(grant, r.old).await?;
+        }
         let parent = self.lineage(&granted, rotation.as_ref(), now.secs()).await?;
         let ttl_days = granted.ttl_cap_days.map_or(ttl_days, |cap| ttl_days.min(cap));
         let (scopes, expires_at) = caps(&granted, parent.as_deref(), params.scopes, ttl_days, now.secs())?;
@@ -135,6 +138,19 @@ impl TokenService {
             Err(InsertError::ParentNotLive) if rotation.is_some() => Err(rotation_target_not_live()),
             Err(InsertError::ParentNotLive) => Err(expired_or_revoked()),
             Err(InsertError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// A client secret or a one-time code alone may not replace (and so end) a token holding
+    /// an admin scope (an operator's automation, a console session): what it could not get, it
+    /// may not take away.
+    async fn weak_grant_may_replace(&self, grant: Mechanism, old: LongTokenId) -> DomainResult<()> {
+        if !matches!(grant, Mechanism::ClientSecret | Mechanism::Otp) {
+            return Ok(());
+        }
+        match self.store.get_long_token(&old).await? {
+            Some(t) => admin_scopes_need_a_strong_grant(grant, &t.scopes),
+            None => Ok(()),
         }
     }
 

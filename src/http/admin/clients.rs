@@ -86,7 +86,9 @@ pub async fn disable(
     State(ctx): State<ApiContext>,
     writer: Writer,
     Segment(id): Segment,
+    body: RawBody,
 ) -> Result<Json<ClientStateView>, ApiError> {
+    body.none()?;
     let id = client_id(&id)?;
     let (store, _, now) = ctx.service.operator_context();
     writer.run(admin::disable_client(store, now, &id)).await.map_err(admin_error)?;
@@ -146,7 +148,9 @@ pub async fn unlock(
     State(ctx): State<ApiContext>,
     writer: Writer,
     Segment(id): Segment,
+    body: RawBody,
 ) -> Result<Json<UnlockedView>, ApiError> {
+    body.none()?;
     let id = client_id(&id)?;
     let (store, _, now) = ctx.service.operator_context();
     writer.run(admin::unlock_client(store, crate::clock::millis(now), &id)).await.map_err(admin_error)?;

@@ -42,6 +42,12 @@ pub async fn add_issuer(
     body: RawBody,
 ) -> Result<(StatusCode, Json<IssuerView>), ApiError> {
     let req: NewIssuerRequest = body.object()?;
+    let own = ctx.service.config().issuer.trim_end_matches('/');
+    if req.issuer.trim_end_matches('/') == own {
+        return Err(ApiError::invalid_request(
+            "issuer is this tokensmith's own issuer: its tokens are never external identities",
+        ));
+    }
     let keys = keys_of(&req)?;
     let (store, _, now) = ctx.service.operator_context();
     let added =
@@ -94,7 +100,9 @@ pub async fn remove_issuer(
     State(ctx): State<ApiContext>,
     writer: Writer,
     Segment(name): Segment,
+    body: RawBody,
 ) -> Result<Json<RemovedIssuerView>, ApiError> {
+    body.none()?;
     let (store, _, now) = ctx.service.operator_context();
     let rules_removed = writer.run(federation::remove_issuer(store, now, &name)).await.map_err(admin_error)?;
     Ok(Json(RemovedIssuerView { name, removed: true, rules_removed }))
@@ -126,7 +134,9 @@ pub async fn remove_rule(
     State(ctx): State<ApiContext>,
     writer: Writer,
     Segment(id): Segment,
+    body: RawBody,
 ) -> Result<Json<RemovedRuleView>, ApiError> {
+    body.none()?;
     let (store, _, now) = ctx.service.operator_context();
     let rule = writer.run(federation::remove_rule(store, now, &id)).await.map_err(admin_error)?;
     Ok(Json(RemovedRuleView::from(&rule)))

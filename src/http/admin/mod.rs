@@ -162,6 +162,9 @@ impl AdminHosts {
 }
 
 async fn check_host(State(hosts): State<Arc<AdminHosts>>, req: Request, next: Next) -> Response {
+    if req.headers().get_all(header::HOST).iter().count() > 1 {
+        return ApiError::invalid_request("a request names one Host").into_response();
+    }
     let host = req
         .uri()
         .authority()

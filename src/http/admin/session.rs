@@ -68,7 +68,12 @@ pub async fn sign_in(
         (status = 401, description = "No valid admin token", body = ErrorResponse),
     )
 )]
-pub async fn sign_out(State(ctx): State<ApiContext>, Reader(caller): Reader) -> Result<StatusCode, ApiError> {
+pub async fn sign_out(
+    State(ctx): State<ApiContext>,
+    Reader(caller): Reader,
+    body: RawBody,
+) -> Result<StatusCode, ApiError> {
+    body.none()?;
     ctx.service.end_admin_session(&caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }

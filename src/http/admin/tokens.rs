@@ -10,6 +10,7 @@ use crate::domain::admin;
 use crate::domain::admin::reads::{self, StatusFilter, TokenFilter};
 use crate::http::ApiContext;
 use crate::http::error::{ApiError, ErrorResponse};
+use crate::http::extract::RawBody;
 use crate::http::params::Params;
 
 const DAY: i64 = 86_400;
@@ -82,7 +83,9 @@ pub async fn revoke(
     State(ctx): State<ApiContext>,
     writer: Writer,
     Segment(id): Segment,
+    body: RawBody,
 ) -> Result<Json<RevocationView>, ApiError> {
+    body.none()?;
     let (store, keyring, now) = ctx.service.operator_context();
     let r = writer.run(admin::revoke_token(store, keyring, now, &id)).await.map_err(admin_error)?;
     Ok(Json(RevocationView::from(&r)))

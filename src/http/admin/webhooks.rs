@@ -92,7 +92,9 @@ pub async fn remove(
     State(ctx): State<ApiContext>,
     writer: Writer,
     Segment(id): Segment,
+    body: RawBody,
 ) -> Result<Json<RemovedWebhookView>, ApiError> {
+    body.none()?;
     let (store, _, now) = ctx.service.operator_context();
     let removed = writer.run(webhooks::remove(store, now, &id)).await.map_err(admin_error)?;
     Ok(Json(RemovedWebhookView { webhook_id: removed.as_str().to_owned(), removed: true }))

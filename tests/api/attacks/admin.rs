@@ -173,3 +173,89 @@ async fn enabling_a_client_that_is_not_disabled_revokes_nothing() {
     assert_eq!(r["revoked_tokens"], 0, "{r}");
     app.admin(Method::GET, "/admin/v1/keys", Some(&ops.write), None).await.assert_status(200);
 }
+
+#[tokio::test]
+async fn tokensmiths_own_tokens_are_never_external_identities() {
+    let app = spawn_admin_app().await;
+    let ops = app.operator().await;
+    let mixed = app.create_client("mixed", "admin:read admin:write deploy").await;
+    // The admin API refuses to trust its own issuer; the command line cannot tell, so trust it there.
+    let body = json!({"name": "self", "issuer": app.issuer, "jwks_uri": app.url("/.well-known/jwks.json")});
+    let r = app.admin(Method::POST, "/admin/v1/issuers", Some(&ops.write), Some(body)).await;
+    r.assert_error(400, "invalid_request");
+    let jwks = app.url("/.well-known/jwks.json");
+    app.cli_ok(&["issuer", "add", "--name", "self", "--issuer", &app.issuer, "--jwks-uri", &jwks]).await;
+    let sub = format!("sub={}", mixed.client_id);
+    let rule = [
+        "client",
+        "add-federation",
+        &mixed.client_id,
+        "--issuer",
+        "self",
+        "--audience",
+        "https://fed.example",
+        "--match",
+        &sub,
+    ];
+    app.cli_ok(&rule).await;
+    // A token minted with the secret alone does not come back as an identity holding more.
+    let long = app.issue_long_with(&mixed, json!({"scopes": ["deploy"]})).await;
+    let short = app.issue_short_with(&long.access_token, json!({"audience": "https://fed.example"})).await;
+    let as_identity = json!({"grant_type": "assertion", "assertion": short.access_token, "scopes": ["admin:read"]});
+    app.post_long(&as_identity).await.assert_error(401, "invalid_grant");
+    let exchange = json!({
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": short.access_token,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "audience": app.admin.clone().unwrap(),
+        "scope": "admin:read",
+    });
+    let r = app.send(app.post("/v1/auth/tokens/exchange").json(&exchange)).await;
+    assert!(r.status == 400 || r.status == 401, "{} {}", r.status, r.text);
+}
+
+#[tokio::test]
+async fn a_body_on_an_operation_that_takes_none_is_refused_not_ignored() {
+    let app = spawn_admin_app().await;
+    let ops = app.operator().await;
+    let client = app.create_client("ci", "tokens:write deploy").await;
+    let parent = app.issue_long(&client).await;
+    let t = Some(ops.write.as_str());
+    for path in [
+        format!("/admin/v1/tokens/{}/revoke", parent.token_id),
+        format!("/admin/v1/clients/{}/disable", client.client_id),
+        format!("/admin/v1/clients/{}/unlock", client.client_id),
+    ] {
+        let r = app.admin(Method::POST, &path, t, Some(json!({"cascade": false}))).await;
+        r.assert_error(400, "invalid_request");
+    }
+    app.admin(Method::DELETE, "/admin/v1/session", t, Some(json!({"x": 1}))).await.assert_error(400, "invalid_request");
+    // Nothing happened: the token, the client and the admin token all still work.
+    app.post_short(Some(&parent.access_token), None).await.assert_status(201);
+    app.admin(Method::GET, "/admin/v1/keys", t, None).await.assert_status(200);
+}
+
+#[tokio::test]
+async fn a_secret_alone_cannot_rotate_away_an_admin_token() {
+    let app = spawn_admin_app().await;
+    let ops = app.operator().await;
+    let automation = app.issue_long_by_key(&ops.client, &ops.key, &["admin:read"]).await;
+    let rotate = merge(secret_grant(&ops.client), json!({"scopes": [], "rotate_token_id": automation.token_id}));
+    let r = app.post_long(&rotate).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    app.post_short(Some(&automation.access_token), None).await.assert_status(201);
+}
+
+#[tokio::test]
+async fn two_host_headers_are_refused() {
+    let app = spawn_admin_app().await;
+    let port = reqwest::Url::parse(app.admin.as_deref().unwrap()).unwrap().port().unwrap();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head =
+        format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example:{port}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
