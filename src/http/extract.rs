@@ -118,10 +118,14 @@ impl RawBody {
         serde_json::from_slice(&self.0).map_err(|e| ApiError::invalid_request(format!("invalid request body: {e}")))
     }
 
-    /// Refuses a body on an operation that takes none: what it says would otherwise be
-    /// ignored while the change is made.
+    /// Refuses a body on an operation that takes none (an empty JSON object, which says
+    /// nothing, aside): what it says would otherwise be ignored while the change is made.
     pub fn none(&self) -> Result<(), ApiError> {
-        if self.is_empty() { Ok(()) } else { Err(ApiError::invalid_request("this operation takes no request body")) }
+        let said: Vec<u8> = self.0.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+        if said.is_empty() || said == b"{}" {
+            return Ok(());
+        }
+        Err(ApiError::invalid_request("this operation takes no request body"))
     }
 
     /// Like [`RawBody::json`], for a body that must be a JSON object (serde would otherwise read
