@@ -57,7 +57,7 @@ fn world() -> World {
         let scopes = Scopes::from_space_separated("tokens:write tokens:introspect read").expect("scopes");
         let spec = NewClient { name: "fuzz".into(), scopes, otp: false, public_key: None };
         let created = admin::create_client(store.as_ref(), &keyring, SystemClock.now(), spec).await.expect("a client");
-        let mut config = tokensmith::config::Settings::default().service_config("http://fuzz.test".into());
+        let mut config = tokensmith::config::Settings::default().service_config("http://fuzz.test".into(), None);
         // No limits: a fuzzer fails authentication all the time, and 429s would hide the rest.
         config.failures_per_client = 0;
         config.failures_per_address = 0;
